@@ -1,0 +1,35 @@
+// Helpers shared by the bind_*.cpp files: no-copy array parameters and shape checks.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace winnow_py {
+namespace py = pybind11;
+
+template <typename T>
+using carray = py::array_t<T, py::array::c_style>;
+
+/// Throw ValueError unless `a` has `ndim` dimensions.
+template <typename T>
+void check_ndim(const carray<T>& a, int ndim, const char* name) {
+  if (a.ndim() != ndim)
+    throw std::invalid_argument(std::string(name) + " must have " + std::to_string(ndim) + " dimension(s), got " +
+                                std::to_string(a.ndim()));
+}
+
+/// Wrap a buffer owned by a shared_ptr<Owner> as a read-only 1-D numpy array without copying.
+template <typename T, typename Owner>
+py::array_t<T> view_array(const T* data, size_t n, std::shared_ptr<Owner> owner) {
+  auto* holder = new std::shared_ptr<Owner>(std::move(owner));
+  py::capsule cap(holder, [](void* p) { delete static_cast<std::shared_ptr<Owner>*>(p); });
+  py::array_t<T> arr({static_cast<py::ssize_t>(n)}, {static_cast<py::ssize_t>(sizeof(T))}, data, cap);
+  py::detail::array_proxy(arr.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+  return arr;
+}
+
+}  // namespace winnow_py

