@@ -1,3 +1,253 @@
+// Bindings for the BM25 inverted index: builder, searcher and the index arrays.
+// Arrays cross as numpy (no copies): the builder's vectors are handed over with a capsule,
+// and the searcher keeps references to the arrays it was built from (owned or mmapped).
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "array_utils.hpp"
+#include "sparse/bm25_searcher.hpp"
+#include "sparse/index_builder.hpp"
+#include "thread_pool.hpp"
+
 namespace py = pybind11;
-void bind_bm25(py::module_& m) { (void)m; }
+using namespace winnow::sparse;
+using winnow_py::carray;
+
+namespace {
+
+template <typename T>
+py::array_t<T> to_numpy(std::vector<T>&& v) {
+  auto* owned = new std::vector<T>(std::move(v));
+  py::capsule cap(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>({static_cast<py::ssize_t>(owned->size())}, {static_cast<py::ssize_t>(sizeof(T))},
+                        owned->data(), cap);
+}
+
+py::dict arrays_to_dict(Bm25Arrays&& a) {
+  py::dict d;
+  d["term_bytes"] = to_numpy(std::vector<uint8_t>(a.term_bytes.begin(), a.term_bytes.end()));
+  d["term_offsets"] = to_numpy(std::move(a.term_offsets));
+  d["df"] = to_numpy(std::move(a.df));
+  d["cf"] = to_numpy(std::move(a.cf));
+  d["first_block"] = to_numpy(std::move(a.first_block));
+  d["block_last_doc"] = to_numpy(std::move(a.block_last_doc));
+  d["block_offset"] = to_numpy(std::move(a.block_offset));
+  d["block_max_x"] = to_numpy(std::move(a.block_max_x));
+  d["term_max_x"] = to_numpy(std::move(a.term_max_x));
+  d["postings"] = to_numpy(std::move(a.postings));
+  d["norms"] = to_numpy(std::move(a.norms));
+  d["doc_len"] = to_numpy(std::move(a.doc_len));
+  d["docno_bytes"] = to_numpy(std::vector<uint8_t>(a.docno_bytes.begin(), a.docno_bytes.end()));
+  d["docno_offsets"] = to_numpy(std::move(a.docno_offsets));
+  return d;
+}
+
+py::dict stats_to_dict(const Bm25Stats& s) {
+  py::dict d;
+  d["n_docs"] = s.n_docs;
+  d["n_docs_with_terms"] = s.n_docs_with_terms;
+  d["total_length"] = s.total_length;
+  return d;
+}
+
+template <typename T>
+const T* get_array(const py::dict& arrays, const char* name, size_t* count) {
+  if (!arrays.contains(name)) throw std::invalid_argument(std::string("BM25 index array '") + name + "' is missing");
+  auto arr = py::cast<carray<T>>(arrays[name]);  // no conversion: dtype must already match
+  if (arr.ndim() != 1) throw std::invalid_argument(std::string("BM25 index array '") + name + "' must be 1-D");
+  *count = static_cast<size_t>(arr.size());
+  return arr.data();
+}
+
+// Searcher plus the numpy arrays its view points into (kept alive here).
+struct PySearcher {
+  py::dict arrays;
+  std::unique_ptr<Bm25Searcher> searcher;
+};
+
+template <typename T>
+const T* need(const py::dict& arrays, const char* name, size_t expected) {
+  size_t n = 0;
+  if (!arrays.contains(name)) throw std::invalid_argument(std::string("BM25 index array '") + name + "' is missing");
+  py::object obj = arrays[name];
+  if (!py::isinstance<py::array_t<T>>(obj) || !py::array_t<T>::check_(obj))
+    throw std::invalid_argument(std::string("BM25 index array '") + name + "' has the wrong dtype");
+  const T* p = get_array<T>(arrays, name, &n);
+  if (expected != SIZE_MAX && n != expected)
+    throw std::invalid_argument(std::string("BM25 index array '") + name + "' has " + std::to_string(n) +
+                                " entries, expected " + std::to_string(expected));
+  return p;
+}
+
+Bm25View make_view(const py::dict& arrays, const py::dict& stats) {
+  Bm25View v;
+  size_t n = 0;
+  v.df = get_array<uint32_t>(arrays, "df", &n);
+  v.n_terms = static_cast<int64_t>(n);
+  v.block_last_doc = get_array<uint32_t>(arrays, "block_last_doc", &n);
+  v.n_blocks = static_cast<int64_t>(n);
+  v.norms = get_array<uint8_t>(arrays, "norms", &n);
+  v.n_docs = static_cast<int64_t>(n);
+  v.term_bytes = reinterpret_cast<const char*>(get_array<uint8_t>(arrays, "term_bytes", &v.term_bytes_size));
+  v.term_offsets = need<uint64_t>(arrays, "term_offsets", v.n_terms + 1);
+  v.cf = need<uint64_t>(arrays, "cf", v.n_terms);
+  v.first_block = need<uint64_t>(arrays, "first_block", v.n_terms + 1);
+  v.block_offset = need<uint64_t>(arrays, "block_offset", v.n_blocks + 1);
+  v.block_max_x = need<float>(arrays, "block_max_x", v.n_blocks);
+  v.term_max_x = need<float>(arrays, "term_max_x", v.n_terms);
+  v.postings = get_array<uint8_t>(arrays, "postings", &v.postings_size);
+  v.doc_len = need<uint32_t>(arrays, "doc_len", v.n_docs);
+  v.docno_bytes = reinterpret_cast<const char*>(get_array<uint8_t>(arrays, "docno_bytes", &v.docno_bytes_size));
+  v.docno_offsets = need<uint64_t>(arrays, "docno_offsets", v.n_docs + 1);
+  v.stats.n_docs = v.n_docs;
+  v.stats.n_docs_with_terms = py::cast<int64_t>(stats["n_docs_with_terms"]);
+  v.stats.total_length = py::cast<uint64_t>(stats["total_length"]);
+  return v;
+}
+
+Bm25Params make_params(float k1, float b, const std::string& scoring) {
+  if (!(k1 > 0.0f)) throw std::invalid_argument("k1 must be > 0, got " + std::to_string(k1));
+  if (!(b >= 0.0f && b <= 1.0f)) throw std::invalid_argument("b must be in [0, 1], got " + std::to_string(b));
+  Bm25Params p;
+  p.k1 = k1;
+  p.b = b;
+  p.scoring = parse_scoring(scoring);
+  return p;
+}
+
+}  // namespace
+
+void bind_bm25(py::module_& m) {
+  py::class_<Bm25Builder>(m, "Bm25Builder")
+      .def(py::init([](float k1, float b, const std::string& scoring, const std::string& analyzer, int threads,
+                       double memory_budget_mb, const std::string& temp_dir) {
+             BuildOptions o;
+             o.params = make_params(k1, b, scoring);
+             o.analyzer = winnow::text::parse_analyzer_kind(analyzer);
+             o.threads = threads;
+             if (!(memory_budget_mb > 0)) throw std::invalid_argument("memory_budget_mb must be > 0");
+             o.memory_budget_bytes = static_cast<size_t>(memory_budget_mb * 1024 * 1024);
+             o.temp_dir = temp_dir;
+             return std::make_unique<Bm25Builder>(o);
+           }),
+           py::arg("k1"), py::arg("b"), py::arg("scoring"), py::arg("analyzer"), py::arg("threads"),
+           py::arg("memory_budget_mb"), py::arg("temp_dir"))
+      .def("add_texts",
+           [](Bm25Builder& self, const std::vector<std::string>& docnos, const std::vector<std::string>& texts) {
+             py::gil_scoped_release nogil;
+             self.add_texts(docnos, texts);
+           })
+      .def("add_tokens",
+           [](Bm25Builder& self, const std::vector<std::string>& docnos,
+              const std::vector<std::vector<std::string>>& tokens) {
+             py::gil_scoped_release nogil;
+             self.add_tokens(docnos, tokens);
+           })
+      .def_property_readonly("n_docs", &Bm25Builder::n_docs)
+      .def_property_readonly("n_segments_flushed", &Bm25Builder::n_segments_flushed)
+      .def("finish", [](Bm25Builder& self) {
+        Bm25Arrays a;
+        {
+          py::gil_scoped_release nogil;
+          a = self.finish();
+        }
+        py::dict stats = stats_to_dict(a.stats);
+        return py::make_tuple(arrays_to_dict(std::move(a)), stats);
+      });
+
+  py::class_<PySearcher>(m, "Bm25Searcher")
+      .def(py::init([](py::dict arrays, py::dict stats, float k1, float b, const std::string& scoring,
+                       const std::string& analyzer, bool validate) {
+             auto s = std::make_unique<PySearcher>();
+             s->arrays = arrays;
+             Bm25View v = make_view(arrays, stats);
+             Bm25Params p = make_params(k1, b, scoring);
+             auto kind = winnow::text::parse_analyzer_kind(analyzer);
+             {
+               py::gil_scoped_release nogil;
+               if (validate) v.validate();
+               s->searcher = std::make_unique<Bm25Searcher>(v, p, kind);
+             }
+             return s;
+           }),
+           py::arg("arrays"), py::arg("stats"), py::arg("k1"), py::arg("b"), py::arg("scoring"),
+           py::arg("analyzer"), py::arg("validate") = true)
+      .def(
+          "search",
+          [](PySearcher& self, const std::vector<std::string>& texts, int64_t k, const std::string& algorithm,
+             int threads) {
+            auto alg = parse_algorithm(algorithm);
+            if (k < 0) throw std::invalid_argument("k must be >= 0, got " + std::to_string(k));
+            const auto nq = static_cast<py::ssize_t>(texts.size());
+            py::array_t<float> scores({nq, static_cast<py::ssize_t>(k)});
+            py::array_t<int64_t> ids({nq, static_cast<py::ssize_t>(k)});
+            float* sp = scores.mutable_data();
+            int64_t* ip = ids.mutable_data();
+            {
+              py::gil_scoped_release nogil;
+              std::vector<WeightedQuery> queries(texts.size());
+              winnow::parallel_for(static_cast<int64_t>(texts.size()), threads,
+                                   [&](int64_t i) { queries[i] = self.searcher->parse(texts[i]); }, 16);
+              self.searcher->search(queries, k, alg, threads, sp, ip);
+            }
+            return py::make_tuple(scores, ids);
+          },
+          py::arg("texts"), py::arg("k"), py::arg("algorithm") = "maxscore", py::arg("threads") = 1)
+      .def(
+          "search_terms",
+          [](PySearcher& self, const std::vector<std::vector<std::string>>& terms, int64_t k,
+             const std::string& algorithm, int threads) {
+            auto alg = parse_algorithm(algorithm);
+            if (k < 0) throw std::invalid_argument("k must be >= 0, got " + std::to_string(k));
+            const auto nq = static_cast<py::ssize_t>(terms.size());
+            py::array_t<float> scores({nq, static_cast<py::ssize_t>(k)});
+            py::array_t<int64_t> ids({nq, static_cast<py::ssize_t>(k)});
+            float* sp = scores.mutable_data();
+            int64_t* ip = ids.mutable_data();
+            {
+              py::gil_scoped_release nogil;
+              std::vector<WeightedQuery> queries;
+              for (const auto& t : terms) queries.push_back(self.searcher->weigh(t));
+              self.searcher->search(queries, k, alg, threads, sp, ip);
+            }
+            return py::make_tuple(scores, ids);
+          },
+          py::arg("terms"), py::arg("k"), py::arg("algorithm") = "maxscore", py::arg("threads") = 1)
+      .def("find_term", [](PySearcher& self, const std::string& t) { return self.searcher->view().find_term(t); })
+      .def("postings",
+           [](PySearcher& self, int64_t term) {
+             const auto& v = self.searcher->view();
+             if (term < 0 || term >= v.n_terms) throw py::index_error("term id " + std::to_string(term) + " out of range");
+             py::array_t<uint32_t> docs(v.df[term]), tfs(v.df[term]);
+             uint32_t* dp = docs.mutable_data();
+             uint32_t* tp = tfs.mutable_data();
+             {
+               py::gil_scoped_release nogil;
+               self.searcher->postings(term, dp, tp);
+             }
+             return py::make_tuple(docs, tfs);
+           })
+      .def("score_one", [](PySearcher& self, int64_t term, float boost, uint32_t tf,
+                           int64_t doc) { return self.searcher->score_one(term, boost, tf, doc); });
+
+  m.def(
+      "bm25_block_maxima",
+      [](py::dict arrays, py::dict stats, float k1, float b, const std::string& scoring, int threads) {
+        Bm25View v = make_view(arrays, stats);
+        Bm25Params p = make_params(k1, b, scoring);
+        py::array_t<float> block_max(v.n_blocks), term_max(v.n_terms);
+        float* bp = block_max.mutable_data();
+        float* tp = term_max.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          v.validate();
+          compute_block_maxima(v, p, threads, bp, tp);
+        }
+        return py::make_tuple(block_max, term_max);
+      },
+      "Recompute per-block and per-term maxima of tf * norm_inverse for other k1/b/scoring.");
+
+  m.def("lucene_length_to_byte", &lucene_length_to_byte);
+  m.def("lucene_byte_to_length", &lucene_byte_to_length);
+}

@@ -1,0 +1,72 @@
+#include "sparse/bm25_searcher.hpp"
+
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+
+#include "sparse/query_algorithms.hpp"
+#include "thread_pool.hpp"
+#include "topk.hpp"
+
+namespace winnow::sparse {
+
+Algorithm parse_algorithm(const std::string& name) {
+  if (name == "exhaustive") return Algorithm::Exhaustive;
+  if (name == "maxscore") return Algorithm::MaxScore;
+  throw std::invalid_argument("unknown algorithm '" + name + "' (expected maxscore or exhaustive)");
+}
+
+Bm25Searcher::Bm25Searcher(const Bm25View& view, const Bm25Params& params, text::AnalyzerKind analyzer)
+    : view_(view), params_(params), analyzer_(analyzer) {
+  ninv_ = compute_norm_inverse(view_, params_);
+}
+
+WeightedQuery Bm25Searcher::weigh(const std::vector<std::string>& terms) const {
+  std::map<int64_t, float> counts;
+  for (const auto& t : terms) {
+    int64_t id = view_.find_term(t);
+    if (id >= 0) counts[id] += 1.0f;
+  }
+  return WeightedQuery(counts.begin(), counts.end());
+}
+
+WeightedQuery Bm25Searcher::parse(const std::string& text) const { return weigh(analyzer_.analyze(text)); }
+
+void Bm25Searcher::search(const std::vector<WeightedQuery>& queries, int64_t k, Algorithm algorithm, int threads,
+                          float* scores, int64_t* ids) const {
+  if (k < 0) throw std::invalid_argument("k must be >= 0, got " + std::to_string(k));
+  for (const auto& q : queries)
+    for (const auto& [term, boost] : q)
+      if (term < 0 || term >= view_.n_terms) throw std::out_of_range("term id " + std::to_string(term) + " out of range");
+  const int64_t n_with_terms = view_.stats.n_docs_with_terms;
+  parallel_for(static_cast<int64_t>(queries.size()), threads, [&](int64_t qi) {
+    std::vector<PostingCursor> cursors;
+    cursors.reserve(queries[qi].size());
+    for (const auto& [term, boost] : queries[qi]) {
+      float w = term_weight(params_.scoring, boost, view_.df[term], n_with_terms, params_.k1);
+      cursors.emplace_back(view_, term, w, ninv_.data());
+    }
+    TopK topk(k);
+    if (algorithm == Algorithm::Exhaustive) search_exhaustive(cursors, topk);
+    else search_maxscore(cursors, topk);
+    topk.write_sorted(scores + qi * k, ids + qi * k);
+  });
+}
+
+void Bm25Searcher::postings(int64_t term, uint32_t* docs, uint32_t* tfs) const {
+  if (term < 0 || term >= view_.n_terms) throw std::out_of_range("term id " + std::to_string(term) + " out of range");
+  PostingCursor c(view_, term, 1.0f, ninv_.data());
+  for (size_t i = 0; c.doc() != kEndDoc; ++i, c.next()) {
+    docs[i] = c.doc();
+    tfs[i] = c.tf();
+  }
+}
+
+float Bm25Searcher::score_one(int64_t term, float boost, uint32_t tf, int64_t doc) const {
+  if (term < 0 || term >= view_.n_terms) throw std::out_of_range("term id " + std::to_string(term) + " out of range");
+  if (doc < 0 || doc >= view_.n_docs) throw std::out_of_range("doc id " + std::to_string(doc) + " out of range");
+  float w = term_weight(params_.scoring, boost, view_.df[term], view_.stats.n_docs_with_terms, params_.k1);
+  return term_score(w, static_cast<float>(tf) * ninv_[doc]);
+}
+
+}  // namespace winnow::sparse

@@ -1,0 +1,50 @@
+// Batch BM25 search over a Bm25View: analyze queries, weight terms, run a top-k algorithm
+// per query on a thread pool, write (nq, k) scores and ids best first.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sparse/index_data.hpp"
+#include "text/analyzer.hpp"
+
+namespace winnow::sparse {
+
+enum class Algorithm { Exhaustive, MaxScore };
+Algorithm parse_algorithm(const std::string& name);
+
+/// A query as (term id, boost) pairs, sorted by term id; boost = occurrences in the query
+/// (Anserini's bag-of-words query builds one BoostQuery per distinct term with its count).
+using WeightedQuery = std::vector<std::pair<int64_t, float>>;
+
+class Bm25Searcher {
+ public:
+  Bm25Searcher(const Bm25View& view, const Bm25Params& params, text::AnalyzerKind analyzer);
+
+  const Bm25View& view() const { return view_; }
+  const Bm25Params& params() const { return params_; }
+
+  /// Terms -> weighted query (unknown terms dropped, repeats counted).
+  WeightedQuery weigh(const std::vector<std::string>& terms) const;
+  WeightedQuery parse(const std::string& text) const;
+
+  /// Top-k of each query into scores (nq, k) and ids (nq, k). Threads work on whole queries.
+  void search(const std::vector<WeightedQuery>& queries, int64_t k, Algorithm algorithm, int threads, float* scores,
+              int64_t* ids) const;
+
+  /// Decode a term's postings into docs (df) and tfs (df).
+  void postings(int64_t term, uint32_t* docs, uint32_t* tfs) const;
+
+  /// BM25 score of one query term for one (tf, doc): exposed for tests and explanations.
+  float score_one(int64_t term, float boost, uint32_t tf, int64_t doc) const;
+
+ private:
+  Bm25View view_;
+  Bm25Params params_;
+  text::Analyzer analyzer_;
+  std::vector<float> ninv_;  // (N,) per-document norm inverse for params_
+};
+
+}  // namespace winnow::sparse

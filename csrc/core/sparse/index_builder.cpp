@@ -1,0 +1,348 @@
+#include "sparse/index_builder.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <queue>
+#include <stdexcept>
+
+#include "common.hpp"
+#include "file_io.hpp"
+#include "sparse/block_codec.hpp"
+#include "thread_pool.hpp"
+
+namespace winnow::sparse {
+namespace {
+
+void put_varint(std::vector<uint8_t>& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<uint8_t>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<uint8_t>(v));
+}
+
+uint64_t get_varint(const uint8_t*& p, const uint8_t* end) {
+  uint64_t v = 0;
+  for (int shift = 0; p < end && shift < 64; shift += 7) {
+    uint8_t byte = *p++;
+    v |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if (!(byte & 0x80)) return v;
+  }
+  throw FormatError("segment file: truncated varint");
+}
+
+// Sorted (term, tf) counts of one document's terms.
+std::vector<std::pair<std::string, uint32_t>> count_terms(std::vector<std::string>& terms) {
+  std::sort(terms.begin(), terms.end());
+  std::vector<std::pair<std::string, uint32_t>> out;
+  for (size_t i = 0; i < terms.size();) {
+    size_t j = i + 1;
+    while (j < terms.size() && terms[j] == terms[i]) ++j;
+    out.emplace_back(std::move(terms[i]), static_cast<uint32_t>(j - i));
+    i = j;
+  }
+  return out;
+}
+
+// One segment's terms in sorted order, read back from memory or from its file.
+struct SegmentTerm {
+  std::string_view term;
+  const uint8_t* bytes;
+  size_t n_bytes;
+  uint32_t count;
+  uint64_t cf;
+};
+
+// Segment file layout (temporary, never read by another version): a section file
+// "SEGMENT" whose payload repeats: u32 term_len, term, u32 count, u64 cf, u64 n_bytes, bytes.
+class SegmentReader {
+ public:
+  explicit SegmentReader(const std::string& path)
+      : section_(read_section(path, "SEGMENT", 1, true, false)), p_(section_.payload),
+        end_(section_.payload + section_.payload_bytes) {}
+  bool next(SegmentTerm& out) {
+    if (p_ >= end_) return false;
+    uint32_t len = read<uint32_t>();
+    out.term = std::string_view(reinterpret_cast<const char*>(take(len)), len);
+    out.count = read<uint32_t>();
+    out.cf = read<uint64_t>();
+    uint64_t n = read<uint64_t>();
+    out.bytes = take(n);
+    out.n_bytes = n;
+    return true;
+  }
+
+ private:
+  template <typename T>
+  T read() {
+    T v;
+    std::memcpy(&v, take(sizeof(T)), sizeof(T));
+    return v;
+  }
+  const uint8_t* take(uint64_t n) {
+    if (static_cast<uint64_t>(end_ - p_) < n) throw FormatError("segment file truncated");
+    const uint8_t* r = p_;
+    p_ += n;
+    return r;
+  }
+  Section section_;
+  const uint8_t* p_;
+  const uint8_t* end_;
+};
+
+}  // namespace
+
+Bm25Builder::Bm25Builder(BuildOptions options) : options_(std::move(options)), analyzer_(options_.analyzer) {}
+
+Bm25Builder::~Bm25Builder() {
+  for (auto& f : segment_files_) ::unlink(f.c_str());
+}
+
+void Bm25Builder::register_docno(const std::string& docno) {
+  uint64_t h = std::hash<std::string>{}(docno);
+  auto range = docno_hash_.equal_range(h);
+  for (auto it = range.first; it != range.second; ++it) {
+    uint32_t d = it->second;
+    std::string_view existing(docno_bytes_.data() + docno_offsets_[d], docno_offsets_[d + 1] - docno_offsets_[d]);
+    if (existing == docno)
+      throw std::invalid_argument("duplicate document id '" + docno + "' (documents " + std::to_string(d) + " and " +
+                                  std::to_string(docno_offsets_.size() - 1) + ")");
+  }
+  docno_hash_.emplace(h, static_cast<uint32_t>(docno_offsets_.size() - 1));
+  docno_bytes_.insert(docno_bytes_.end(), docno.begin(), docno.end());
+  docno_offsets_.push_back(docno_bytes_.size());
+}
+
+void Bm25Builder::add_texts(const std::vector<std::string>& docnos, const std::vector<std::string>& texts) {
+  check_arg(docnos.size() == texts.size(), "docnos and texts differ in length (" + std::to_string(docnos.size()) +
+                                               " vs " + std::to_string(texts.size()) + ")");
+  std::vector<TermCounts> counted(texts.size());
+  std::vector<uint32_t> lengths(texts.size());
+  parallel_for(
+      static_cast<int64_t>(texts.size()), options_.threads,
+      [&](int64_t i) {
+        std::vector<std::string> terms;
+        analyzer_.analyze(texts[i], terms);
+        lengths[i] = static_cast<uint32_t>(terms.size());
+        counted[i] = count_terms(terms);
+      },
+      64);
+  add_counted(docnos, counted, lengths);
+}
+
+void Bm25Builder::add_tokens(const std::vector<std::string>& docnos, const std::vector<std::vector<std::string>>& tokens) {
+  check_arg(docnos.size() == tokens.size(), "docnos and tokens differ in length");
+  std::vector<TermCounts> counted(tokens.size());
+  std::vector<uint32_t> lengths(tokens.size());
+  parallel_for(
+      static_cast<int64_t>(tokens.size()), options_.threads,
+      [&](int64_t i) {
+        std::vector<std::string> terms;
+        for (const auto& t : tokens[i])
+          if (!t.empty()) terms.push_back(t);
+        lengths[i] = static_cast<uint32_t>(terms.size());
+        counted[i] = count_terms(terms);
+      },
+      64);
+  add_counted(docnos, counted, lengths);
+}
+
+void Bm25Builder::add_counted(const std::vector<std::string>& docnos, std::vector<TermCounts>& docs,
+                              const std::vector<uint32_t>& lengths) {
+  // Check all docnos of the batch first so a duplicate leaves the builder unchanged.
+  for (size_t i = 0; i < docnos.size(); ++i) {
+    check_arg(!docnos[i].empty(), "empty document id at batch position " + std::to_string(i));
+    try {
+      register_docno(docnos[i]);
+    } catch (...) {
+      for (size_t j = 0; j < i; ++j) {  // roll back this batch's docnos
+        uint64_t h = std::hash<std::string>{}(docnos[j]);
+        auto range = docno_hash_.equal_range(h);
+        for (auto it = range.first; it != range.second; ++it)
+          if (it->second >= norms_.size()) { docno_hash_.erase(it); break; }
+      }
+      docno_offsets_.resize(norms_.size() + 1);
+      docno_bytes_.resize(docno_offsets_.back());
+      throw;
+    }
+  }
+  for (size_t i = 0; i < docs.size(); ++i) {
+    int64_t doc = static_cast<int64_t>(norms_.size());
+    check_arg(doc < 0xfffffffeLL, "too many documents for 32-bit doc ids");
+    norms_.push_back(lucene_length_to_byte(lengths[i]));
+    doc_len_.push_back(lengths[i]);
+    total_length_ += lengths[i];
+    if (lengths[i] > 0) ++docs_with_terms_;
+    for (auto& [term, tf] : docs[i]) {
+      auto it = term_ids_.find(term);
+      uint32_t id;
+      if (it == term_ids_.end()) {
+        id = static_cast<uint32_t>(buffers_.size());
+        segment_bytes_ += term.size() + 96;  // map node + vector headers, roughly
+        term_ids_.emplace(term, id);
+        term_strings_.push_back(std::move(term));
+        buffers_.emplace_back();
+      } else {
+        id = it->second;
+      }
+      TermBuffer& buf = buffers_[id];
+      size_t before = buf.bytes.capacity();
+      put_varint(buf.bytes, static_cast<uint64_t>(doc - buf.last_doc - 1));
+      put_varint(buf.bytes, tf);
+      segment_bytes_ += buf.bytes.capacity() - before;
+      buf.last_doc = doc;
+      buf.count += 1;
+      buf.cf += tf;
+    }
+  }
+  if (segment_bytes_ > options_.memory_budget_bytes) flush_segment();
+}
+
+void Bm25Builder::flush_segment() {
+  if (buffers_.empty()) return;
+  std::vector<uint32_t> order(buffers_.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return term_strings_[a] < term_strings_[b]; });
+  std::vector<uint8_t> payload;
+  auto put = [&](const void* p, size_t n) {
+    const uint8_t* b = static_cast<const uint8_t*>(p);
+    payload.insert(payload.end(), b, b + n);
+  };
+  for (uint32_t id : order) {
+    const std::string& t = term_strings_[id];
+    TermBuffer& buf = buffers_[id];
+    uint32_t len = static_cast<uint32_t>(t.size());
+    uint64_t n = buf.bytes.size();
+    put(&len, 4);
+    put(t.data(), t.size());
+    put(&buf.count, 4);
+    put(&buf.cf, 8);
+    put(&n, 8);
+    put(buf.bytes.data(), n);
+    std::vector<uint8_t>().swap(buf.bytes);
+  }
+  std::string path = options_.temp_dir + "/winnow-segment-" + std::to_string(::getpid()) + "-" +
+                     std::to_string(reinterpret_cast<uintptr_t>(this)) + "-" + std::to_string(segment_files_.size()) + ".seg";
+  SectionHeader h;
+  h.tag = "SEGMENT";
+  h.count0 = order.size();
+  write_section(path, h, payload.data(), payload.size());
+  segment_files_.push_back(path);
+  term_ids_.clear();
+  term_strings_.clear();
+  buffers_.clear();
+  segment_bytes_ = 0;
+}
+
+Bm25Arrays Bm25Builder::finish() {
+  Bm25Arrays out;
+  out.stats.n_docs = n_docs();
+  out.stats.n_docs_with_terms = docs_with_terms_;
+  out.stats.total_length = total_length_;
+
+  // Sources: flushed segment files (in doc order), then the in-memory segment.
+  std::vector<std::unique_ptr<SegmentReader>> readers;
+  if (!segment_files_.empty()) {
+    flush_segment();
+    for (auto& f : segment_files_) readers.push_back(std::make_unique<SegmentReader>(f));
+  }
+  std::vector<uint32_t> memory_order;
+  if (readers.empty()) {
+    memory_order.resize(buffers_.size());
+    for (uint32_t i = 0; i < memory_order.size(); ++i) memory_order[i] = i;
+    std::sort(memory_order.begin(), memory_order.end(),
+              [&](uint32_t a, uint32_t b) { return term_strings_[a] < term_strings_[b]; });
+  }
+  size_t n_sources = readers.empty() ? 1 : readers.size();
+  std::vector<SegmentTerm> current(n_sources);
+  std::vector<bool> live(n_sources, false);
+  size_t memory_pos = 0;
+  auto advance = [&](size_t s) {
+    if (readers.empty()) {
+      if (memory_pos >= memory_order.size()) { live[s] = false; return; }
+      uint32_t id = memory_order[memory_pos++];
+      const TermBuffer& b = buffers_[id];
+      current[s] = {term_strings_[id], b.bytes.data(), b.bytes.size(), b.count, b.cf};
+      live[s] = true;
+    } else {
+      live[s] = readers[s]->next(current[s]);
+    }
+  };
+  using Item = std::pair<std::string_view, size_t>;
+  auto cmp = [](const Item& a, const Item& b) { return a.first > b.first || (a.first == b.first && a.second > b.second); };
+  std::priority_queue<Item, std::vector<Item>, decltype(cmp)> heap(cmp);
+  for (size_t s = 0; s < n_sources; ++s) {
+    advance(s);
+    if (live[s]) heap.push({current[s].term, s});
+  }
+
+  std::vector<uint32_t> docs, tfs;
+  while (!heap.empty()) {
+    std::string_view term = heap.top().first;
+    std::string term_copy(term);
+    docs.clear();
+    tfs.clear();
+    uint64_t cf = 0;
+    // Segments hold increasing doc ranges and the heap pops equal terms in segment order.
+    while (!heap.empty() && heap.top().first == term_copy) {
+      size_t s = heap.top().second;
+      heap.pop();
+      const SegmentTerm& st = current[s];
+      const uint8_t* p = st.bytes;
+      const uint8_t* end = st.bytes + st.n_bytes;
+      int64_t doc = -1;
+      for (uint32_t i = 0; i < st.count; ++i) {
+        doc += static_cast<int64_t>(get_varint(p, end)) + 1;
+        docs.push_back(static_cast<uint32_t>(doc));
+        tfs.push_back(static_cast<uint32_t>(get_varint(p, end)));
+      }
+      cf += st.cf;
+      advance(s);
+      if (live[s]) heap.push({current[s].term, s});
+    }
+    out.term_bytes.insert(out.term_bytes.end(), term_copy.begin(), term_copy.end());
+    out.term_offsets.push_back(out.term_bytes.size());
+    out.df.push_back(static_cast<uint32_t>(docs.size()));
+    out.cf.push_back(cf);
+    int64_t prev = -1;
+    for (size_t i = 0; i < docs.size(); i += kBlockSize) {
+      int n = static_cast<int>(std::min<size_t>(kBlockSize, docs.size() - i));
+      encode_block(docs.data() + i, tfs.data() + i, n, prev, out.postings);
+      prev = docs[i + n - 1];
+      out.block_last_doc.push_back(static_cast<uint32_t>(prev));
+      out.block_offset.push_back(out.postings.size());
+    }
+    out.first_block.push_back(out.block_last_doc.size());
+  }
+  out.postings.resize(out.postings.size() + kPostingsPadding, 0);
+
+  out.norms = std::move(norms_);
+  out.doc_len = std::move(doc_len_);
+  out.docno_bytes = std::move(docno_bytes_);
+  out.docno_offsets = std::move(docno_offsets_);
+  out.block_max_x.resize(out.block_last_doc.size());
+  out.term_max_x.resize(out.df.size());
+  compute_block_maxima(view_of(out), options_.params, options_.threads, out.block_max_x.data(), out.term_max_x.data());
+
+  // Reset to an empty builder.
+  readers.clear();
+  for (auto& f : segment_files_) ::unlink(f.c_str());
+  segment_files_.clear();
+  term_ids_.clear();
+  term_strings_.clear();
+  buffers_.clear();
+  docno_hash_.clear();
+  norms_ = {};
+  doc_len_ = {};
+  docno_bytes_ = {};
+  docno_offsets_ = {0};
+  total_length_ = 0;
+  docs_with_terms_ = 0;
+  return out;
+}
+
+}  // namespace winnow::sparse

@@ -1,0 +1,77 @@
+// Streaming, memory-bounded construction of a BM25 inverted index.
+//
+// Documents arrive in batches (text, analyzed here in parallel; or pre-tokenized).
+// Postings accumulate per term as varint (doc gap, tf) byte streams. When the
+// accumulated bytes pass the memory budget the segment is written, terms sorted, to a
+// temporary file; finish() merges all segments term by term (k-way, by term bytes)
+// into the final block-coded postings, so peak memory is about one segment plus the
+// final index.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "sparse/index_data.hpp"
+#include "text/analyzer.hpp"
+
+namespace winnow::sparse {
+
+struct BuildOptions {
+  Bm25Params params;
+  text::AnalyzerKind analyzer = text::AnalyzerKind::English;
+  int threads = 1;
+  size_t memory_budget_bytes = size_t(2) << 30;  // per in-memory segment
+  std::string temp_dir = "/tmp";                  // where segment files go
+};
+
+class Bm25Builder {
+ public:
+  explicit Bm25Builder(BuildOptions options);
+  ~Bm25Builder();
+
+  /// Analyze and add a batch. Throws std::invalid_argument naming a duplicate docno.
+  void add_texts(const std::vector<std::string>& docnos, const std::vector<std::string>& texts);
+  /// Add a batch of pre-tokenized documents (terms used as given).
+  void add_tokens(const std::vector<std::string>& docnos, const std::vector<std::vector<std::string>>& tokens);
+
+  int64_t n_docs() const { return static_cast<int64_t>(norms_.size()); }
+  int64_t n_segments_flushed() const { return static_cast<int64_t>(segment_files_.size()); }
+
+  /// Merge everything into the final arrays. The builder is empty afterwards.
+  Bm25Arrays finish();
+
+ private:
+  using TermCounts = std::vector<std::pair<std::string, uint32_t>>;  // sorted by term
+  void add_counted(const std::vector<std::string>& docnos, std::vector<TermCounts>& docs, const std::vector<uint32_t>& lengths);
+  void register_docno(const std::string& docno);
+  void flush_segment();
+
+  struct TermBuffer {
+    std::vector<uint8_t> bytes;  // varint (doc - last_doc - 1), varint tf
+    int64_t last_doc = -1;
+    uint32_t count = 0;
+    uint64_t cf = 0;
+  };
+
+  BuildOptions options_;
+  text::Analyzer analyzer_;
+  std::unordered_map<std::string, uint32_t> term_ids_;  // current segment
+  std::vector<std::string> term_strings_;
+  std::vector<TermBuffer> buffers_;
+  size_t segment_bytes_ = 0;
+  std::vector<std::string> segment_files_;
+
+  std::vector<uint8_t> norms_;
+  std::vector<uint32_t> doc_len_;
+  std::vector<char> docno_bytes_;
+  std::vector<uint64_t> docno_offsets_{0};
+  std::unordered_multimap<uint64_t, uint32_t> docno_hash_;  // hash -> doc, collisions resolved by comparing
+  uint64_t total_length_ = 0;
+  int64_t docs_with_terms_ = 0;
+};
+
+}  // namespace winnow::sparse

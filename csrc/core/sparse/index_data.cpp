@@ -1,0 +1,117 @@
+#include "sparse/index_data.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "sparse/block_codec.hpp"
+#include "thread_pool.hpp"
+
+namespace winnow::sparse {
+
+int64_t Bm25View::find_term(std::string_view t) const {
+  int64_t lo = 0, hi = n_terms;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (term(mid) < t) lo = mid + 1; else hi = mid;
+  }
+  return (lo < n_terms && term(lo) == t) ? lo : -1;
+}
+
+namespace {
+void fail(const std::string& what) { throw std::invalid_argument("corrupt BM25 index: " + what); }
+
+template <typename T>
+void check_monotone(const T* a, int64_t n, const char* name) {
+  for (int64_t i = 0; i + 1 < n; ++i)
+    if (a[i + 1] < a[i]) fail(std::string(name) + " decreases at " + std::to_string(i));
+}
+}  // namespace
+
+void Bm25View::validate() const {
+  if (n_terms < 0 || n_blocks < 0 || n_docs < 0) fail("negative count");
+  if (term_offsets[0] != 0 || term_offsets[n_terms] != term_bytes_size) fail("term_offsets do not span term_bytes");
+  check_monotone(term_offsets, n_terms + 1, "term_offsets");
+  if (first_block[0] != 0 || static_cast<int64_t>(first_block[n_terms]) != n_blocks) fail("first_block does not span the blocks");
+  for (int64_t t = 0; t < n_terms; ++t) {
+    uint64_t want = (static_cast<uint64_t>(df[t]) + kBlockSize - 1) / kBlockSize;
+    if (df[t] == 0 || first_block[t + 1] - first_block[t] != want || first_block[t + 1] < first_block[t])
+      fail("block count of term " + std::to_string(t) + " does not match its df");
+    if (t > 0 && !(term(t - 1) < term(t))) fail("terms are not sorted at " + std::to_string(t));
+  }
+  if (block_offset[0] != 0) fail("block_offset[0] != 0");
+  check_monotone(block_offset, n_blocks + 1, "block_offset");
+  if (block_offset[n_blocks] + kPostingsPadding > postings_size) fail("postings shorter than block_offset says");
+  for (int64_t blk = 0; blk < n_blocks; ++blk)
+    if (block_last_doc[blk] >= static_cast<uint64_t>(n_docs)) fail("block_last_doc out of range at block " + std::to_string(blk));
+  if (docno_offsets[0] != 0 || docno_offsets[n_docs] != docno_bytes_size) fail("docno_offsets do not span docno_bytes");
+  check_monotone(docno_offsets, n_docs + 1, "docno_offsets");
+}
+
+Bm25View view_of(const Bm25Arrays& a) {
+  Bm25View v;
+  v.n_terms = static_cast<int64_t>(a.df.size());
+  v.n_blocks = static_cast<int64_t>(a.block_last_doc.size());
+  v.n_docs = static_cast<int64_t>(a.norms.size());
+  v.term_bytes = a.term_bytes.data();
+  v.term_bytes_size = a.term_bytes.size();
+  v.term_offsets = a.term_offsets.data();
+  v.df = a.df.data();
+  v.cf = a.cf.data();
+  v.first_block = a.first_block.data();
+  v.block_last_doc = a.block_last_doc.data();
+  v.block_offset = a.block_offset.data();
+  v.block_max_x = a.block_max_x.data();
+  v.term_max_x = a.term_max_x.data();
+  v.postings = a.postings.data();
+  v.postings_size = a.postings.size();
+  v.norms = a.norms.data();
+  v.doc_len = a.doc_len.data();
+  v.docno_bytes = a.docno_bytes.data();
+  v.docno_bytes_size = a.docno_bytes.size();
+  v.docno_offsets = a.docno_offsets.data();
+  v.stats = a.stats;
+  return v;
+}
+
+std::vector<float> compute_norm_inverse(const Bm25View& v, const Bm25Params& p) {
+  float avgdl = average_length(v.stats.total_length, v.stats.n_docs_with_terms);
+  std::vector<float> out(static_cast<size_t>(v.n_docs));
+  if (p.scoring == Scoring::Lucene) {
+    float table[256];
+    for (int i = 0; i < 256; ++i)
+      table[i] = norm_inverse(p.k1, p.b, static_cast<float>(lucene_byte_to_length(static_cast<uint8_t>(i))), avgdl);
+    for (int64_t d = 0; d < v.n_docs; ++d) out[d] = table[v.norms[d]];
+  } else {
+    for (int64_t d = 0; d < v.n_docs; ++d) out[d] = norm_inverse(p.k1, p.b, static_cast<float>(v.doc_len[d]), avgdl);
+  }
+  return out;
+}
+
+void compute_block_maxima(const Bm25View& v, const Bm25Params& p, int threads, float* block_max_x, float* term_max_x) {
+  std::vector<float> ninv = compute_norm_inverse(v, p);
+  parallel_for(
+      v.n_terms, threads,
+      [&](int64_t t) {
+        uint32_t docs[kBlockSize], tfs[kBlockSize];
+        float term_max = 0.0f;
+        int64_t remaining = v.df[t];
+        for (uint64_t blk = v.first_block[t]; blk < v.first_block[t + 1]; ++blk) {
+          int n = static_cast<int>(std::min<int64_t>(remaining, kBlockSize));
+          remaining -= n;
+          int64_t prev = blk == v.first_block[t] ? -1 : static_cast<int64_t>(v.block_last_doc[blk - 1]);
+          if (!decode_block(v.postings + v.block_offset[blk], v.postings_size - v.block_offset[blk], n, prev, docs, tfs))
+            fail("undecodable block " + std::to_string(blk));
+          float m = 0.0f;
+          for (int i = 0; i < n; ++i) {
+            if (docs[i] >= static_cast<uint64_t>(v.n_docs)) fail("doc id out of range in block " + std::to_string(blk));
+            m = std::max(m, static_cast<float>(tfs[i]) * ninv[docs[i]]);
+          }
+          block_max_x[blk] = m;
+          term_max = std::max(term_max, m);
+        }
+        term_max_x[t] = term_max;
+      },
+      256);
+}
+
+}  // namespace winnow::sparse

@@ -1,0 +1,102 @@
+// The arrays of a BM25 inverted index. Bm25Arrays owns them (the builder's output);
+// Bm25View points at them wherever they live (vectors, numpy arrays, memory maps).
+//
+// Layout (T terms, B blocks, N documents):
+//   term_bytes[term_offsets[T]]  UTF-8 terms, sorted bytewise; term t = [term_offsets[t], term_offsets[t+1])
+//   term_offsets (T+1) u64, df (T) u32, cf (T) u64
+//   first_block (T+1) u64      term t owns blocks [first_block[t], first_block[t+1]) = ceil(df/128)
+//   block_last_doc (B) u32     last doc id of each block (skipping without decoding)
+//   block_offset (B+1) u64     byte offset of each block in postings; [B] = end of data
+//   block_max_x (B) f32        max over the block of tf * norm_inverse[doc] (depends on k1, b, mode)
+//   term_max_x (T) f32         max over the term's blocks
+//   postings (block_offset[B] + 8 padding bytes)
+//   norms (N) u8               Lucene SmallFloat-encoded document lengths
+//   doc_len (N) u32            exact document lengths (tokens after analysis)
+//   docno_bytes, docno_offsets (N+1) u64   external document ids
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sparse/bm25_scoring.hpp"
+
+namespace winnow::sparse {
+
+struct Bm25Stats {
+  int64_t n_docs = 0;            // documents in the index (empty ones included)
+  int64_t n_docs_with_terms = 0; // Lucene docCount: documents with at least one term (idf's N)
+  uint64_t total_length = 0;     // Lucene sumTotalTermFreq
+};
+
+struct Bm25Params {
+  float k1 = 0.9f;
+  float b = 0.4f;
+  Scoring scoring = Scoring::Lucene;
+};
+
+struct Bm25Arrays {
+  std::vector<char> term_bytes;
+  std::vector<uint64_t> term_offsets{0};
+  std::vector<uint32_t> df;
+  std::vector<uint64_t> cf;
+  std::vector<uint64_t> first_block{0};
+  std::vector<uint32_t> block_last_doc;
+  std::vector<uint64_t> block_offset{0};
+  std::vector<float> block_max_x;
+  std::vector<float> term_max_x;
+  std::vector<uint8_t> postings;
+  std::vector<uint8_t> norms;
+  std::vector<uint32_t> doc_len;
+  std::vector<char> docno_bytes;
+  std::vector<uint64_t> docno_offsets{0};
+  Bm25Stats stats;
+};
+
+struct Bm25View {
+  int64_t n_terms = 0, n_blocks = 0, n_docs = 0;
+  const char* term_bytes = nullptr;
+  size_t term_bytes_size = 0;
+  const uint64_t* term_offsets = nullptr;
+  const uint32_t* df = nullptr;
+  const uint64_t* cf = nullptr;
+  const uint64_t* first_block = nullptr;
+  const uint32_t* block_last_doc = nullptr;
+  const uint64_t* block_offset = nullptr;
+  const float* block_max_x = nullptr;
+  const float* term_max_x = nullptr;
+  const uint8_t* postings = nullptr;
+  size_t postings_size = 0;
+  const uint8_t* norms = nullptr;
+  const uint32_t* doc_len = nullptr;
+  const char* docno_bytes = nullptr;
+  size_t docno_bytes_size = 0;
+  const uint64_t* docno_offsets = nullptr;
+  Bm25Stats stats;
+
+  std::string_view term(int64_t t) const {
+    return {term_bytes + term_offsets[t], static_cast<size_t>(term_offsets[t + 1] - term_offsets[t])};
+  }
+  std::string_view docno(int64_t d) const {
+    return {docno_bytes + docno_offsets[d], static_cast<size_t>(docno_offsets[d + 1] - docno_offsets[d])};
+  }
+  /// Term id by binary search over the sorted terms, or -1.
+  int64_t find_term(std::string_view term) const;
+
+  /// Check every offset and count against the array sizes, so that a corrupt or
+  /// truncated index fails here (std::invalid_argument naming the array) and never
+  /// reads out of bounds later. O(T + B + N).
+  void validate() const;
+};
+
+Bm25View view_of(const Bm25Arrays& a);
+
+/// Per-document 1 / (k1 * ((1 - b) + b * dl / avgdl)) for the mode: Lucene quantizes dl
+/// through the 256-entry norm table, the others use exact lengths. Shape (N,).
+std::vector<float> compute_norm_inverse(const Bm25View& v, const Bm25Params& p);
+
+/// Recompute block_max_x (B) and term_max_x (T) for parameters p (a pass over all postings).
+void compute_block_maxima(const Bm25View& v, const Bm25Params& p, int threads, float* block_max_x, float* term_max_x);
+
+}  // namespace winnow::sparse

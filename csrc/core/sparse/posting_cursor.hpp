@@ -1,0 +1,101 @@
+// A forward iterator over one term's postings, decoding one 128-posting block at a time,
+// with shallow skipping over blocks (block_last_doc) and block-max score bounds.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "sparse/block_codec.hpp"
+#include "sparse/bm25_scoring.hpp"
+#include "sparse/index_data.hpp"
+
+namespace winnow::sparse {
+
+constexpr uint32_t kEndDoc = std::numeric_limits<uint32_t>::max();
+
+class PostingCursor {
+ public:
+  /// `ninv` is the per-document norm inverse (N,), `weight` the query-term weight w.
+  PostingCursor(const Bm25View& v, int64_t term, float weight, const float* ninv)
+      : v_(&v), ninv_(ninv), first_(v.first_block[term]), n_blocks_(v.first_block[term + 1] - v.first_block[term]),
+        df_(v.df[term]), weight_(weight) {
+    max_score_ = term_score(weight_, v.term_max_x[term]);
+    load_block(0);
+  }
+
+  uint32_t doc() const { return doc_; }
+  float weight() const { return weight_; }
+  /// Upper bound of this term's score over all documents.
+  float max_score() const { return max_score_; }
+
+  /// This posting's score (float, Lucene's expression).
+  float score() const { return term_score(weight_, static_cast<float>(tfs_[pos_]) * ninv_[doc_]); }
+  uint32_t tf() const { return tfs_[pos_]; }
+
+  void next() {
+    if (++pos_ < n_in_block_) {
+      doc_ = docs_[pos_];
+    } else if (block_ + 1 < n_blocks_) {
+      load_block(block_ + 1);
+    } else {
+      doc_ = kEndDoc;
+    }
+  }
+
+  /// Move to the first posting with doc >= target (or the end).
+  void next_geq(uint32_t target) {
+    if (doc_ >= target) return;
+    if (target > v_->block_last_doc[first_ + block_]) {
+      uint64_t b = block_ + 1;
+      while (b < n_blocks_ && v_->block_last_doc[first_ + b] < target) ++b;
+      if (b == n_blocks_) {
+        doc_ = kEndDoc;
+        return;
+      }
+      load_block(b);
+    }
+    while (docs_[pos_] < target) ++pos_;
+    doc_ = docs_[pos_];
+  }
+
+  /// Upper bound of the score of any posting in the block that would contain `target`
+  /// (0 when target is past the last posting). Moves a shallow pointer only; decodes nothing.
+  float block_max_score(uint32_t target) {
+    while (shallow_ < n_blocks_ && v_->block_last_doc[first_ + shallow_] < target) ++shallow_;
+    if (shallow_ == n_blocks_) return 0.0f;
+    return term_score(weight_, v_->block_max_x[first_ + shallow_]);
+  }
+  /// Last doc of the shallow block (valid after block_max_score).
+  uint32_t shallow_block_last_doc() const {
+    return shallow_ < n_blocks_ ? v_->block_last_doc[first_ + shallow_] : kEndDoc;
+  }
+
+ private:
+  void load_block(uint64_t b) {
+    block_ = b;
+    if (shallow_ < b) shallow_ = b;
+    uint64_t blk = first_ + b;
+    int n = static_cast<int>(std::min<uint64_t>(kBlockSize, df_ - b * kBlockSize));
+    int64_t prev = b == 0 ? -1 : static_cast<int64_t>(v_->block_last_doc[blk - 1]);
+    uint64_t off = v_->block_offset[blk];
+    if (!decode_block(v_->postings + off, v_->postings_size - off, n, prev, docs_, tfs_))
+      throw std::invalid_argument("corrupt BM25 index: undecodable postings block " + std::to_string(blk));
+    n_in_block_ = n;
+    pos_ = 0;
+    doc_ = docs_[0];
+  }
+
+  const Bm25View* v_;
+  const float* ninv_;
+  uint64_t first_, n_blocks_, df_;
+  float weight_, max_score_ = 0.0f;
+  uint64_t block_ = 0, shallow_ = 0;
+  int pos_ = 0, n_in_block_ = 0;
+  uint32_t doc_ = kEndDoc;
+  uint32_t docs_[kBlockSize];
+  uint32_t tfs_[kBlockSize];
+};
+
+}  // namespace winnow::sparse

@@ -1,0 +1,22 @@
+// Top-k query algorithms over posting cursors (PISA habit: one algorithm per file).
+// All return exactly the same top-k: per-document scores are summed in double in any
+// order (exact for BM25's few float terms) and cast to float once; ties go to the lower
+// doc id (TopK).
+#pragma once
+
+#include <vector>
+
+#include "sparse/posting_cursor.hpp"
+#include "topk.hpp"
+
+namespace winnow::sparse {
+
+/// Exhaustive document-at-a-time union: scores every matching document. The reference.
+void search_exhaustive(std::vector<PostingCursor>& cursors, TopK& topk);
+
+/// Block-Max MaxScore (Turtle & Flood 1995; block-max bounds after Ding & Suel 2011 and
+/// Mallia et al. 2019): lists whose summed upper bounds cannot beat the heap threshold
+/// are only probed, and probing stops as soon as block-max bounds rule the document out.
+void search_maxscore(std::vector<PostingCursor>& cursors, TopK& topk);
+
+}  // namespace winnow::sparse

@@ -1,0 +1,21 @@
+#include "sparse/query_algorithms.hpp"
+
+namespace winnow::sparse {
+
+void search_exhaustive(std::vector<PostingCursor>& cursors, TopK& topk) {
+  for (;;) {
+    uint32_t doc = kEndDoc;
+    for (auto& c : cursors) doc = std::min(doc, c.doc());
+    if (doc == kEndDoc) return;
+    double score = 0.0;
+    for (auto& c : cursors) {
+      if (c.doc() == doc) {
+        score += c.score();
+        c.next();
+      }
+    }
+    topk.push(static_cast<float>(score), doc);
+  }
+}
+
+}  // namespace winnow::sparse

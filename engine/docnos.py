@@ -1,0 +1,84 @@
+"""``DocnoTable``: internal document id -> external document id (docno), both ways.
+
+Stored as one UTF-8 byte array plus (N+1,) uint64 offsets, so an 8.8M-passage table costs
+two arrays (memory-mappable) instead of millions of Python strings; the reverse map
+is built only when first asked for.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+
+class DocnoTable:
+    def __init__(self, data: np.ndarray, offsets: np.ndarray):
+        self.data = np.asarray(data, dtype=np.uint8)
+        self.offsets = np.asarray(offsets, dtype=np.uint64)
+        if self.offsets.ndim != 1 or len(self.offsets) < 1:
+            raise ValueError("docno offsets must be a non-empty 1-D array")
+        self._reverse: dict[str, int] | None = None
+
+    @classmethod
+    def from_list(cls, docnos: Sequence[str]) -> "DocnoTable":
+        encoded = [d.encode("utf-8") for d in docnos]
+        lengths = np.fromiter((len(e) for e in encoded), dtype=np.uint64, count=len(encoded))
+        offsets = np.concatenate([np.zeros(1, np.uint64), np.cumsum(lengths, dtype=np.uint64)])
+        data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        return cls(data, offsets)
+
+    @classmethod
+    def builder(cls) -> "_Builder":
+        return _Builder()
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> str:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"document id {i} out of range for {n} documents")
+        i %= n
+        a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+        return self.data[a:b].tobytes().decode("utf-8")
+
+    def lookup(self, ids: Iterable[int]) -> list[str]:
+        """External ids of the internal ``ids`` (IndexError on an id out of range)."""
+        return [self[int(i)] for i in ids]
+
+    def index_of(self, docno: str) -> int:
+        """Internal id of ``docno``; KeyError naming it when absent."""
+        if self._reverse is None:
+            self._reverse = {self[i]: i for i in range(len(self))}
+        try:
+            return self._reverse[docno]
+        except KeyError:
+            raise KeyError(f"unknown document id {docno!r}") from None
+
+    def to_list(self) -> list[str]:
+        return [self[i] for i in range(len(self))]
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, DocnoTable) and np.array_equal(self.offsets, other.offsets)
+                and np.array_equal(self.data, other.data))
+
+
+class _Builder:
+    """Assigns consecutive ids to docnos as they are first seen."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def add(self, docno: str) -> int:
+        return self.ids.setdefault(docno, len(self.ids))
+
+    def build(self) -> DocnoTable:
+        return DocnoTable.from_list(list(self.ids))
+
+
+def as_docno_table(docnos) -> DocnoTable:
+    if isinstance(docnos, DocnoTable):
+        return docnos
+    if docnos is None:
+        return DocnoTable.from_list([])
+    return DocnoTable.from_list([str(d) for d in docnos])

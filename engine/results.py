@@ -1,0 +1,149 @@
+"""``Results``: the one result type every index and stage produces.
+
+Layout: ``qids`` (nq,) query ids; ``ids`` (nq, k) int64 internal document ids and
+``scores`` (nq, k) float32, best first, padded with id -1 and score -inf; ``docnos`` maps
+internal ids to external document ids; ``queries`` (nq,) optional query texts.
+Higher score is better everywhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from winnow.docnos import DocnoTable, as_docno_table
+
+PAD_ID = -1
+PAD_SCORE = -np.inf
+
+
+@dataclass
+class Results:
+    qids: list[str]
+    ids: np.ndarray
+    scores: np.ndarray
+    docnos: DocnoTable = field(default_factory=lambda: DocnoTable.from_list([]))
+    queries: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.qids = [str(q) for q in self.qids]
+        self.ids = np.asarray(self.ids)
+        self.scores = np.asarray(self.scores)
+        if self.ids.ndim != 2 or self.scores.ndim != 2:
+            raise ValueError(f"ids and scores must be 2-D (nq, k), got {self.ids.shape} and {self.scores.shape}")
+        if self.ids.shape != self.scores.shape:
+            raise ValueError(f"ids {self.ids.shape} and scores {self.scores.shape} differ in shape")
+        if self.ids.shape[0] != len(self.qids):
+            raise ValueError(f"{len(self.qids)} query ids for {self.ids.shape[0]} result rows")
+        if self.ids.dtype != np.int64:
+            self.ids = self.ids.astype(np.int64)
+        if self.scores.dtype != np.float32:
+            self.scores = self.scores.astype(np.float32)
+        self.docnos = as_docno_table(self.docnos)
+        if self.queries is not None:
+            self.queries = [str(q) for q in self.queries]
+            if len(self.queries) != len(self.qids):
+                raise ValueError(f"{len(self.queries)} query texts for {len(self.qids)} query ids")
+
+    # -- shape -----------------------------------------------------------------------------
+    @property
+    def nq(self) -> int:
+        return len(self.qids)
+
+    @property
+    def k(self) -> int:
+        return int(self.ids.shape[1])
+
+    def __len__(self) -> int:
+        return self.nq
+
+    def counts(self) -> np.ndarray:
+        """(nq,) number of real (non-padding) hits per query."""
+        return (self.ids >= 0).sum(axis=1)
+
+    def cutoff(self, k: int) -> "Results":
+        """The first ``k`` hits of every query (fewer columns if k < current k)."""
+        if k < 0:
+            raise ValueError(f"cutoff k must be >= 0, got {k}")
+        return Results(self.qids, self.ids[:, :k].copy(), self.scores[:, :k].copy(), self.docnos, self.queries)
+
+    @classmethod
+    def empty(cls, qids: Sequence[str], k: int, docnos=None, queries=None) -> "Results":
+        nq = len(qids)
+        return cls(list(qids), np.full((nq, k), PAD_ID, np.int64), np.full((nq, k), PAD_SCORE, np.float32),
+                   docnos if docnos is not None else DocnoTable.from_list([]), queries)
+
+    # -- conversions -----------------------------------------------------------------------
+    def iter_rows(self) -> Iterable[tuple[str, str, int, float]]:
+        """Yield (qid, docno, rank starting at 1, score) for every real hit, best first."""
+        for qi, qid in enumerate(self.qids):
+            row_ids = self.ids[qi]
+            valid = row_ids >= 0
+            names = self.docnos.lookup(row_ids[valid])
+            for rank, (docno, score) in enumerate(zip(names, self.scores[qi][valid]), start=1):
+                yield qid, docno, rank, float(score)
+
+    def to_dict(self) -> dict[str, dict[str, float]]:
+        """{qid: {docno: score}}, the shape evaluation tools take."""
+        out: dict[str, dict[str, float]] = {qid: {} for qid in self.qids}
+        for qid, docno, _rank, score in self.iter_rows():
+            out[qid][docno] = score
+        return out
+
+    @classmethod
+    def from_dict(cls, run: Mapping[str, Mapping[str, float]], k: int | None = None,
+                  queries: Mapping[str, str] | None = None) -> "Results":
+        """Build from {qid: {docno: score}}; hits sorted by score (ties: docno order of appearance)."""
+        qids = list(run)
+        table = DocnoTable.builder()
+        rows = []
+        for qid in qids:
+            items = sorted(run[qid].items(), key=lambda kv: -kv[1])
+            rows.append([(table.add(d), s) for d, s in items])
+        width = max((len(r) for r in rows), default=0) if k is None else k
+        res = cls.empty(qids, width, table.build(), [queries[q] for q in qids] if queries else None)
+        for qi, row in enumerate(rows):
+            row = row[:width]
+            if row:
+                res.ids[qi, : len(row)] = [i for i, _ in row]
+                res.scores[qi, : len(row)] = [s for _, s in row]
+        return res
+
+    def to_trec(self, path, tag: str = "winnow") -> None:
+        """Write a TREC run file ``qid Q0 docno rank score tag`` (atomic replace)."""
+        from winnow.readers import write_run
+
+        # float32 scalars print in their shortest exact form
+        write_run(path, ((qid, docno, rank, np.float32(score)) for qid, docno, rank, score in self.iter_rows()),
+                  tag=tag)
+
+    @classmethod
+    def from_trec(cls, path, k: int | None = None) -> "Results":
+        from winnow.readers import read_run
+
+        return cls.from_dict(read_run(path), k=k)
+
+    def to_dataframe(self):
+        """PyTerrier-style DataFrame with columns qid, query, docno, score, rank (rank from 0)."""
+        import pandas as pd
+
+        texts = self.queries or [""] * self.nq
+        text_of = dict(zip(self.qids, texts))
+        rows = [(qid, text_of[qid], docno, score, rank - 1) for qid, docno, rank, score in self.iter_rows()]
+        return pd.DataFrame(rows, columns=["qid", "query", "docno", "score", "rank"])
+
+    @classmethod
+    def from_dataframe(cls, df, k: int | None = None) -> "Results":
+        """Inverse of :meth:`to_dataframe`; needs columns qid, docno, score (query optional)."""
+        missing = [c for c in ("qid", "docno", "score") if c not in df.columns]
+        if missing:
+            raise ValueError(f"DataFrame lacks column(s) {missing}; found {list(df.columns)}")
+        run: dict[str, dict[str, float]] = {}
+        queries: dict[str, str] = {}
+        for row in df.itertuples(index=False):
+            qid = str(row.qid)
+            run.setdefault(qid, {})[str(row.docno)] = float(row.score)
+            if "query" in df.columns:
+                queries[qid] = str(row.query)
+        return cls.from_dict(run, k=k, queries=queries or None)

@@ -1,0 +1,278 @@
+"""``BM25Index``: the sparse retriever over the C++ inverted index.
+
+Scoring modes (see csrc/core/sparse/bm25_scoring.hpp for the formulas and sources):
+``lucene`` (default; Lucene 8+ BM25Similarity with one-byte SmallFloat lengths, what
+Anserini/pyserini compute), ``accurate`` (same with exact lengths, Anserini's
+``-bm25.accurate``) and ``robertson`` (classic, with the (k1 + 1) factor and
+Robertson-Sparck Jones idf). Like Lucene, idf's N and the average length count only
+documents with at least one indexed term; empty documents are indexed and match nothing.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from winnow import _core
+from winnow.docnos import DocnoTable
+from winnow.errors import IndexFormatError
+from winnow.results import Results
+from winnow.stage import Retriever, as_queries
+from winnow.index.format import (check_files, check_version, inspect, load_npy, register_format,
+                                 save_directory)
+
+FORMAT = "winnow.bm25"
+FORMAT_VERSION = (1, 0)
+
+# name -> (dtype, file); sections (.bin) are checked binary files, the rest .npy.
+_NPY = {
+    "term_offsets": np.uint64, "df": np.uint32, "cf": np.uint64, "first_block": np.uint64,
+    "block_last_doc": np.uint32, "block_offset": np.uint64, "block_max_x": np.float32,
+    "term_max_x": np.float32, "norms": np.uint8, "doc_len": np.uint32, "docno_offsets": np.uint64,
+}
+_SECTIONS = {"postings": "POSTINGS", "term_bytes": "TERMS", "docno_bytes": "DOCNOS"}
+
+
+def _batches(docs: Iterable, batch_size: int) -> Iterator[tuple[list[str], list]]:
+    docnos, payload = [], []
+    for item in docs:
+        try:
+            docno, body = item
+        except (TypeError, ValueError):
+            raise ValueError(f"documents must be (docno, text) pairs, got {type(item).__name__}") from None
+        docnos.append(str(docno))
+        payload.append(body)
+        if len(docnos) >= batch_size:
+            yield docnos, payload
+            docnos, payload = [], []
+    if docnos:
+        yield docnos, payload
+
+
+def _prefetch(it: Iterator, depth: int = 2) -> Iterator:
+    """Run ``it`` in a background thread so reading/parsing overlaps C++ analysis."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def produce():
+        try:
+            for item in it:
+                q.put(item)
+            q.put(done)
+        except BaseException as exc:  # re-raised in the consumer
+            q.put(exc)
+
+    threading.Thread(target=produce, daemon=True).start()
+    while True:
+        item = q.get()
+        if item is done:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+class BM25Index(Retriever):
+    """A BM25 inverted index. Build with :meth:`build`, open with :meth:`load`.
+
+    Parameters are those the index was built with; :meth:`with_params` gives a view with
+    other ``k1`` / ``b`` / ``scoring`` (recomputing the pruning bounds, no rebuild).
+    """
+
+    def __init__(self, arrays: dict, stats: dict, params: dict, path: Path | None = None, k: int = 1000):
+        self.arrays = arrays
+        self._stats = dict(stats)
+        self.params = dict(params)
+        self.path = path
+        self.k = k
+        self.docnos = DocnoTable(arrays["docno_bytes"], arrays["docno_offsets"])
+        self._searcher = _core.Bm25Searcher(arrays, self._stats, self.params["k1"], self.params["b"],
+                                            self.params["scoring"], self.params["analyzer"])
+
+    # -- building --------------------------------------------------------------------------
+    @classmethod
+    def build(cls, docs, *, k1: float = 0.9, b: float = 0.4, scoring: str = "lucene",
+              analyzer: str = "english", pretokenized: bool = False, threads: int = 1,
+              batch_size: int = 8192, memory_budget_mb: float = 2048, temp_dir: str | None = None,
+              progress: bool = True, total: int | None = None) -> "BM25Index":
+        """Index ``docs``: an iterable of (docno, text) or, with ``pretokenized``, (docno, [terms]).
+
+        A path or dataset directory is also accepted (read with :func:`winnow.datasets.load`).
+        Memory stays bounded by ``memory_budget_mb`` of in-memory postings; beyond it the
+        builder writes sorted segments to ``temp_dir`` and merges them at the end.
+        """
+        if isinstance(docs, (str, os.PathLike)):
+            from winnow.datasets import load as load_dataset
+
+            docs = load_dataset(docs).corpus()
+        if pretokenized:
+            analyzer = "pretokenized"
+        builder = _core.Bm25Builder(k1, b, scoring, "plain" if pretokenized else analyzer, threads,
+                                    memory_budget_mb, temp_dir or tempfile.gettempdir())
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="doc", desc="indexing", file=sys.stderr, dynamic_ncols=True,
+                       mininterval=0.5)
+        try:
+            for docnos, payload in _prefetch(_batches(docs, batch_size)):
+                if pretokenized:
+                    builder.add_tokens(docnos, [[str(t) for t in terms] for terms in payload])
+                else:
+                    builder.add_texts(docnos, [str(t) for t in payload])
+                if bar is not None:
+                    bar.update(len(docnos))
+        finally:
+            if bar is not None:
+                bar.close()
+        arrays, stats = builder.finish()
+        params = {"k1": float(k1), "b": float(b), "scoring": scoring, "analyzer": analyzer}
+        return cls(arrays, stats, params)
+
+    # -- searching -------------------------------------------------------------------------
+    def search(self, queries, k: int = 10, threads: int = 1, algorithm: str = "maxscore") -> Results:
+        """Top-``k`` documents per query. ``queries``: dict {qid: text}, list of texts or DataFrame.
+
+        ``algorithm``: ``maxscore`` (Block-Max MaxScore, default) or ``exhaustive``; both
+        return identical results. Returns :class:`Results` with (nq, k) ids and scores.
+        """
+        qids, texts = as_queries(queries)
+        if self.params["analyzer"] == "pretokenized":
+            return self.search_terms(dict(zip(qids, [t.split() for t in texts])), k, threads, algorithm)
+        scores, ids = self._searcher.search(texts, int(k), algorithm, int(threads))
+        return Results(qids, ids, scores, self.docnos, texts)
+
+    def search_terms(self, queries: dict, k: int = 10, threads: int = 1, algorithm: str = "maxscore") -> Results:
+        """Search with already-analyzed queries: {qid: [term, ...]} (repeats raise the weight)."""
+        qids = [str(q) for q in queries]
+        terms = [[str(t) for t in queries[q]] for q in queries]
+        scores, ids = self._searcher.search_terms(terms, int(k), algorithm, int(threads))
+        return Results(qids, ids, scores, self.docnos, [" ".join(t) for t in terms])
+
+    def analyze(self, text: str) -> list[str]:
+        """The index terms this index's analyzer makes of ``text``."""
+        if self.params["analyzer"] == "pretokenized":
+            return text.split()
+        return _core.Analyzer(self.params["analyzer"]).analyze(text)
+
+    # -- term statistics (for feedback stages) ----------------------------------------------
+    def term_id(self, term: str) -> int:
+        """Id of an index term, or -1."""
+        return int(self._searcher.find_term(term))
+
+    def df(self, term: str) -> int:
+        t = self.term_id(term)
+        return 0 if t < 0 else int(self.arrays["df"][t])
+
+    def cf(self, term: str) -> int:
+        t = self.term_id(term)
+        return 0 if t < 0 else int(self.arrays["cf"][t])
+
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """(doc ids (df,) uint32, term frequencies (df,) uint32) of an index term (empty if absent)."""
+        t = self.term_id(term)
+        if t < 0:
+            return np.zeros(0, np.uint32), np.zeros(0, np.uint32)
+        return self._searcher.postings(t)
+
+    def term_score(self, term: str, tf: int, doc: int, boost: float = 1.0) -> float:
+        """BM25 contribution of one term occurring ``tf`` times in internal document ``doc``."""
+        t = self.term_id(term)
+        if t < 0:
+            raise KeyError(f"term {term!r} is not in the index")
+        return float(self._searcher.score_one(t, boost, tf, doc))
+
+    @property
+    def n_docs(self) -> int:
+        return int(self._stats["n_docs"])
+
+    @property
+    def n_terms(self) -> int:
+        return int(len(self.arrays["df"]))
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(a.nbytes for a in self.arrays.values()))
+
+    def stats(self) -> dict:
+        """Collection statistics and parameters."""
+        n = int(self._stats["n_docs_with_terms"])
+        return {
+            **self.params,
+            "n_docs": self.n_docs,
+            "n_docs_with_terms": n,
+            "n_empty_docs": self.n_docs - n,
+            "n_terms": self.n_terms,
+            "n_postings": int(self.arrays["df"].sum(dtype=np.uint64)),
+            "total_length": int(self._stats["total_length"]),
+            "avg_length": float(self._stats["total_length"]) / n if n else 0.0,
+            "postings_bytes": int(self.arrays["postings"].nbytes),
+            "index_bytes": self.nbytes,
+        }
+
+    def with_params(self, k1: float | None = None, b: float | None = None, scoring: str | None = None,
+                    threads: int = 1) -> "BM25Index":
+        """The same postings scored with other parameters (pruning bounds recomputed)."""
+        params = dict(self.params)
+        params.update({k: v for k, v in (("k1", k1), ("b", b), ("scoring", scoring)) if v is not None})
+        arrays = dict(self.arrays)
+        arrays["block_max_x"], arrays["term_max_x"] = _core.bm25_block_maxima(
+            self.arrays, self._stats, params["k1"], params["b"], params["scoring"], threads)
+        return BM25Index(arrays, self._stats, params, self.path, self.k)
+
+    def __repr__(self) -> str:
+        p = self.params
+        return f"BM25Index(n_docs={self.n_docs}, k1={p['k1']}, b={p['b']}, scoring={p['scoring']!r})"
+
+    # -- files -----------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Save as an index directory (atomic: a crash never leaves a half-written index)."""
+
+        def write(tmp: Path) -> None:
+            for name, dtype in _NPY.items():
+                np.save(tmp / f"{name}.npy", np.ascontiguousarray(self.arrays[name], dtype=dtype))
+            for name, tag in _SECTIONS.items():
+                payload = np.ascontiguousarray(self.arrays[name], dtype=np.uint8)
+                _core.write_section(str(tmp / f"{name}.bin"), tag, payload, FORMAT_VERSION[0],
+                                    FORMAT_VERSION[1], len(payload), 0)
+
+        meta = {"format": FORMAT, "format_version": list(FORMAT_VERSION), "params": self.params,
+                "stats": {k: int(v) for k, v in self._stats.items()}, "n_terms": self.n_terms,
+                "n_blocks": int(len(self.arrays["block_last_doc"]))}
+        save_directory(path, write, meta)
+        self.path = Path(path)
+
+    @classmethod
+    def load(cls, path, mmap: bool = False, k1: float | None = None, b: float | None = None,
+             scoring: str | None = None) -> "BM25Index":
+        """Open a saved index; ``mmap=True`` maps the files instead of reading them.
+
+        Reading checks every file's size, the binary sections' headers and (without mmap)
+        checksums, and every offset against the array sizes before any search runs.
+        """
+        path = Path(path)
+        meta = inspect(path)
+        if meta["format"] != FORMAT:
+            raise IndexFormatError(f"{path}: index format is {meta['format']}, not {FORMAT}")
+        check_version(meta, path, FORMAT_VERSION[0])
+        check_files(meta, path)
+        arrays = {name: load_npy(path / f"{name}.npy", mmap, dtype) for name, dtype in _NPY.items()}
+        for name, tag in _SECTIONS.items():
+            _header, arrays[name] = _core.read_section(str(path / f"{name}.bin"), tag, FORMAT_VERSION[0], mmap)
+        try:
+            index = cls(arrays, meta["stats"], meta["params"], path)
+        except ValueError as exc:
+            raise IndexFormatError(f"{path}: {exc}") from None
+        if k1 is not None or b is not None or scoring is not None:
+            index = index.with_params(k1, b, scoring)
+        return index
+
+
+register_format(FORMAT)(BM25Index)

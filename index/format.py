@@ -1,0 +1,132 @@
+"""Index directories (DESIGN.md section 4): ``meta.json`` + payload files, atomic saves,
+checked reads, and ``load`` / ``inspect`` dispatch on the ``format`` field.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from winnow import __version__
+from winnow.errors import IndexFormatError
+
+META = "meta.json"
+_LOADERS: dict[str, Callable] = {}
+
+
+def register_format(name: str):
+    """Class decorator: ``load`` dispatches ``format == name`` to ``cls.load``."""
+
+    def wrap(cls):
+        _LOADERS[name] = cls.load
+        return cls
+
+    return wrap
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_directory(path, write_payload: Callable[[Path], None], meta: dict) -> None:
+    """Write an index directory atomically.
+
+    ``write_payload(tmp_dir)`` writes the payload files; then ``meta.json`` (with the byte
+    count of every file) is written, everything is fsynced and the temporary sibling is
+    renamed into place. A crash before the rename leaves any old index at ``path`` intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        write_payload(tmp)
+        files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
+        meta = dict(meta, winnow_version=__version__, files=files)
+        (tmp / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        for p in tmp.iterdir():
+            _fsync_path(p)
+        _fsync_path(tmp)
+        if path.exists():
+            old = path.parent / f".{path.name}.old-{os.getpid()}"
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, path)
+        _fsync_path(path.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def inspect(path) -> dict:
+    """Read only ``meta.json`` of the index at ``path``."""
+    path = Path(path)
+    meta_path = path / META
+    if not path.is_dir():
+        raise IndexFormatError(f"{path}: not an index directory")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexFormatError(f"{meta_path}: missing; {path} is not a Winnow index") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexFormatError(f"{meta_path}: unreadable ({exc})") from None
+    for key in ("format", "format_version", "files"):
+        if key not in meta:
+            raise IndexFormatError(f"{meta_path}: lacks the '{key}' field")
+    return meta
+
+
+def check_version(meta: dict, path, supported_major: int) -> None:
+    major, minor = meta["format_version"]
+    if major > supported_major:
+        raise IndexFormatError(
+            f"{path}: index format {meta['format']} version {major}.{minor} is newer than this "
+            f"winnow {__version__} reads (up to {supported_major}.x); upgrade winnow")
+
+
+def check_files(meta: dict, path) -> None:
+    """Every listed file exists with the recorded byte count (catches truncation early)."""
+    path = Path(path)
+    for name, size in meta["files"].items():
+        p = path / name
+        if not p.is_file():
+            raise IndexFormatError(f"{p}: missing index file")
+        actual = p.stat().st_size
+        if actual != size:
+            raise IndexFormatError(f"{p}: {actual} bytes, meta.json records {size} (truncated or modified)")
+
+
+def load_npy(path: Path, mmap: bool, dtype, expected_len: int | None = None) -> np.ndarray:
+    """Load a 1-D ``.npy`` array, checking dtype and length; mmap read-only when asked."""
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise IndexFormatError(f"{path}: unreadable array ({exc})") from None
+    if arr.dtype != np.dtype(dtype) or arr.ndim != 1:
+        raise IndexFormatError(f"{path}: dtype {arr.dtype} shape {arr.shape}, expected 1-D {np.dtype(dtype)}")
+    if expected_len is not None and len(arr) != expected_len:
+        raise IndexFormatError(f"{path}: {len(arr)} entries, expected {expected_len}")
+    return arr
+
+
+def load(path, mmap: bool = False, **kwargs):
+    """Open the index at ``path`` whatever its type (dispatch on ``meta.json``'s format)."""
+    meta = inspect(path)
+    fmt = meta["format"]
+    if fmt not in _LOADERS:
+        import winnow.index  # noqa: F401  (registers the built-in formats)
+    if fmt not in _LOADERS:
+        raise IndexFormatError(f"{path}: unknown index format '{fmt}' (known: {sorted(_LOADERS)})")
+    return _LOADERS[fmt](path, mmap=mmap, **kwargs)
