@@ -6,4 +6,9 @@ from winnow.errors import IndexFormatError, InputFormatError, WinnowError
 
 __version__ = "0.1.0"
 
-__all__ = ["IndexFormatError", "InputFormatError", "WinnowError", "__version__"]
+from winnow.docnos import DocnoTable  # noqa: E402
+from winnow.results import Results  # noqa: E402
+from winnow.stage import Cutoff, Pipeline, Retriever, Stage, as_queries  # noqa: E402
+
+__all__ = ["Cutoff", "DocnoTable", "IndexFormatError", "InputFormatError", "Pipeline", "Results",
+           "Retriever", "Stage", "WinnowError", "__version__", "as_queries"]

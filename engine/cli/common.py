@@ -1,0 +1,61 @@
+"""Argument groups and input helpers shared by the subcommands."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="worker threads (default 1; 0 = all cores)")
+
+
+def add_input_policy(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--skip-bad-lines", action="store_true",
+                        help="skip malformed input lines and report their count instead of failing")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def load_queries(path: str, split: str | None = None) -> dict[str, str]:
+    """Queries from a dataset directory (optionally one split) or a queries file.
+
+    Files: ``.jsonl`` (BEIR), SGML topics (``<top>``), otherwise ``qid<TAB>text``.
+    """
+    from winnow import datasets
+    from winnow.readers import read_beir_queries, read_queries_tsv, read_trec_topics
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such queries file or dataset directory")
+    if p.is_dir():
+        return datasets.load(p).queries(split=split)
+    if split is not None:
+        raise ValueError("--split needs a dataset directory for --queries, not a single file")
+    name = p.name.lower().removesuffix(".gz")
+    if name.endswith(".jsonl"):
+        return read_beir_queries(p)
+    from winnow.readers import open_text
+
+    with open_text(p) as lines:
+        first = next((line for line in lines if line.strip()), "")
+    if first.lstrip().lower().startswith("<top"):
+        return read_trec_topics(p)
+    return read_queries_tsv(p)
+
+
+def open_corpus(path: str, skip_bad_lines: bool = False):
+    """(iterator of (docno, text), report) for a corpus file or dataset directory."""
+    from winnow import datasets
+    from winnow.readers import BadLineReport
+
+    report = BadLineReport()
+    ds = datasets.load(path)
+    if not ds.corpus_paths:
+        raise ValueError(f"{path}: dataset has no corpus (documents) to index")
+    return ds.corpus(skip_bad_lines=skip_bad_lines, report=report), report
