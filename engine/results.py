@@ -110,13 +110,22 @@ class Results:
                 res.scores[qi, : len(row)] = [s for _, s in row]
         return res
 
-    def to_trec(self, path, tag: str = "winnow") -> None:
-        """Write a TREC run file ``qid Q0 docno rank score tag`` (atomic replace)."""
+    def to_trec(self, path, tag: str = "winnow", score_format: str = "exact") -> None:
+        """Write a TREC run file ``qid Q0 docno rank score tag`` (atomic replace).
+
+        ``score_format``: ``exact`` writes the float32 scores; ``anserini`` writes them as
+        Anserini does (rounded to 1e-4, ties perturbed by 1e-6 so that trec_eval keeps the
+        rank order), for runs byte-comparable with pyserini's.
+        """
         from winnow.readers import write_run
 
-        # float32 scalars print in their shortest exact form
-        write_run(path, ((qid, docno, rank, np.float32(score)) for qid, docno, rank, score in self.iter_rows()),
-                  tag=tag)
+        if score_format not in ("exact", "anserini"):
+            raise ValueError(f"score_format must be 'exact' or 'anserini', got {score_format!r}")
+        if score_format == "anserini":  # Anserini prints "%.6f"
+            rows = ((q, d, r, f"{s:.6f}") for q, d, r, s in _anserini_rows(self.iter_rows()))
+        else:  # float32 scalars print in their shortest exact form
+            rows = ((q, d, r, np.float32(s)) for q, d, r, s in self.iter_rows())
+        write_run(path, rows, tag=tag)
 
     @classmethod
     def from_trec(cls, path, k: int | None = None) -> "Results":
@@ -147,3 +156,42 @@ class Results:
             if "query" in df.columns:
                 queries[qid] = str(row.query)
         return cls.from_dict(run, k=k, queries=queries or None)
+
+
+def anserini_adjust(scores: Sequence[float]) -> np.ndarray:
+    """Anserini's ScoreTiesAdjusterReranker on one ranked list (best first), in float32:
+    round to 1e-4 (Java Math.round), then subtract 1e-6 per position inside a run of scores
+    that the rounding made (nearly) equal. Returns float32 scores of the same length."""
+    s = np.asarray(scores, dtype=np.float32)
+    # Java's Math.round(float) rounds the float product exactly: add 0.5 in double, not float
+    product = (s * np.float32(1e4)).astype(np.float64)
+    rounded = np.floor(product + 0.5).astype(np.int64).astype(np.float32) / np.float32(1e4)
+    out = rounded.copy()
+    dup = 0
+    step, gap = np.float32(1e-6), np.float32(1e-4)
+    for i in range(1, len(out)):
+        if out[i - 1] - out[i] > gap:
+            dup = 0
+        else:
+            dup += 1
+            out[i] = np.float32(out[i] - np.float32(step * np.float32(dup)))
+    return out
+
+
+def _anserini_rows(rows):
+    """Group iter_rows() output per query and apply :func:`anserini_adjust`."""
+    current, batch = None, []
+    for row in rows:
+        if row[0] != current and batch:
+            yield from _adjusted(batch)
+            batch = []
+        current = row[0]
+        batch.append(row)
+    if batch:
+        yield from _adjusted(batch)
+
+
+def _adjusted(batch):
+    adjusted = anserini_adjust([r[3] for r in batch])
+    for (qid, docno, rank, _), score in zip(batch, adjusted):
+        yield qid, docno, rank, float(score)

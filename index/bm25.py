@@ -35,6 +35,7 @@ _NPY = {
     "term_offsets": np.uint64, "df": np.uint32, "cf": np.uint64, "first_block": np.uint64,
     "block_last_doc": np.uint32, "block_offset": np.uint64, "block_max_x": np.float32,
     "term_max_x": np.float32, "norms": np.uint8, "doc_len": np.uint32, "docno_offsets": np.uint64,
+    "docno_order": np.uint32,
 }
 _SECTIONS = {"postings": "POSTINGS", "term_bytes": "TERMS", "docno_bytes": "DOCNOS"}
 
@@ -78,6 +79,12 @@ def _prefetch(it: Iterator, depth: int = 2) -> Iterator:
         yield item
 
 
+def _ties_by_docno(ties: str) -> bool:
+    if ties not in ("docno", "id"):
+        raise ValueError(f"ties must be 'docno' or 'id', got {ties!r}")
+    return ties == "docno"
+
+
 class BM25Index(Retriever):
     """A BM25 inverted index. Build with :meth:`build`, open with :meth:`load`.
 
@@ -92,8 +99,10 @@ class BM25Index(Retriever):
         self.path = path
         self.k = k
         self.docnos = DocnoTable(arrays["docno_bytes"], arrays["docno_offsets"])
+        # a pretokenized index is searched with search_terms; the core only knows real analyzers
+        analyzer = "plain" if self.params["analyzer"] == "pretokenized" else self.params["analyzer"]
         self._searcher = _core.Bm25Searcher(arrays, self._stats, self.params["k1"], self.params["b"],
-                                            self.params["scoring"], self.params["analyzer"])
+                                            self.params["scoring"], analyzer)
 
     # -- building --------------------------------------------------------------------------
     @classmethod
@@ -137,23 +146,27 @@ class BM25Index(Retriever):
         return cls(arrays, stats, params)
 
     # -- searching -------------------------------------------------------------------------
-    def search(self, queries, k: int = 10, threads: int = 1, algorithm: str = "maxscore") -> Results:
+    def search(self, queries, k: int = 10, threads: int = 1, algorithm: str = "maxscore",
+               ties: str = "docno") -> Results:
         """Top-``k`` documents per query. ``queries``: dict {qid: text}, list of texts or DataFrame.
 
         ``algorithm``: ``maxscore`` (Block-Max MaxScore, default) or ``exhaustive``; both
-        return identical results. Returns :class:`Results` with (nq, k) ids and scores.
+        return identical results. ``ties``: equal scores are ordered by docno string
+        (``docno``, Anserini's rule, the default) or by internal id (``id``, input order).
+        Returns :class:`Results` with (nq, k) ids and scores.
         """
         qids, texts = as_queries(queries)
         if self.params["analyzer"] == "pretokenized":
-            return self.search_terms(dict(zip(qids, [t.split() for t in texts])), k, threads, algorithm)
-        scores, ids = self._searcher.search(texts, int(k), algorithm, int(threads))
+            return self.search_terms(dict(zip(qids, [t.split() for t in texts])), k, threads, algorithm, ties)
+        scores, ids = self._searcher.search(texts, int(k), algorithm, int(threads), _ties_by_docno(ties))
         return Results(qids, ids, scores, self.docnos, texts)
 
-    def search_terms(self, queries: dict, k: int = 10, threads: int = 1, algorithm: str = "maxscore") -> Results:
+    def search_terms(self, queries: dict, k: int = 10, threads: int = 1, algorithm: str = "maxscore",
+                     ties: str = "docno") -> Results:
         """Search with already-analyzed queries: {qid: [term, ...]} (repeats raise the weight)."""
         qids = [str(q) for q in queries]
         terms = [[str(t) for t in queries[q]] for q in queries]
-        scores, ids = self._searcher.search_terms(terms, int(k), algorithm, int(threads))
+        scores, ids = self._searcher.search_terms(terms, int(k), algorithm, int(threads), _ties_by_docno(ties))
         return Results(qids, ids, scores, self.docnos, [" ".join(t) for t in terms])
 
     def analyze(self, text: str) -> list[str]:

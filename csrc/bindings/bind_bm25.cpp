@@ -40,6 +40,7 @@ py::dict arrays_to_dict(Bm25Arrays&& a) {
   d["doc_len"] = to_numpy(std::move(a.doc_len));
   d["docno_bytes"] = to_numpy(std::vector<uint8_t>(a.docno_bytes.begin(), a.docno_bytes.end()));
   d["docno_offsets"] = to_numpy(std::move(a.docno_offsets));
+  d["docno_order"] = to_numpy(std::move(a.docno_order));
   return d;
 }
 
@@ -169,6 +170,7 @@ void bind_bm25(py::module_& m) {
                if (validate) v.validate();
                s->searcher = std::make_unique<Bm25Searcher>(v, p, kind);
              }
+             if (arrays.contains("docno_order")) s->searcher->set_docno_order(need<uint32_t>(arrays, "docno_order", v.n_docs));
              return s;
            }),
            py::arg("arrays"), py::arg("stats"), py::arg("k1"), py::arg("b"), py::arg("scoring"),
@@ -176,7 +178,7 @@ void bind_bm25(py::module_& m) {
       .def(
           "search",
           [](PySearcher& self, const std::vector<std::string>& texts, int64_t k, const std::string& algorithm,
-             int threads) {
+             int threads, bool ties_by_docno) {
             auto alg = parse_algorithm(algorithm);
             if (k < 0) throw std::invalid_argument("k must be >= 0, got " + std::to_string(k));
             const auto nq = static_cast<py::ssize_t>(texts.size());
@@ -189,15 +191,16 @@ void bind_bm25(py::module_& m) {
               std::vector<WeightedQuery> queries(texts.size());
               winnow::parallel_for(static_cast<int64_t>(texts.size()), threads,
                                    [&](int64_t i) { queries[i] = self.searcher->parse(texts[i]); }, 16);
-              self.searcher->search(queries, k, alg, threads, sp, ip);
+              self.searcher->search(queries, k, alg, threads, sp, ip, ties_by_docno);
             }
             return py::make_tuple(scores, ids);
           },
-          py::arg("texts"), py::arg("k"), py::arg("algorithm") = "maxscore", py::arg("threads") = 1)
+          py::arg("texts"), py::arg("k"), py::arg("algorithm") = "maxscore", py::arg("threads") = 1,
+          py::arg("ties_by_docno") = false)
       .def(
           "search_terms",
           [](PySearcher& self, const std::vector<std::vector<std::string>>& terms, int64_t k,
-             const std::string& algorithm, int threads) {
+             const std::string& algorithm, int threads, bool ties_by_docno) {
             auto alg = parse_algorithm(algorithm);
             if (k < 0) throw std::invalid_argument("k must be >= 0, got " + std::to_string(k));
             const auto nq = static_cast<py::ssize_t>(terms.size());
@@ -209,11 +212,12 @@ void bind_bm25(py::module_& m) {
               py::gil_scoped_release nogil;
               std::vector<WeightedQuery> queries;
               for (const auto& t : terms) queries.push_back(self.searcher->weigh(t));
-              self.searcher->search(queries, k, alg, threads, sp, ip);
+              self.searcher->search(queries, k, alg, threads, sp, ip, ties_by_docno);
             }
             return py::make_tuple(scores, ids);
           },
-          py::arg("terms"), py::arg("k"), py::arg("algorithm") = "maxscore", py::arg("threads") = 1)
+          py::arg("terms"), py::arg("k"), py::arg("algorithm") = "maxscore", py::arg("threads") = 1,
+          py::arg("ties_by_docno") = false)
       .def("find_term", [](PySearcher& self, const std::string& t) { return self.searcher->view().find_term(t); })
       .def("postings",
            [](PySearcher& self, int64_t term) {

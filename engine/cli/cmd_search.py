@@ -22,6 +22,9 @@ def register(sub) -> None:
     p.add_argument("--mmap", action="store_true", help="memory-map the index instead of reading it")
     p.add_argument("--algorithm", choices=["maxscore", "exhaustive"], default="maxscore",
                    help="BM25 query algorithm (identical results; default maxscore)")
+    p.add_argument("--score-format", choices=["exact", "anserini"], default="exact",
+                   help="exact: float32 scores (default); anserini: rounded to 1e-4 with ties "
+                   "perturbed as Anserini/pyserini write them")
     add_threads(p)
     p.set_defaults(func=run)
 
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         kwargs["algorithm"] = args.algorithm
     results = index.search(queries, k=args.k, **kwargs)
     elapsed = time.perf_counter() - start
-    results.to_trec(sys.stdout if args.output == "-" else args.output, tag=args.tag)
+    results.to_trec(sys.stdout if args.output == "-" else args.output, tag=args.tag,
+                    score_format=args.score_format)
     print(f"{len(queries):,} queries in {elapsed:.2f} s ({len(queries) / max(elapsed, 1e-9):,.0f} q/s)"
           + ("" if args.output == "-" else f" -> {args.output}"), file=sys.stderr)
     return 0

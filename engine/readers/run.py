@@ -98,7 +98,11 @@ def format_score(score: object) -> str:
     numpy ``float32``/``float16`` scalars print as the shortest decimal that round-trips in
     their own precision (``8.6104``); anything else as Python's shortest round-trip repr
     of the float64 value. Distinct scores never print equal, equal scores always do.
+    A ``str`` is taken as already formatted (checked to be a number).
     """
+    if isinstance(score, str):
+        float(score)  # raises ValueError on garbage
+        return score
     dtype = getattr(score, "dtype", None)
     if dtype is not None and dtype.kind == "f" and dtype.itemsize <= 4:
         text = str(score)

@@ -32,8 +32,21 @@ WeightedQuery Bm25Searcher::weigh(const std::vector<std::string>& terms) const {
 
 WeightedQuery Bm25Searcher::parse(const std::string& text) const { return weigh(analyzer_.analyze(text)); }
 
+void Bm25Searcher::set_docno_order(const uint32_t* docno_order) {
+  std::vector<uint32_t> rank(static_cast<size_t>(view_.n_docs), UINT32_MAX);
+  for (int64_t r = 0; r < view_.n_docs; ++r) {
+    uint32_t d = docno_order[r];
+    if (d >= view_.n_docs || rank[d] != UINT32_MAX) throw std::invalid_argument("docno_order is not a permutation of the documents");
+    rank[d] = static_cast<uint32_t>(r);
+  }
+  docno_order_ = docno_order;
+  docno_rank_ = std::move(rank);
+}
+
 void Bm25Searcher::search(const std::vector<WeightedQuery>& queries, int64_t k, Algorithm algorithm, int threads,
-                          float* scores, int64_t* ids) const {
+                          float* scores, int64_t* ids, bool ties_by_docno) const {
+  if (ties_by_docno && docno_order_ == nullptr) throw std::invalid_argument("no docno order set for ties by docno");
+  const uint32_t* tie_key = ties_by_docno ? docno_rank_.data() : nullptr;
   if (k < 0) throw std::invalid_argument("k must be >= 0, got " + std::to_string(k));
   for (const auto& q : queries)
     for (const auto& [term, boost] : q)
@@ -47,9 +60,12 @@ void Bm25Searcher::search(const std::vector<WeightedQuery>& queries, int64_t k, 
       cursors.emplace_back(view_, term, w, ninv_.data());
     }
     TopK topk(k);
-    if (algorithm == Algorithm::Exhaustive) search_exhaustive(cursors, topk);
-    else search_maxscore(cursors, topk);
-    topk.write_sorted(scores + qi * k, ids + qi * k);
+    if (algorithm == Algorithm::Exhaustive) search_exhaustive(cursors, topk, tie_key);
+    else search_maxscore(cursors, topk, tie_key);
+    int64_t* row = ids + qi * k;
+    topk.write_sorted(scores + qi * k, row);
+    if (tie_key)  // keys -> doc ids
+      for (int64_t i = 0; i < k && row[i] >= 0; ++i) row[i] = docno_order_[row[i]];
   });
 }
 

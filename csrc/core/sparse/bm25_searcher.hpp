@@ -30,9 +30,14 @@ class Bm25Searcher {
   WeightedQuery weigh(const std::vector<std::string>& terms) const;
   WeightedQuery parse(const std::string& text) const;
 
+  /// Break score ties by docno string order (Anserini) instead of doc id: `docno_order`
+  /// (N,) lists doc ids sorted by docno; it must outlive the searcher. nullptr = by doc id.
+  void set_docno_order(const uint32_t* docno_order);
+
   /// Top-k of each query into scores (nq, k) and ids (nq, k). Threads work on whole queries.
+  /// `ties_by_docno` uses the order set with set_docno_order.
   void search(const std::vector<WeightedQuery>& queries, int64_t k, Algorithm algorithm, int threads, float* scores,
-              int64_t* ids) const;
+              int64_t* ids, bool ties_by_docno = false) const;
 
   /// Decode a term's postings into docs (df) and tfs (df).
   void postings(int64_t term, uint32_t* docs, uint32_t* tfs) const;
@@ -45,6 +50,8 @@ class Bm25Searcher {
   Bm25Params params_;
   text::Analyzer analyzer_;
   std::vector<float> ninv_;  // (N,) per-document norm inverse for params_
+  const uint32_t* docno_order_ = nullptr;  // (N,) doc ids by docno
+  std::vector<uint32_t> docno_rank_;       // (N,) inverse of docno_order_
 };
 
 }  // namespace winnow::sparse

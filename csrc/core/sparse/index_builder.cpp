@@ -324,6 +324,13 @@ Bm25Arrays Bm25Builder::finish() {
   out.doc_len = std::move(doc_len_);
   out.docno_bytes = std::move(docno_bytes_);
   out.docno_offsets = std::move(docno_offsets_);
+  {
+    Bm25View v = view_of(out);
+    out.docno_order.resize(static_cast<size_t>(v.n_docs));
+    for (uint32_t d = 0; d < out.docno_order.size(); ++d) out.docno_order[d] = d;
+    std::sort(out.docno_order.begin(), out.docno_order.end(),
+              [&](uint32_t a, uint32_t b) { return v.docno(a) < v.docno(b); });
+  }
   out.block_max_x.resize(out.block_last_doc.size());
   out.term_max_x.resize(out.df.size());
   compute_block_maxima(view_of(out), options_.params, options_.threads, out.block_max_x.data(), out.term_max_x.data());

@@ -13,6 +13,7 @@
 //   norms (N) u8               Lucene SmallFloat-encoded document lengths
 //   doc_len (N) u32            exact document lengths (tokens after analysis)
 //   docno_bytes, docno_offsets (N+1) u64   external document ids
+//   docno_order (N) u32        doc ids sorted by docno bytes (Anserini-style tie breaking)
 #pragma once
 
 #include <cstdint>
@@ -51,6 +52,7 @@ struct Bm25Arrays {
   std::vector<uint32_t> doc_len;
   std::vector<char> docno_bytes;
   std::vector<uint64_t> docno_offsets{0};
+  std::vector<uint32_t> docno_order;
   Bm25Stats stats;
 };
 

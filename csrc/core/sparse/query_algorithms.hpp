@@ -1,7 +1,9 @@
 // Top-k query algorithms over posting cursors (PISA habit: one algorithm per file).
 // All return exactly the same top-k: per-document scores are summed in double in any
-// order (exact for BM25's few float terms) and cast to float once; ties go to the lower
-// doc id (TopK).
+// order (exact for BM25's few float terms) and cast to float once. Ties go to the lower
+// tie key: the doc id itself, or (tie_key != nullptr) tie_key[doc], e.g. the rank of the
+// document's docno in string order, which is how Anserini breaks ties. The TopK then holds
+// keys; the caller maps them back to doc ids.
 #pragma once
 
 #include <vector>
@@ -12,11 +14,13 @@
 namespace winnow::sparse {
 
 /// Exhaustive document-at-a-time union: scores every matching document. The reference.
-void search_exhaustive(std::vector<PostingCursor>& cursors, TopK& topk);
+void search_exhaustive(std::vector<PostingCursor>& cursors, TopK& topk, const uint32_t* tie_key);
 
 /// Block-Max MaxScore (Turtle & Flood 1995; block-max bounds after Ding & Suel 2011 and
 /// Mallia et al. 2019): lists whose summed upper bounds cannot beat the heap threshold
 /// are only probed, and probing stops as soon as block-max bounds rule the document out.
-void search_maxscore(std::vector<PostingCursor>& cursors, TopK& topk);
+void search_maxscore(std::vector<PostingCursor>& cursors, TopK& topk, const uint32_t* tie_key);
+
+inline int64_t key_of(uint32_t doc, const uint32_t* tie_key) { return tie_key ? tie_key[doc] : doc; }
 
 }  // namespace winnow::sparse

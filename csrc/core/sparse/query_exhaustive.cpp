@@ -2,7 +2,7 @@
 
 namespace winnow::sparse {
 
-void search_exhaustive(std::vector<PostingCursor>& cursors, TopK& topk) {
+void search_exhaustive(std::vector<PostingCursor>& cursors, TopK& topk, const uint32_t* tie_key) {
   for (;;) {
     uint32_t doc = kEndDoc;
     for (auto& c : cursors) doc = std::min(doc, c.doc());
@@ -14,7 +14,7 @@ void search_exhaustive(std::vector<PostingCursor>& cursors, TopK& topk) {
         c.next();
       }
     }
-    topk.push(static_cast<float>(score), doc);
+    topk.push(static_cast<float>(score), key_of(doc, tie_key));
   }
 }
 
