@@ -163,9 +163,10 @@ def anserini_adjust(scores: Sequence[float]) -> np.ndarray:
     round to 1e-4 (Java Math.round), then subtract 1e-6 per position inside a run of scores
     that the rounding made (nearly) equal. Returns float32 scores of the same length."""
     s = np.asarray(scores, dtype=np.float32)
-    # Java's Math.round(float) rounds the float product exactly: add 0.5 in double, not float
-    product = (s * np.float32(1e4)).astype(np.float64)
-    rounded = np.floor(product + 0.5).astype(np.int64).astype(np.float32) / np.float32(1e4)
+    # The float score times 1e4 is rounded in double precision (half up), as observed in
+    # pyserini 0.21.0 runs: e.g. 2.34795f (= 2.3479499816...) becomes 2.3479, not 2.3480.
+    product = s.astype(np.float64) * 1e4
+    rounded = (np.floor(product + 0.5) / 1e4).astype(np.float32)
     out = rounded.copy()
     dup = 0
     step, gap = np.float32(1e-6), np.float32(1e-4)
