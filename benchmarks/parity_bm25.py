@@ -22,7 +22,7 @@ from winnow.readers import iter_run, read_run
 
 METRICS = ["nDCG@10", "RR@10", "AP", "R@100", "R@1000"]
 COLLECTIONS = {"scifact": "test", "cranfield": "test", "vaswani": "test",
-               "msmarco-dl19-pool": "dl19-passage"}
+               "msmarco-dl19-pool": "test"}
 
 
 def ranked(path) -> dict[str, list[tuple[str, float]]]:
