@@ -43,8 +43,17 @@ class DocnoTable:
         return self.data[a:b].tobytes().decode("utf-8")
 
     def lookup(self, ids: Iterable[int]) -> list[str]:
-        """External ids of the internal ``ids`` (IndexError on an id out of range)."""
-        return [self[int(i)] for i in ids]
+        """External ids of the internal ``ids`` (IndexError on an id out of range).
+
+        Negative ids are out of range too: -1 is the padding id and names no document.
+        """
+        out = []
+        for i in ids:
+            i = int(i)
+            if i < 0:
+                raise IndexError(f"document id {i} out of range for {len(self)} documents")
+            out.append(self[i])
+        return out
 
     def index_of(self, docno: str) -> int:
         """Internal id of ``docno``; KeyError naming it when absent."""

@@ -82,9 +82,17 @@ def inspect(path) -> dict:
         raise IndexFormatError(f"{meta_path}: missing; {path} is not a Winnow index") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise IndexFormatError(f"{meta_path}: unreadable ({exc})") from None
+    if not isinstance(meta, dict):
+        raise IndexFormatError(f"{meta_path}: expected a JSON object, got {type(meta).__name__}")
     for key in ("format", "format_version", "files"):
         if key not in meta:
             raise IndexFormatError(f"{meta_path}: lacks the '{key}' field")
+    version = meta["format_version"]
+    if not (isinstance(version, list) and len(version) == 2 and all(type(v) is int for v in version)):
+        raise IndexFormatError(f"{meta_path}: format_version must be [major, minor], got {version!r}")
+    files = meta["files"]
+    if not (isinstance(files, dict) and all(type(v) is int for v in files.values())):
+        raise IndexFormatError(f"{meta_path}: 'files' must map file names to byte counts")
     return meta
 
 
