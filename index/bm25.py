@@ -278,7 +278,9 @@ class BM25Index(Retriever):
         check_files(meta, path)
         arrays = {name: load_npy(path / f"{name}.npy", mmap, dtype) for name, dtype in _NPY.items()}
         for name, tag in _SECTIONS.items():
-            _header, arrays[name] = _core.read_section(str(path / f"{name}.bin"), tag, FORMAT_VERSION[0], mmap)
+            # checksums would page in the whole file, so a mapped load checks sizes and headers only
+            _header, arrays[name] = _core.read_section(str(path / f"{name}.bin"), tag, FORMAT_VERSION[0], mmap,
+                                                       not mmap)
         try:
             index = cls(arrays, meta["stats"], meta["params"], path)
         except ValueError as exc:

@@ -46,7 +46,8 @@ def _fuse(inputs: Sequence[Results], contributions, k: int) -> Results:
             continue
         ids = np.fromiter(acc.keys(), np.int64, len(acc))
         scores = np.fromiter(acc.values(), np.float64, len(acc))
-        order = np.lexsort((ids, -scores))[:k]  # best score first, ties: first-seen docno
+        # best score first; ties: the docno seen first for this query (dict insertion order)
+        order = np.lexsort((np.arange(len(ids)), -scores))[:k]
         out.ids[qi, : len(order)] = ids[order]
         out.scores[qi, : len(order)] = scores[order].astype(np.float32)
     return out
