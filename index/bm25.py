@@ -25,7 +25,7 @@ from winnow.errors import IndexFormatError
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
 from winnow.index.format import (check_files, check_version, inspect, load_npy, register_format,
-                                 save_directory)
+                                 save_directory, verify_checksums)
 
 FORMAT = "winnow.bm25"
 FORMAT_VERSION = (1, 0)
@@ -276,6 +276,8 @@ class BM25Index(Retriever):
             raise IndexFormatError(f"{path}: index format is {meta['format']}, not {FORMAT}")
         check_version(meta, path, FORMAT_VERSION[0])
         check_files(meta, path)
+        if not mmap:  # a mapped load would page everything in to checksum it
+            verify_checksums(meta, path)
         arrays = {name: load_npy(path / f"{name}.npy", mmap, dtype) for name, dtype in _NPY.items()}
         for name, tag in _SECTIONS.items():
             # checksums would page in the whole file, so a mapped load checks sizes and headers only

@@ -52,7 +52,8 @@ def save_directory(path, write_payload: Callable[[Path], None], meta: dict) -> N
     try:
         write_payload(tmp)
         files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
-        meta = dict(meta, winnow_version=__version__, files=files)
+        checksums = {p.name: _file_checksum(p) for p in sorted(tmp.iterdir()) if p.suffix == ".npy"}
+        meta = dict(meta, winnow_version=__version__, files=files, checksums=checksums)
         (tmp / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         for p in tmp.iterdir():
             _fsync_path(p)
@@ -102,6 +103,21 @@ def check_version(meta: dict, path, supported_major: int) -> None:
         raise IndexFormatError(
             f"{path}: index format {meta['format']} version {major}.{minor} is newer than this "
             f"winnow {__version__} reads (up to {supported_major}.x); upgrade winnow")
+
+
+def _file_checksum(path: Path) -> str:
+    """checksum64 (the section files' checksum) of a whole file, as 16 hex digits."""
+    from winnow import _core
+
+    return f"{_core.checksum64(np.fromfile(path, dtype=np.uint8)):016x}"
+
+
+def verify_checksums(meta: dict, path) -> None:
+    """Recompute the .npy checksums recorded in meta.json (binary sections carry their own)."""
+    path = Path(path)
+    for name, expected in meta.get("checksums", {}).items():
+        if _file_checksum(path / name) != expected:
+            raise IndexFormatError(f"{path / name}: checksum mismatch (corrupt file)")
 
 
 def check_files(meta: dict, path) -> None:

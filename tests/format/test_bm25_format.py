@@ -97,9 +97,9 @@ def test_save_replaces_existing_index(built, saved):
 
 
 # -- damage -------------------------------------------------------------------------------------------
-def check_error(path, match, blame):
+def check_error(path, match, blame, mmap=False):
     with pytest.raises(IndexFormatError, match=match) as info:
-        winnow.index.load(path)
+        winnow.index.load(path, mmap=mmap)
     assert str(blame) in str(info.value)
     assert isinstance(info.value, ValueError)
 
@@ -141,7 +141,8 @@ def test_truncated_npy_with_matching_meta(saved):
     meta = json.loads((saved / "meta.json").read_text())
     meta["files"][p.name] = p.stat().st_size
     (saved / "meta.json").write_text(json.dumps(meta))
-    check_error(saved, "unreadable array", p)
+    check_error(saved, "checksum mismatch", p)
+    check_error(saved, "unreadable array", p, mmap=True)  # mapped loads skip checksums
 
 
 def test_wrong_dtype_npy(saved):
@@ -150,7 +151,16 @@ def test_wrong_dtype_npy(saved):
     meta = json.loads((saved / "meta.json").read_text())
     meta["files"][p.name] = p.stat().st_size
     (saved / "meta.json").write_text(json.dumps(meta))
-    check_error(saved, "expected 1-D uint32", p)
+    check_error(saved, "checksum mismatch", p)
+    check_error(saved, "expected 1-D uint32", p, mmap=True)
+
+
+def test_flipped_byte_in_npy_payload(saved):
+    p = saved / "norms.npy"
+    data = bytearray(p.read_bytes())
+    data[-1] ^= 0xFF
+    p.write_bytes(bytes(data))
+    check_error(saved, "checksum mismatch", p)
 
 
 def edit_meta(path, **changes):
