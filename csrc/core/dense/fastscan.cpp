@@ -1,0 +1,545 @@
+// 4-bit PQ fast-scan: packing, LUT quantization, and the AVX-512BW / AVX2 / scalar scan
+// kernels with run-time dispatch. See fastscan.hpp for the API.
+//
+// Packed layout
+// -------------
+// M2 = M rounded up to even; npairs = M2 / 2; nblocks = ceil(n / 32).
+// Block b (32 vectors b*32 .. b*32+31) occupies 16 * M2 bytes at offset b * 16 * M2 and is
+// a sequence of npairs 32-byte groups, one per sub-quantizer pair (2p, 2p+1). In group p,
+// bytes [0, 16) ("lane 0") hold sub-quantizer 2p and bytes [16, 32) ("lane 1") hold 2p+1.
+// Within a lane, byte j holds vector lo(j) in its low nibble and vector 16 + lo(j) in its
+// high nibble, where lo(j) = j / 2 + 8 * (j & 1) (even bytes: vectors 0..7, odd bytes:
+// vectors 8..15). Padding vectors (>= n) and the padding sub-quantizer (M odd) have code 0.
+//
+// Why this layout: a 32-byte group is exactly one AVX2 register (two 128-bit lanes, the
+// granularity of vpshufb), and the matching 32 bytes of the quantized table (M2, 16) are the
+// two 16-entry LUTs of the pair, so the table is used as-is; AVX-512 reads two consecutive
+// groups (4 sub-quantizers) and 64 table bytes at once. The shuffle results are summed as
+// uint16 words (low byte + 256 * high byte) plus a second accumulator of the high bytes
+// (word >> 8), and the low-byte sums are recovered at the end as acc - (acc_hi << 8)
+// (exact modulo 2^16, the trick of faiss's pq4 kernels). That yields, per lane, the
+// sums of vectors 0..7 (low nibbles, even bytes), 8..15 (low, odd), 16..23 (high, even),
+// 24..31 (high, odd) in natural order; adding the lanes gives the 32 block scores.
+//
+// Quantization keeps sum_m max_j lut_q[m, j] <= 65535, so no uint16 sum ever wraps and all
+// three kernels compute the same integers.
+#include "dense/fastscan.hpp"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "topk.hpp"
+
+namespace winnow::dense {
+
+namespace {
+
+constexpr int64_t kBlock = 32;
+
+inline int64_t even_m(int64_t M) { return (M + 1) & ~int64_t(1); }
+inline int64_t block_bytes(int64_t M) { return 16 * even_m(M); }
+
+// Byte / nibble position of vector r (0..31) inside a lane.
+inline int byte_of(int r) {
+  const int v = r & 15;
+  return 2 * (v & 7) + (v >> 3);
+}
+inline int shift_of(int r) { return (r >> 4) * 4; }
+
+void check_shape(int64_t n, int64_t M) {
+  if (n < 0) throw std::invalid_argument("fastscan: n must be >= 0, got " + std::to_string(n));
+  if (M < 1) throw std::invalid_argument("fastscan: M must be >= 1, got " + std::to_string(M));
+}
+
+// ---------------------------------------------------------------------------------------
+// Candidate collection: the kernels produce 32 uint16 sums per block and a bit mask of the
+// lanes >= `cut`; only then (rarely) is the heap touched, out of line.
+struct Collector {
+  TopK heap;
+  int64_t n;
+  const int64_t* id_map;  // used for heap ids when not null (no rescoring)
+  bool strict;            // heap ids are increasing positions: ties never enter
+  uint32_t cut = 0;       // candidates need sum >= cut
+  bool done = false;      // nothing can enter any more
+
+  Collector(int64_t cap, int64_t n_, const int64_t* map) : heap(cap), n(n_), id_map(map), strict(map == nullptr) {}
+
+  __attribute__((noinline)) void handle(int64_t base, const uint16_t* sums, uint32_t mask) {
+    while (mask) {
+      const int r = __builtin_ctz(mask);
+      mask &= mask - 1;
+      const int64_t pos = base + r;
+      if (pos >= n) break;  // padding vectors sit at the end of the last block
+      const uint32_t s = sums[r];
+      if (s < cut) continue;  // the cut rose inside this block
+      heap.push(static_cast<float>(s), id_map ? id_map[pos] : pos);
+      if (heap.full()) {
+        const auto t = static_cast<uint32_t>(heap.threshold());
+        const uint32_t c = strict ? t + 1 : t;
+        if (c > cut) cut = c;
+        if (cut > 65535) {
+          done = true;
+          return;
+        }
+      }
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// Scalar kernel (also the reference for the SIMD ones).
+void scan_scalar(const uint8_t* packed, int64_t nblocks, int64_t M, const uint8_t* table, Collector& c) {
+  const int64_t npairs = even_m(M) / 2;
+  const int64_t bb = block_bytes(M);
+  uint32_t acc[32];
+  uint16_t sums[32];
+  for (int64_t b = 0; b < nblocks && !c.done; ++b) {
+    const uint8_t* codes = packed + b * bb;
+    std::memset(acc, 0, sizeof(acc));
+    for (int64_t p = 0; p < npairs; ++p) {
+      for (int lane = 0; lane < 2; ++lane) {
+        const uint8_t* g = codes + p * 32 + lane * 16;
+        const uint8_t* lut = table + (2 * p + lane) * 16;
+        for (int j = 0; j < 16; ++j) {
+          const int lo = (j >> 1) + 8 * (j & 1);
+          acc[lo] += lut[g[j] & 15];
+          acc[16 + lo] += lut[g[j] >> 4];
+        }
+      }
+    }
+    uint32_t mask = 0;
+    for (int r = 0; r < 32; ++r) {
+      sums[r] = static_cast<uint16_t>(acc[r]);
+      if (acc[r] >= c.cut) mask |= 1u << r;
+    }
+    if (mask) c.handle(b * kBlock, sums, mask);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// SIMD kernels. Both scan two blocks per iteration sharing the LUT registers; the number
+// of steps per block is a template parameter for common M (fully unrolled, LUT preloaded
+// into registers) with a run-time fallback (S = 0). Blocks are filtered against the cut
+// with a SIMD compare; Collector::handle only sees blocks with a candidate.
+
+// AVX2: one 32-byte group (sub-quantizer pair) per step.
+struct Acc2 {
+  __m256i a0, a1, a2, a3;
+};
+
+// Empty asm "touch" of the accumulators after each step: without it GCC re-associates the
+// fully unrolled add chains into trees, keeping every shuffle result alive and spilling
+// (measured ~2x slower).
+template <typename Acc>
+__attribute__((always_inline)) inline void keep_chain(Acc& a) {
+  __asm__("" : "+v"(a.a0), "+v"(a.a1), "+v"(a.a2), "+v"(a.a3));
+}
+
+__attribute__((target("avx2"), always_inline)) inline void zero2(Acc2& a) {
+  a.a0 = a.a1 = a.a2 = a.a3 = _mm256_setzero_si256();
+}
+
+__attribute__((target("avx2"), always_inline)) inline void step2(Acc2& a, const uint8_t* g_ptr, __m256i lut,
+                                                                   __m256i low4) {
+  const __m256i g = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g_ptr));
+  const __m256i r0 = _mm256_shuffle_epi8(lut, _mm256_and_si256(g, low4));
+  const __m256i r1 = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(g, 4), low4));
+  a.a0 = _mm256_add_epi16(a.a0, r0);
+  a.a1 = _mm256_add_epi16(a.a1, _mm256_srli_epi16(r0, 8));
+  a.a2 = _mm256_add_epi16(a.a2, r1);
+  a.a3 = _mm256_add_epi16(a.a3, _mm256_srli_epi16(r1, 8));
+  keep_chain(a);
+}
+
+// Block sums: lo = vectors 0..15, hi = vectors 16..31; returns the mask of sums >= cut.
+__attribute__((target("avx2"), always_inline)) inline uint32_t finish2(const Acc2& a, __m256i cut, __m256i& lo,
+                                                                        __m256i& hi) {
+  const __m256i e0 = _mm256_sub_epi16(a.a0, _mm256_slli_epi16(a.a1, 8));
+  const __m256i e2 = _mm256_sub_epi16(a.a2, _mm256_slli_epi16(a.a3, 8));
+  lo = _mm256_add_epi16(_mm256_permute2x128_si256(e0, a.a1, 0x20), _mm256_permute2x128_si256(e0, a.a1, 0x31));
+  hi = _mm256_add_epi16(_mm256_permute2x128_si256(e2, a.a3, 0x20), _mm256_permute2x128_si256(e2, a.a3, 0x31));
+  const __m256i m01 = _mm256_cmpeq_epi16(_mm256_max_epu16(lo, cut), lo);
+  const __m256i m23 = _mm256_cmpeq_epi16(_mm256_max_epu16(hi, cut), hi);
+  // packs interleaves lanes: [0..7, 16..23, 8..15, 24..31] -> reorder the 64-bit quarters
+  const __m256i m = _mm256_permute4x64_epi64(_mm256_packs_epi16(m01, m23), 0xd8);
+  return static_cast<uint32_t>(_mm256_movemask_epi8(m));
+}
+
+__attribute__((target("avx2"), always_inline)) inline __m256i lut2(const uint8_t* table, int64_t s) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(table + 32 * s));
+}
+
+template <int S>
+__attribute__((target("avx2"))) void scan_avx2(const uint8_t* packed, int64_t nblocks, int64_t npairs,
+                                                const uint8_t* table, Collector& c) {
+  const int64_t steps = S > 0 ? S : npairs;
+  const int64_t bb = 32 * steps;
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  // (LUTs are re-read from L1 each step: 16 ymm registers leave no room to keep them.)
+  alignas(32) uint16_t sums[32];
+  __m256i cut = _mm256_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(c.cut)));
+  int64_t b = 0;
+  for (; b + 2 <= nblocks; b += 2) {
+    const uint8_t* g0 = packed + b * bb;
+    const uint8_t* g1 = g0 + bb;
+    Acc2 x, y;
+    zero2(x);
+    zero2(y);
+    for (int64_t s = 0; s < steps; ++s) {
+      const __m256i lut = lut2(table, s);
+      step2(x, g0 + 32 * s, lut, low4);
+      step2(y, g1 + 32 * s, lut, low4);
+    }
+    __m256i xl, xh, yl, yh;
+    const uint32_t mx = finish2(x, cut, xl, xh);
+    const uint32_t my = finish2(y, cut, yl, yh);
+    if (__builtin_expect((mx | my) != 0, 0)) {
+      if (mx) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(sums), xl);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(sums + 16), xh);
+        c.handle(b * kBlock, sums, mx);
+      }
+      if (my && !c.done) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(sums), yl);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(sums + 16), yh);
+        c.handle((b + 1) * kBlock, sums, my);
+      }
+      if (c.done) return;
+      cut = _mm256_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(c.cut)));
+    }
+  }
+  if (b < nblocks) {
+    const uint8_t* g0 = packed + b * bb;
+    Acc2 x;
+    zero2(x);
+    for (int64_t s = 0; s < steps; ++s) step2(x, g0 + 32 * s, lut2(table, s), low4);
+    __m256i xl, xh;
+    const uint32_t mx = finish2(x, cut, xl, xh);
+    if (mx) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(sums), xl);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(sums + 16), xh);
+      c.handle(b * kBlock, sums, mx);
+    }
+  }
+}
+
+// AVX-512BW: two consecutive groups (4 sub-quantizers, 64 bytes) per step. An odd number of
+// groups is padded by the caller's table (zero LUT rows) and a zero-masked 32-byte load.
+// LUT registers kept across blocks up to this many steps (8 LUTs + 8 accumulators + temps
+// fit the 32 zmm registers; more spills).
+constexpr int kPreload = 8;
+
+struct Acc5 {
+  __m512i a0, a1, a2, a3;
+};
+
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline void zero5(Acc5& a) {
+  a.a0 = a.a1 = a.a2 = a.a3 = _mm512_setzero_si512();
+}
+
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline void step5(Acc5& a, __m512i g, __m512i lut,
+                                                                              __m512i low4) {
+  const __m512i r0 = _mm512_shuffle_epi8(lut, _mm512_and_si512(g, low4));
+  const __m512i r1 = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(g, 4), low4));
+  a.a0 = _mm512_add_epi16(a.a0, r0);
+  a.a1 = _mm512_add_epi16(a.a1, _mm512_srli_epi16(r0, 8));
+  a.a2 = _mm512_add_epi16(a.a2, r1);
+  a.a3 = _mm512_add_epi16(a.a3, _mm512_srli_epi16(r1, 8));
+  keep_chain(a);
+}
+
+// 4x4 transpose of 128-bit lanes with sums: lane i of the result = sum over lanes of a_i,
+// i.e. the 32 block sums in vector order. (maskz_ forms of the lane shuffle: the plain
+// ones trip a GCC 12 -Wmaybe-uninitialized false positive.)
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline __m512i finish5(const Acc5& a) {
+  const __m512i e0 = _mm512_sub_epi16(a.a0, _mm512_slli_epi16(a.a1, 8));
+  const __m512i e2 = _mm512_sub_epi16(a.a2, _mm512_slli_epi16(a.a3, 8));
+  const __m512i s01 = _mm512_add_epi16(_mm512_maskz_shuffle_i64x2(0xff, e0, a.a1, 0x88),
+                                       _mm512_maskz_shuffle_i64x2(0xff, e0, a.a1, 0xdd));
+  const __m512i s23 = _mm512_add_epi16(_mm512_maskz_shuffle_i64x2(0xff, e2, a.a3, 0x88),
+                                       _mm512_maskz_shuffle_i64x2(0xff, e2, a.a3, 0xdd));
+  return _mm512_add_epi16(_mm512_maskz_shuffle_i64x2(0xff, s01, s23, 0x88),
+                          _mm512_maskz_shuffle_i64x2(0xff, s01, s23, 0xdd));
+}
+
+template <int S>
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline __m512i lut5(const __m512i* luts,
+                                                                                const uint8_t* table, int64_t s) {
+  if constexpr (S > 0 && S <= kPreload) return luts[s];
+  return _mm512_loadu_si512(table + 64 * s);
+}
+
+template <int S>
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline __m512i codes5(const uint8_t* g, int64_t s,
+                                                                                  int64_t steps, __mmask64 tail_mask) {
+  if constexpr (S > 0) return _mm512_loadu_si512(g + 64 * s);
+  return _mm512_maskz_loadu_epi8(s == steps - 1 ? tail_mask : ~0ULL, g + 64 * s);
+}
+
+// S = 64-byte steps per block when the number of groups is even (0: run-time, any parity).
+template <int S>
+__attribute__((target("avx512f,avx512bw"))) void scan_avx512(const uint8_t* packed, int64_t nblocks, int64_t npairs,
+                                                              const uint8_t* table, Collector& c) {
+  const int64_t steps = S > 0 ? S : (npairs + 1) / 2;
+  const bool tail = S > 0 ? false : (npairs & 1) != 0;  // last step reads only 32 code bytes
+  const int64_t bb = 32 * npairs;
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __mmask64 tail_mask = tail ? 0xffffffffULL : ~0ULL;
+  // table is padded to 64 * steps bytes (zero rows), so full LUT loads are always valid
+  __m512i luts[S > 0 && S <= kPreload ? S : 1];
+  if (S > 0 && S <= kPreload)
+    for (int s = 0; s < S; ++s) luts[s] = _mm512_loadu_si512(table + 64 * s);
+  alignas(64) uint16_t sums[32];
+  __m512i cut = _mm512_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(c.cut)));
+  int64_t b = 0;
+  for (; b + 2 <= nblocks; b += 2) {
+    const uint8_t* g0 = packed + b * bb;
+    const uint8_t* g1 = g0 + bb;
+    Acc5 x, y;
+    zero5(x);
+    zero5(y);
+    for (int64_t s = 0; s < steps; ++s) {
+      const __m512i lut = lut5<S>(luts, table, s);
+      step5(x, codes5<S>(g0, s, steps, tail_mask), lut, low4);
+      step5(y, codes5<S>(g1, s, steps, tail_mask), lut, low4);
+    }
+    const __m512i sx = finish5(x), sy = finish5(y);
+    const __mmask32 mx = _mm512_cmpge_epu16_mask(sx, cut);
+    const __mmask32 my = _mm512_cmpge_epu16_mask(sy, cut);
+    if (__builtin_expect((mx | my) != 0, 0)) {
+      if (mx) {
+        _mm512_store_si512(sums, sx);
+        c.handle(b * kBlock, sums, mx);
+      }
+      if (my && !c.done) {
+        _mm512_store_si512(sums, sy);
+        c.handle((b + 1) * kBlock, sums, my);
+      }
+      if (c.done) return;
+      cut = _mm512_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(c.cut)));
+    }
+  }
+  if (b < nblocks) {
+    const uint8_t* g0 = packed + b * bb;
+    Acc5 x;
+    zero5(x);
+    for (int64_t s = 0; s < steps; ++s) step5(x, codes5<S>(g0, s, steps, tail_mask), lut5<S>(luts, table, s), low4);
+    const __m512i sx = finish5(x);
+    const __mmask32 mx = _mm512_cmpge_epu16_mask(sx, cut);
+    if (mx) {
+      _mm512_store_si512(sums, sx);
+      c.handle(b * kBlock, sums, mx);
+    }
+  }
+}
+// ---------------------------------------------------------------------------------------
+// Dispatch.
+enum Kernel { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+const char* const kKernelNames[] = {"scalar", "avx2", "avx512"};
+
+bool cpu_has(int kernel) {
+  if (kernel == kScalar) return true;
+  __builtin_cpu_init();
+  if (kernel == kAvx2) return __builtin_cpu_supports("avx2");
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+}
+
+int auto_kernel() {
+  static const int best = cpu_has(kAvx512) ? kAvx512 : cpu_has(kAvx2) ? kAvx2 : kScalar;
+  return best;
+}
+
+std::atomic<int> g_forced{-1};
+
+int current_kernel() {
+  const int f = g_forced.load(std::memory_order_relaxed);
+  return f >= 0 ? f : auto_kernel();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+
+int64_t fastscan_packed_bytes(int64_t n, int64_t M) {
+  check_shape(n, M);
+  return (n + kBlock - 1) / kBlock * block_bytes(M);
+}
+
+void fastscan_pack(const uint8_t* codes, int64_t n, int64_t M, uint8_t* packed) {
+  check_shape(n, M);
+  const int64_t cs = (M + 1) / 2;  // == npairs: byte p of a row holds sub-quantizers 2p, 2p+1
+  const int64_t bb = block_bytes(M);
+  const int64_t nblocks = (n + kBlock - 1) / kBlock;
+  const uint8_t last_mask = (M & 1) ? 0x0f : 0xff;  // odd M: the padding sub-quantizer is 0
+  std::vector<uint8_t> zero(static_cast<size_t>(cs), 0);
+  const uint8_t* rows[kBlock];
+  for (int64_t b = 0; b < nblocks; ++b) {
+    for (int r = 0; r < kBlock; ++r) {
+      const int64_t i = b * kBlock + r;
+      rows[r] = i < n ? codes + i * cs : zero.data();
+    }
+    uint8_t* out = packed + b * bb;
+    for (int64_t p = 0; p < cs; ++p) {
+      const uint8_t mask = p == cs - 1 ? last_mask : 0xff;
+      for (int j = 0; j < 16; ++j) {
+        const int lo = (j >> 1) + 8 * (j & 1);
+        const uint8_t x = rows[lo][p] & mask, y = rows[16 + lo][p] & mask;
+        out[p * 32 + j] = static_cast<uint8_t>((x & 0x0f) | (y << 4));
+        out[p * 32 + 16 + j] = static_cast<uint8_t>((x >> 4) | (y & 0xf0));
+      }
+    }
+  }
+}
+
+void fastscan_unpack(const uint8_t* packed, int64_t n, int64_t M, uint8_t* codes) {
+  check_shape(n, M);
+  const int64_t cs = (M + 1) / 2;
+  const int64_t bb = block_bytes(M);
+  for (int64_t i = 0; i < n; ++i) {
+    uint8_t* row = codes + i * cs;
+    const uint8_t* blk = packed + (i / kBlock) * bb;
+    const int r = static_cast<int>(i % kBlock);
+    const int byte = byte_of(r), shift = shift_of(r);
+    for (int64_t p = 0; p < cs; ++p) {
+      const int c0 = (blk[p * 32 + byte] >> shift) & 15, c1 = (blk[p * 32 + 16 + byte] >> shift) & 15;
+      row[p] = static_cast<uint8_t>(c0 | (c1 << 4));
+    }
+  }
+}
+
+QuantizedLut fastscan_quantize_lut(const float* lut, int64_t M) {
+  check_shape(0, M);
+  if (M > 16384) throw std::invalid_argument("fastscan: M must be <= 16384, got " + std::to_string(M));
+  const int64_t M2 = even_m(M);
+  std::vector<double> mins(static_cast<size_t>(M));
+  double max_range = 0.0, sum_range = 0.0, bias = 0.0;
+  for (int64_t m = 0; m < M; ++m) {
+    double lo = lut[m * 16], hi = lut[m * 16];
+    for (int j = 0; j < 16; ++j) {
+      const double v = lut[m * 16 + j];
+      if (!std::isfinite(v))
+        throw std::invalid_argument("fastscan: LUT entry [" + std::to_string(m) + ", " + std::to_string(j) +
+                                    "] is not finite");
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    mins[m] = lo;
+    bias += lo;
+    max_range = std::max(max_range, hi - lo);
+    sum_range += hi - lo;
+  }
+  // round() adds at most 0.5 per sub-quantizer, so budget 65535 - M2 for the ranges.
+  double delta = std::max(max_range / 255.0, sum_range / static_cast<double>(65535 - M2));
+  if (!(delta > 0.0)) delta = 1.0;
+  QuantizedLut q;
+  // (M2, 16) plus zero rows up to a multiple of 64 bytes for the AVX-512 kernel's full loads
+  q.table.assign(static_cast<size_t>((M2 * 16 + 63) / 64 * 64), 0);
+  for (int64_t m = 0; m < M; ++m)
+    for (int j = 0; j < 16; ++j) {
+      const double v = std::nearbyint((lut[m * 16 + j] - mins[m]) / delta);
+      q.table[m * 16 + j] = static_cast<uint8_t>(std::min(255.0, std::max(0.0, v)));
+    }
+  q.scale = static_cast<float>(delta);
+  q.bias = static_cast<float>(bias);
+  return q;
+}
+
+float fastscan_exact_score(const uint8_t* packed, int64_t i, int64_t M, const float* lut) {
+  const uint8_t* blk = packed + (i / kBlock) * block_bytes(M);
+  const int r = static_cast<int>(i % kBlock);
+  const int byte = byte_of(r), shift = shift_of(r);
+  float s = 0.0f;
+  for (int64_t m = 0; m < M; ++m) s += lut[m * 16 + ((blk[(m >> 1) * 32 + (m & 1) * 16 + byte] >> shift) & 15)];
+  return s;
+}
+
+void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* lut, int64_t k, int64_t rescore_k,
+                     const int64_t* id_map, float* scores, int64_t* ids) {
+  check_shape(n, M);
+  if (k < 0) throw std::invalid_argument("fastscan: k must be >= 0, got " + std::to_string(k));
+  if (rescore_k < 0) throw std::invalid_argument("fastscan: rescore_k must be >= 0, got " + std::to_string(rescore_k));
+  if (k == 0) return;
+  const QuantizedLut q = fastscan_quantize_lut(lut, M);
+  const bool rescore = rescore_k > 0;
+  const int64_t cap = rescore ? std::max(k, rescore_k) : k;
+  // With rescoring the heap holds positions (needed to re-read codes); ids are mapped later.
+  Collector c(std::min(cap, std::max<int64_t>(n, 1)), n, rescore ? nullptr : id_map);
+  const int64_t nblocks = (n + kBlock - 1) / kBlock;
+  const int64_t npairs = even_m(M) / 2;
+  switch (current_kernel()) {
+    case kAvx512:
+      switch (npairs) {  // common M: 8, 16, 32, 48, 64, 96, 128
+        case 4: scan_avx512<2>(packed, nblocks, npairs, q.table.data(), c); break;
+        case 8: scan_avx512<4>(packed, nblocks, npairs, q.table.data(), c); break;
+        case 16: scan_avx512<8>(packed, nblocks, npairs, q.table.data(), c); break;
+        case 24: scan_avx512<12>(packed, nblocks, npairs, q.table.data(), c); break;
+        case 32: scan_avx512<16>(packed, nblocks, npairs, q.table.data(), c); break;
+        case 48: scan_avx512<24>(packed, nblocks, npairs, q.table.data(), c); break;
+        case 64: scan_avx512<32>(packed, nblocks, npairs, q.table.data(), c); break;
+        default: scan_avx512<0>(packed, nblocks, npairs, q.table.data(), c);
+      }
+      break;
+    case kAvx2:
+      switch (npairs) {
+        case 4: scan_avx2<4>(packed, nblocks, npairs, q.table.data(), c); break;
+        case 8: scan_avx2<8>(packed, nblocks, npairs, q.table.data(), c); break;
+        case 16: scan_avx2<16>(packed, nblocks, npairs, q.table.data(), c); break;
+        case 24: scan_avx2<24>(packed, nblocks, npairs, q.table.data(), c); break;
+        case 32: scan_avx2<32>(packed, nblocks, npairs, q.table.data(), c); break;
+        default: scan_avx2<0>(packed, nblocks, npairs, q.table.data(), c);
+      }
+      break;
+    default:
+      scan_scalar(packed, nblocks, M, q.table.data(), c);
+  }
+  if (!rescore) {
+    c.heap.write_sorted(scores, ids);  // heap capacity may be < k: pad the rest below
+    const int64_t got = std::min(c.heap.k(), k);
+    for (int64_t i = 0; i < k; ++i) {
+      if (i < got && ids[i] >= 0) {
+        scores[i] = q.bias + q.scale * scores[i];
+      } else {
+        scores[i] = -std::numeric_limits<float>::infinity();
+        ids[i] = -1;
+      }
+    }
+    return;
+  }
+  const int64_t ncand = c.heap.k();
+  std::vector<float> cs(static_cast<size_t>(ncand));
+  std::vector<int64_t> ci(static_cast<size_t>(ncand));
+  c.heap.write_sorted(cs.data(), ci.data());
+  TopK best(k);
+  for (int64_t j = 0; j < ncand && ci[j] >= 0; ++j) {
+    const int64_t pos = ci[j];
+    best.push(fastscan_exact_score(packed, pos, M, lut), id_map ? id_map[pos] : pos);
+  }
+  best.write_sorted(scores, ids);
+}
+
+const char* fastscan_kernel() { return kKernelNames[current_kernel()]; }
+
+void fastscan_force_kernel(const char* name) {
+  const std::string s = name ? name : "";
+  if (s.empty()) {
+    g_forced.store(-1);
+    return;
+  }
+  for (int kk = 0; kk < 3; ++kk) {
+    if (s == kKernelNames[kk]) {
+      if (!cpu_has(kk)) throw std::invalid_argument("fastscan: kernel '" + s + "' is not supported by this CPU");
+      g_forced.store(kk);
+      return;
+    }
+  }
+  throw std::invalid_argument("fastscan: unknown kernel '" + s + "' (expected 'avx512', 'avx2', 'scalar' or '')");
+}
+
+}  // namespace winnow::dense
