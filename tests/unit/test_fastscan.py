@@ -284,3 +284,24 @@ def test_kernel_selection():
     _core.fastscan_force_kernel("")
     with pytest.raises(ValueError, match="unknown kernel"):
         _core.fastscan_force_kernel("sse9")
+
+
+@pytest.mark.parametrize("use_map", [False, True])
+def test_small_k_is_prefix_of_full_ranking_with_many_ties(use_map):
+    # few distinct LUT values -> many equal sums; pruning (cut, reservoir) must keep the
+    # exact top-k by (approximate score desc, id asc)
+    rng = np.random.default_rng(11)
+    n, M = 3000, 6
+    codes = random_codes(rng, n, M)
+    packed = _core.fastscan_pack(codes, M)
+    luts = rng.integers(0, 3, (2, M, 16)).astype(np.float32)
+    id_map = rng.permutation(n).astype(np.int64) if use_map else None
+    full_s, full_i = _core.fastscan_search(packed, n, M, luts, n, id_map=id_map)
+    for name in AVAILABLE:
+        _core.fastscan_force_kernel(name)
+        for k in (1, 7, 64, 500):
+            s, i = _core.fastscan_search(packed, n, M, luts, k, id_map=id_map)
+            assert np.array_equal(i, full_i[:, :k]) and np.array_equal(s, full_s[:, :k]), (name, k)
+    for q in range(2):  # the full ranking itself: sorted by (score desc, id asc)
+        order = np.lexsort((full_i[q], -full_s[q]))
+        assert np.array_equal(order, np.arange(n))

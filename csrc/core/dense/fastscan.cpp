@@ -61,15 +61,38 @@ void check_shape(int64_t n, int64_t M) {
 // ---------------------------------------------------------------------------------------
 // Candidate collection: the kernels produce 32 uint16 sums per block and a bit mask of the
 // lanes >= `cut`; only then (rarely) is the heap touched, out of line.
+//
+// Candidates above the cut go to a reservoir of 2 * cap entries (faiss's ReservoirTopN
+// idea): appending is a few instructions, and when the reservoir is full it is cut back to
+// the best cap with nth_element, which raises the cut. That is amortized O(1) per candidate
+// instead of a heap push (matters for large k or rescore_k). The kept set is exactly the
+// top cap by (sum desc, id asc), as with winnow::TopK.
 struct Collector {
-  TopK heap;
+  struct Cand {
+    uint32_t s;
+    int64_t id;
+  };
+  static bool better(const Cand& a, const Cand& b) { return a.s > b.s || (a.s == b.s && a.id < b.id); }
+
+  std::vector<Cand> buf;
+  int64_t cap;
   int64_t n;
-  const int64_t* id_map;  // used for heap ids when not null (no rescoring)
-  bool strict;            // heap ids are increasing positions: ties never enter
+  const int64_t* id_map;  // candidate ids are id_map[pos] when not null (no rescoring)
+  bool strict;            // ids are increasing positions: a tie with the cut never enters
   uint32_t cut = 0;       // candidates need sum >= cut
   bool done = false;      // nothing can enter any more
 
-  Collector(int64_t cap, int64_t n_, const int64_t* map) : heap(cap), n(n_), id_map(map), strict(map == nullptr) {}
+  Collector(int64_t cap_, int64_t n_, const int64_t* map) : cap(cap_), n(n_), id_map(map), strict(map == nullptr) {
+    buf.reserve(static_cast<size_t>(2 * cap));
+  }
+
+  void shrink() {
+    std::nth_element(buf.begin(), buf.begin() + (cap - 1), buf.end(), better);
+    const uint32_t t = buf[static_cast<size_t>(cap - 1)].s;  // the cap-th best
+    buf.resize(static_cast<size_t>(cap));
+    cut = std::max(cut, strict ? t + 1 : t);
+    if (cut > 65535) done = true;
+  }
 
   __attribute__((noinline)) void handle(int64_t base, const uint16_t* sums, uint32_t mask) {
     while (mask) {
@@ -79,17 +102,19 @@ struct Collector {
       if (pos >= n) break;  // padding vectors sit at the end of the last block
       const uint32_t s = sums[r];
       if (s < cut) continue;  // the cut rose inside this block
-      heap.push(static_cast<float>(s), id_map ? id_map[pos] : pos);
-      if (heap.full()) {
-        const auto t = static_cast<uint32_t>(heap.threshold());
-        const uint32_t c = strict ? t + 1 : t;
-        if (c > cut) cut = c;
-        if (cut > 65535) {
-          done = true;
-          return;
-        }
+      buf.push_back({s, id_map ? id_map[pos] : pos});
+      if (static_cast<int64_t>(buf.size()) >= 2 * cap) {
+        shrink();
+        if (done) return;
       }
     }
+  }
+
+  /// The best min(cap, found) candidates, best first.
+  const std::vector<Cand>& finish() {
+    if (static_cast<int64_t>(buf.size()) > cap) shrink();
+    std::sort(buf.begin(), buf.end(), better);
+    return buf;
   }
 };
 
@@ -469,7 +494,7 @@ void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* l
   const QuantizedLut q = fastscan_quantize_lut(lut, M);
   const bool rescore = rescore_k > 0;
   const int64_t cap = rescore ? std::max(k, rescore_k) : k;
-  // With rescoring the heap holds positions (needed to re-read codes); ids are mapped later.
+  // With rescoring the candidates are positions (needed to re-read codes), mapped at the end.
   Collector c(std::min(cap, std::max<int64_t>(n, 1)), n, rescore ? nullptr : id_map);
   const int64_t nblocks = (n + kBlock - 1) / kBlock;
   const int64_t npairs = even_m(M) / 2;
@@ -499,12 +524,13 @@ void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* l
     default:
       scan_scalar(packed, nblocks, M, q.table.data(), c);
   }
+  const auto& cand = c.finish();
+  const auto found = static_cast<int64_t>(cand.size());
   if (!rescore) {
-    c.heap.write_sorted(scores, ids);  // heap capacity may be < k: pad the rest below
-    const int64_t got = std::min(c.heap.k(), k);
     for (int64_t i = 0; i < k; ++i) {
-      if (i < got && ids[i] >= 0) {
-        scores[i] = q.bias + q.scale * scores[i];
+      if (i < found) {
+        scores[i] = q.bias + q.scale * static_cast<float>(cand[i].s);
+        ids[i] = cand[i].id;
       } else {
         scores[i] = -std::numeric_limits<float>::infinity();
         ids[i] = -1;
@@ -512,16 +538,13 @@ void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* l
     }
     return;
   }
-  const int64_t ncand = c.heap.k();
-  std::vector<float> cs(static_cast<size_t>(ncand));
-  std::vector<int64_t> ci(static_cast<size_t>(ncand));
-  c.heap.write_sorted(cs.data(), ci.data());
-  TopK best(k);
-  for (int64_t j = 0; j < ncand && ci[j] >= 0; ++j) {
-    const int64_t pos = ci[j];
-    best.push(fastscan_exact_score(packed, pos, M, lut), id_map ? id_map[pos] : pos);
-  }
+  TopK best(std::min(k, found));
+  for (const auto& x : cand) best.push(fastscan_exact_score(packed, x.id, M, lut), id_map ? id_map[x.id] : x.id);
   best.write_sorted(scores, ids);
+  for (int64_t i = best.k(); i < k; ++i) {
+    scores[i] = -std::numeric_limits<float>::infinity();
+    ids[i] = -1;
+  }
 }
 
 const char* fastscan_kernel() { return kKernelNames[current_kernel()]; }
