@@ -15,7 +15,8 @@ from winnow import __version__
 from winnow.errors import WinnowError
 
 # Subcommand modules, in --help order.
-COMMANDS = ["cmd_index", "cmd_search", "cmd_eval", "cmd_compare", "cmd_experiment", "cmd_demo"]
+COMMANDS = ["cmd_index", "cmd_search", "cmd_encode", "cmd_eval", "cmd_compare", "cmd_experiment",
+            "cmd_demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:
