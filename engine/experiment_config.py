@@ -366,9 +366,9 @@ def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = 
                 ) -> ExperimentConfig:
     """Read a TOML file (or take a dict), apply ``--set`` overrides and validate everything.
 
-    Relative paths in a file are relative to the file's folder (to ``base_dir``, default the
-    current directory, for a dict); paths given with ``--set`` are relative to the current
-    directory. ``only`` keeps these pipelines (and the indexes they use); the baseline
+    Relative input paths in a file are relative to the file's folder (to ``base_dir``, default
+    the current directory, for a dict); paths given with ``--set`` and the output paths
+    (``output.dir``, ``output.cache``) are relative to the current directory. ``only`` keeps these pipelines (and the indexes they use); the baseline
     defaults to the first of them.
     """
     if isinstance(source, Mapping):
@@ -441,10 +441,10 @@ def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = 
     score_format = out.get("score_format", "exact")
     if score_format not in ("exact", "anserini"):
         raise ConfigError("output.score_format", f"expected 'exact' or 'anserini', got {score_format!r}")
-    out_base = Path.cwd() if "output.dir" in overridden else base
+    # output.dir and output.cache are relative to the current directory, like --output
     out_dir = Path(output) if output is not None else _path(out.get("dir", f"results/{name}"), "output.dir",
-                                                            out_base if "dir" in out else Path.cwd(), False)
-    cache_dir = _path(out["cache"], "output.cache", base, False) if "cache" in out else out_dir / "cache"
+                                                            Path.cwd(), False)
+    cache_dir = _path(out["cache"], "output.cache", Path.cwd(), False) if "cache" in out else out_dir / "cache"
     plots = _typed(out.get("plots", True), True, "output.plots")
     n_threads = threads if threads is not None else raw.get("threads", 1)
     if not isinstance(n_threads, int) or isinstance(n_threads, bool) or n_threads < 0:
