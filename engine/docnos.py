@@ -91,3 +91,33 @@ def as_docno_table(docnos) -> DocnoTable:
     if docnos is None:
         return DocnoTable.from_list([])
     return DocnoTable.from_list([str(d) for d in docnos])
+
+
+class IdentityDocnos(DocnoTable):
+    """Docnos of indexes without a docno table: the id itself, as a string."""
+
+    def __init__(self) -> None:
+        super().__init__(np.zeros(0, np.uint8), np.zeros(1, np.uint64))
+
+    def __len__(self) -> int:
+        return 2**63 - 1
+
+    def __getitem__(self, i: int) -> str:
+        if int(i) < 0:
+            raise IndexError(f"document id {i} is negative (padding)")
+        return str(int(i))
+
+    def lookup(self, ids: Iterable[int]) -> list[str]:
+        return [self[int(i)] for i in ids]
+
+    def index_of(self, docno: str) -> int:
+        try:
+            return int(docno)
+        except ValueError:
+            raise KeyError(f"unknown document id {docno!r}") from None
+
+    def to_list(self) -> list[str]:
+        raise ValueError("an identity docno table has no finite list")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, IdentityDocnos)

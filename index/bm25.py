@@ -150,8 +150,9 @@ class BM25Index(Retriever):
                ties: str = "docno") -> Results:
         """Top-``k`` documents per query. ``queries``: dict {qid: text}, list of texts or DataFrame.
 
-        ``algorithm``: ``maxscore`` (Block-Max MaxScore, default) or ``exhaustive``; both
-        return identical results. ``ties``: equal scores are ordered by docno string
+        ``algorithm``: ``maxscore`` (document-at-a-time Block-Max MaxScore, default),
+        ``windowed`` (bulk MaxScore over windows of documents, Lucene 9's approach) or
+        ``exhaustive``; all return identical results. ``ties``: equal scores are ordered by docno string
         (``docno``, Anserini's rule, the default) or by internal id (``id``, input order).
         Returns :class:`Results` with (nq, k) ids and scores.
         """

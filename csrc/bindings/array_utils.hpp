@@ -22,6 +22,16 @@ void check_ndim(const carray<T>& a, int ndim, const char* name) {
                                 std::to_string(a.ndim()));
 }
 
+/// `obj` as a C-contiguous array of T without any conversion or copy; ValueError naming
+/// `name` when the dtype or layout differs (the Python wrapper converts on purpose).
+template <typename T>
+carray<T> as_carray(const py::handle& obj, const char* name) {
+  if (!carray<T>::check_(obj))
+    throw std::invalid_argument(std::string(name) + " must be a C-contiguous " +
+                                py::str(py::dtype::of<T>()).cast<std::string>() + " numpy array");
+  return py::reinterpret_borrow<carray<T>>(obj);
+}
+
 /// Wrap a buffer owned by a shared_ptr<Owner> as a read-only 1-D numpy array without copying.
 template <typename T, typename Owner>
 py::array_t<T> view_array(const T* data, size_t n, std::shared_ptr<Owner> owner) {

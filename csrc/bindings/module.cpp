@@ -10,6 +10,9 @@ namespace py = pybind11;
 void bind_common(py::module_& m);
 void bind_text(py::module_& m);
 void bind_bm25(py::module_& m);
+void bind_dense(py::module_& m);
+void bind_fastscan(py::module_& m);
+void bind_ivf(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "Winnow C++ core (private; use the winnow package)";
@@ -37,4 +40,7 @@ PYBIND11_MODULE(_core, m) {
   bind_common(m);
   bind_text(m);
   bind_bm25(m);
+  bind_dense(m);  // before bind_ivf: registers ProductQuantizer
+  bind_fastscan(m);
+  bind_ivf(m);
 }

@@ -37,6 +37,17 @@ class TopK {
     return ranks_before(score, id, heap_.front().score, heap_.front().id);
   }
 
+  /// would_enter() for a candidate whose id is costly to compute (a random memory access):
+  /// `id_fn()` is only called when the score ties the threshold exactly.
+  template <typename IdFn>
+  bool would_enter_lazy(float score, IdFn&& id_fn) const {
+    if (k_ <= 0) return false;
+    if (!full()) return true;
+    const Entry& root = heap_.front();
+    if (score != root.score) return score > root.score;
+    return id_fn() < root.id;
+  }
+
   void push(float score, int64_t id) {
     if (!would_enter(score, id)) return;
     if (full()) {

@@ -5,10 +5,17 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from winnow.cli.common import add_input_policy, add_threads, open_corpus
 
-INDEX_TYPES = {"bm25": "BM25 inverted index (Lucene-exact scoring, block-max pruning)"}
+INDEX_TYPES = {
+    "bm25": "BM25 inverted index (Lucene-exact scoring, block-max pruning)",
+    "flat": "exact dense search over float32 vectors",
+    "pq": "product quantization (8-bit ADC or 4-bit fast-scan), optional OPQ",
+    "ivf": "inverted file with flat (float32) lists",
+    "ivfpq": "inverted file with PQ lists (8-bit ADC or 4-bit fast-scan)",
+}
 
 
 def register(sub) -> None:
@@ -44,6 +51,9 @@ def register(sub) -> None:
     add_input_policy(bm25)
     bm25.set_defaults(func=run_build_bm25)
 
+    for kind in ("flat", "pq", "ivf", "ivfpq"):
+        _add_dense_parser(tsub, kind)
+
     info = isub.add_parser("info", help="print an index's meta.json summary",
                            description="Print the format, parameters and statistics of an index.")
     info.add_argument("path", help="index directory")
@@ -70,6 +80,71 @@ def run_build_bm25(args: argparse.Namespace) -> int:
           f"{stats['index_bytes'] / 1e6:.1f} MB -> {args.output}", file=sys.stderr)
     if report.total_skipped:
         print(f"skipped bad lines: {report.summary()}", file=sys.stderr)
+    return 0
+
+
+def _add_dense_parser(tsub, kind: str) -> None:
+    p = tsub.add_parser(kind, help=INDEX_TYPES[kind],
+                        description=f"Build a {INDEX_TYPES[kind]} index from vectors written by "
+                        "`winnow encode` (or a directory with corpus.npy + corpus_ids.txt).")
+    p.add_argument("--vectors", required=True, help="vectors directory")
+    p.add_argument("--output", required=True, help="index directory to write (replaced atomically)")
+    p.add_argument("--metric", choices=["ip", "l2"], default="ip", help="inner product (default) or L2")
+    if kind in ("pq", "ivfpq"):
+        p.add_argument("--M", type=int, required=True, help="sub-quantizers (must divide the dimension)")
+        p.add_argument("--nbits", type=int, choices=[4, 8], default=8,
+                       help="bits per sub-quantizer: 8 (ADC) or 4 (fast-scan); default 8")
+        p.add_argument("--opq", action="store_true", help="learn an OPQ rotation before PQ")
+    if kind in ("ivf", "ivfpq"):
+        p.add_argument("--nlist", type=int, required=True, help="number of inverted lists")
+    if kind == "ivfpq":
+        p.add_argument("--no-residual", action="store_true",
+                       help="encode vectors, not residuals (for codebooks learned elsewhere)")
+    if kind != "flat":
+        p.add_argument("--refine", action="store_true", help="keep float32 vectors to re-score candidates")
+        p.add_argument("--train-size", type=int, default=200_000, help="training sample (default 200000)")
+        p.add_argument("--niter", type=int, default=20, help="k-means iterations (default 20)")
+        p.add_argument("--seed", type=int, default=1234, help="random seed (default 1234)")
+    add_threads(p)
+    p.set_defaults(func=run_build_dense, dense_kind=kind)
+
+
+def run_build_dense(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from winnow.index.flat import FlatIndex
+    from winnow.index.ivf import IVFIndex
+    from winnow.index.pq_index import PQIndex
+    from winnow.vectors import load_vectors
+
+    start = time.perf_counter()
+    vectors, docnos = load_vectors(args.vectors)
+    meta_path = Path(args.vectors) / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    model = meta.get("model_path") or meta.get("model")  # queries get encoded with the same model
+    n, d = vectors.shape
+    kind = args.dense_kind
+    if kind == "flat":
+        index = FlatIndex(d, args.metric, model)
+    elif kind == "pq":
+        index = PQIndex(d, args.M, args.nbits, args.metric, opq=args.opq, refine=args.refine, model=model)
+    else:
+        payload = "flat" if kind == "ivf" else ("fastscan" if args.nbits == 4 else "pq")
+        index = IVFIndex(d, args.nlist, payload, getattr(args, "M", None), getattr(args, "nbits", 8), args.metric,
+                         residual=not getattr(args, "no_residual", False), opq=getattr(args, "opq", False),
+                         refine=args.refine, model=model)
+    if kind != "flat":
+        rng = np.random.default_rng(args.seed)
+        sample = vectors if n <= args.train_size else vectors[np.sort(rng.choice(n, args.train_size, replace=False))]
+        index.train(sample, niter=args.niter, seed=args.seed, threads=args.threads)
+    if kind in ("ivf", "ivfpq"):
+        index.add(vectors, threads=args.threads)
+    else:
+        index.add(vectors)
+    index.set_docnos(docnos)
+    index.save(args.output)
+    print(f"indexed {n:,} vectors of dim {d} in {time.perf_counter() - start:.1f} s; "
+          f"{index.nbytes / 1e6:.1f} MB -> {args.output}", file=sys.stderr)
     return 0
 
 

@@ -20,8 +20,8 @@ def register(sub) -> None:
     p.add_argument("--output", required=True, help="TREC run file to write ('-' for stdout)")
     p.add_argument("--tag", default="winnow", help="run tag in the last column (default winnow)")
     p.add_argument("--mmap", action="store_true", help="memory-map the index instead of reading it")
-    p.add_argument("--algorithm", choices=["maxscore", "exhaustive"], default="maxscore",
-                   help="BM25 query algorithm (identical results; default maxscore)")
+    p.add_argument("--algorithm", choices=["maxscore", "windowed", "exhaustive"], default="maxscore",
+                   help="BM25 query algorithm: maxscore (document-at-a-time Block-Max MaxScore, default), windowed (bulk MaxScore over document windows) or exhaustive; identical results")
     p.add_argument("--score-format", choices=["exact", "anserini"], default="exact",
                    help="exact: float32 scores (default); anserini: rounded to 1e-4 with ties "
                    "perturbed as Anserini/pyserini write them")

@@ -90,10 +90,11 @@ def test_maxscore_equals_exhaustive_on_cranfield(cranfield, scoring):
     qmap = {str(i): q for i, q in enumerate(queries)}
     for k in (1, 10, 100, 2000):  # 2000 > every match count: padding
         for ties in ("docno", "id"):
-            fast = index.search_terms(qmap, k=k, algorithm="maxscore", ties=ties)
             slow = index.search_terms(qmap, k=k, algorithm="exhaustive", ties=ties)
-            assert np.array_equal(fast.ids, slow.ids), (k, ties)
-            assert np.array_equal(fast.scores, slow.scores), (k, ties)
+            for algorithm in ("maxscore", "windowed"):
+                fast = index.search_terms(qmap, k=k, algorithm=algorithm, ties=ties)
+                assert np.array_equal(fast.ids, slow.ids), (algorithm, k, ties)
+                assert np.array_equal(fast.scores, slow.scores), (algorithm, k, ties)
     assert (slow.ids[-3:] == -1).all() and np.isneginf(slow.scores[-3:]).all()
 
 
@@ -114,10 +115,11 @@ def test_maxscore_equals_exhaustive_on_zipfian_corpus():
     df = np.array([index.df(t) for t in vocab])
     queries = {str(i): q for i, q in enumerate(_query_set(vocab, np.maximum(df, 1), 2000, seed=1))}
     for k in (10, 1000):
-        fast = index.search_terms(queries, k=k, algorithm="maxscore", threads=2)
         slow = index.search_terms(queries, k=k, algorithm="exhaustive", threads=1)
-        assert np.array_equal(fast.ids, slow.ids)
-        assert np.array_equal(fast.scores, slow.scores)
+        for algorithm in ("maxscore", "windowed"):
+            fast = index.search_terms(queries, k=k, algorithm=algorithm, threads=2)
+            assert np.array_equal(fast.ids, slow.ids), algorithm
+            assert np.array_equal(fast.scores, slow.scores), algorithm
 
 
 def test_stopword_only_and_empty_queries(cranfield):

@@ -13,12 +13,16 @@ namespace winnow::sparse {
 Algorithm parse_algorithm(const std::string& name) {
   if (name == "exhaustive") return Algorithm::Exhaustive;
   if (name == "maxscore") return Algorithm::MaxScore;
-  throw std::invalid_argument("unknown algorithm '" + name + "' (expected maxscore or exhaustive)");
+  if (name == "windowed") return Algorithm::Windowed;
+  throw std::invalid_argument("unknown algorithm '" + name + "' (expected windowed, maxscore or exhaustive)");
 }
 
 Bm25Searcher::Bm25Searcher(const Bm25View& view, const Bm25Params& params, text::AnalyzerKind analyzer)
     : view_(view), params_(params), analyzer_(analyzer) {
   ninv_ = compute_norm_inverse(view_, params_);
+  float avgdl = average_length(view_.stats.total_length, view_.stats.n_docs_with_terms);
+  for (int i = 0; i < 256; ++i)
+    norm_table_[i] = norm_inverse(params_.k1, params_.b, static_cast<float>(lucene_byte_to_length(static_cast<uint8_t>(i))), avgdl);
 }
 
 WeightedQuery Bm25Searcher::weigh(const std::vector<std::string>& terms) const {
@@ -57,11 +61,12 @@ void Bm25Searcher::search(const std::vector<WeightedQuery>& queries, int64_t k, 
     cursors.reserve(queries[qi].size());
     for (const auto& [term, boost] : queries[qi]) {
       float w = term_weight(params_.scoring, boost, view_.df[term], n_with_terms, params_.k1);
-      cursors.emplace_back(view_, term, w, ninv_.data());
+      cursors.emplace_back(view_, term, w, ninv_.data(), params_.scoring == Scoring::Lucene ? norm_table_ : nullptr);
     }
     TopK topk(k);
     if (algorithm == Algorithm::Exhaustive) search_exhaustive(cursors, topk, tie_key);
-    else search_maxscore(cursors, topk, tie_key);
+    else if (algorithm == Algorithm::MaxScore) search_maxscore(cursors, topk, tie_key);
+    else search_windowed(cursors, topk, tie_key);
     int64_t* row = ids + qi * k;
     topk.write_sorted(scores + qi * k, row);
     if (tie_key)  // keys -> doc ids

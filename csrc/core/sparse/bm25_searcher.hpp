@@ -12,7 +12,7 @@
 
 namespace winnow::sparse {
 
-enum class Algorithm { Exhaustive, MaxScore };
+enum class Algorithm { Exhaustive, MaxScore, Windowed };
 Algorithm parse_algorithm(const std::string& name);
 
 /// A query as (term id, boost) pairs, sorted by term id; boost = occurrences in the query
@@ -49,7 +49,8 @@ class Bm25Searcher {
   Bm25View view_;
   Bm25Params params_;
   text::Analyzer analyzer_;
-  std::vector<float> ninv_;  // (N,) per-document norm inverse for params_
+  std::vector<float> ninv_;  // (N,) per-document norm inverse (accurate, robertson)
+  float norm_table_[256];    // lucene: norm inverse per one-byte norm
   const uint32_t* docno_order_ = nullptr;  // (N,) doc ids by docno
   std::vector<uint32_t> docno_rank_;       // (N,) inverse of docno_order_
 };

@@ -17,10 +17,12 @@ constexpr uint32_t kEndDoc = std::numeric_limits<uint32_t>::max();
 
 class PostingCursor {
  public:
-  /// `ninv` is the per-document norm inverse (N,), `weight` the query-term weight w.
-  PostingCursor(const Bm25View& v, int64_t term, float weight, const float* ninv)
-      : v_(&v), ninv_(ninv), first_(v.first_block[term]), n_blocks_(v.first_block[term + 1] - v.first_block[term]),
-        df_(v.df[term]), weight_(weight) {
+  /// Norm inverse per document: `norm_table[norms[doc]]` when norm_table is set (Lucene's
+  /// 256-entry cache over one-byte norms: 1 byte per document keeps the lookups in cache),
+  /// else `ninv[doc]` (exact lengths). `weight` is the query-term weight w.
+  PostingCursor(const Bm25View& v, int64_t term, float weight, const float* ninv, const float* norm_table = nullptr)
+      : v_(&v), ninv_(ninv), norm_table_(norm_table), norms_(v.norms), first_(v.first_block[term]),
+        n_blocks_(v.first_block[term + 1] - v.first_block[term]), df_(v.df[term]), weight_(weight) {
     max_score_ = term_score(weight_, v.term_max_x[term]);
     load_block(0);
   }
@@ -31,7 +33,30 @@ class PostingCursor {
   float max_score() const { return max_score_; }
 
   /// This posting's score (float, Lucene's expression).
-  float score() const { return term_score(weight_, static_cast<float>(tfs_[pos_]) * ninv_[doc_]); }
+  float score() const { return score_at(pos_); }
+
+  /// Call fn(doc, score) for every posting with doc < end, leaving the cursor on the first
+  /// posting >= end (or the end). The tight loop of windowed (bulk) scoring.
+  template <typename Fn>
+  void for_each_until(uint32_t end, Fn&& fn) {
+    while (doc_ < end) {
+      int p = pos_;
+      const int n = n_in_block_;
+      for (; p < n && docs_[p] < end; ++p) fn(docs_[p], score_at(p));
+      if (p < n) {
+        pos_ = p;
+        doc_ = docs_[p];
+        return;
+      }
+      if (block_ + 1 < n_blocks_) {
+        load_block(block_ + 1);
+      } else {
+        pos_ = n;
+        doc_ = kEndDoc;
+        return;
+      }
+    }
+  }
   uint32_t tf() const { return tfs_[pos_]; }
 
   void next() {
@@ -73,6 +98,11 @@ class PostingCursor {
   }
 
  private:
+  float norm_inverse_of(uint32_t doc) const { return norm_table_ ? norm_table_[norms_[doc]] : ninv_[doc]; }
+  float score_at(int p) const {
+    return term_score(weight_, static_cast<float>(tfs_[p]) * norm_inverse_of(docs_[p]));
+  }
+
   void load_block(uint64_t b) {
     block_ = b;
     if (shallow_ < b) shallow_ = b;
@@ -89,6 +119,8 @@ class PostingCursor {
 
   const Bm25View* v_;
   const float* ninv_;
+  const float* norm_table_;
+  const uint8_t* norms_;
   uint64_t first_, n_blocks_, df_;
   float weight_, max_score_ = 0.0f;
   uint64_t block_ = 0, shallow_ = 0;

@@ -21,6 +21,12 @@ void search_exhaustive(std::vector<PostingCursor>& cursors, TopK& topk, const ui
 /// are only probed, and probing stops as soon as block-max bounds rule the document out.
 void search_maxscore(std::vector<PostingCursor>& cursors, TopK& topk, const uint32_t* tie_key);
 
+/// Windowed MaxScore (Lucene 9's MaxScoreBulkScorer idea): essential lists are scored
+/// term-at-a-time into a small accumulator over a window of documents, then each matched
+/// document of the window is bounded and completed by probing the non-essential lists.
+/// The essential/non-essential split is revised between windows.
+void search_windowed(std::vector<PostingCursor>& cursors, TopK& topk, const uint32_t* tie_key);
+
 inline int64_t key_of(uint32_t doc, const uint32_t* tie_key) { return tie_key ? tie_key[doc] : doc; }
 
 }  // namespace winnow::sparse

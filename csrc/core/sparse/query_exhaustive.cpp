@@ -14,7 +14,8 @@ void search_exhaustive(std::vector<PostingCursor>& cursors, TopK& topk, const ui
         c.next();
       }
     }
-    topk.push(static_cast<float>(score), key_of(doc, tie_key));
+    const float f = static_cast<float>(score);
+    if (topk.would_enter_lazy(f, [&]() { return key_of(doc, tie_key); })) topk.push(f, key_of(doc, tie_key));
   }
 }
 

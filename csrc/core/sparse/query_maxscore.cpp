@@ -33,7 +33,7 @@ void search_maxscore(std::vector<PostingCursor>& cursors, TopK& topk, const uint
   while (first_essential < n && doc != kEndDoc) {
     double score = 0.0;
     uint32_t next_doc = kEndDoc;
-    const int64_t key = key_of(doc, tie_key);
+    auto key = [&]() { return key_of(doc, tie_key); };  // random access: only on exact ties
     for (size_t i = first_essential; i < n; ++i) {
       PostingCursor& c = cursors[i];
       if (c.doc() == doc) {
@@ -46,18 +46,18 @@ void search_maxscore(std::vector<PostingCursor>& cursors, TopK& topk, const uint
     bool alive = true;
     for (size_t j = first_essential; j-- > 0;) {
       double bound = score + bound_prefix[j];
-      if (!topk.would_enter(static_cast<float>(bound), key)) { alive = false; break; }
+      if (!topk.would_enter_lazy(static_cast<float>(bound), key)) { alive = false; break; }
       // Block-max refinement: replace list j's global bound by its block's bound.
       PostingCursor& c = cursors[j];
       double block_bound = score + std::max(0.0f, c.block_max_score(doc)) + (j > 0 ? bound_prefix[j - 1] : 0.0);
-      if (!topk.would_enter(static_cast<float>(block_bound), key)) { alive = false; break; }
+      if (!topk.would_enter_lazy(static_cast<float>(block_bound), key)) { alive = false; break; }
       c.next_geq(doc);
       if (c.doc() == doc) score += c.score();
     }
     if (alive) {
       bool was_full = topk.full();
       float before = topk.threshold();
-      topk.push(static_cast<float>(score), key);
+      if (topk.would_enter_lazy(static_cast<float>(score), key)) topk.push(static_cast<float>(score), key());
       if (topk.full() && (!was_full || topk.threshold() != before)) update_essential();
     }
     doc = next_doc;

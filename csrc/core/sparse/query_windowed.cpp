@@ -1,0 +1,78 @@
+#include <algorithm>
+#include <cstring>
+
+#include "sparse/query_algorithms.hpp"
+
+namespace winnow::sparse {
+
+void search_windowed(std::vector<PostingCursor>& cursors, TopK& topk, const uint32_t* tie_key) {
+  const size_t n = cursors.size();
+  if (n == 0 || topk.k() <= 0) return;
+  std::sort(cursors.begin(), cursors.end(),
+            [](const PostingCursor& a, const PostingCursor& b) { return a.max_score() < b.max_score(); });
+  std::vector<double> bound_prefix(n);  // sum of max scores of lists 0..i
+  double acc_bound = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    acc_bound += std::max(0.0f, cursors[i].max_score());
+    bound_prefix[i] = acc_bound;
+  }
+  size_t first_essential = 0;
+  auto update_essential = [&]() {
+    while (first_essential < n && topk.full() && static_cast<float>(bound_prefix[first_essential]) < topk.threshold())
+      ++first_essential;
+  };
+
+  constexpr uint32_t kWindow = 4096;       // documents per window: accumulators stay in L1/L2
+  static thread_local double acc_storage[kWindow];  // zero between uses (cleared as read)
+  static thread_local uint64_t matched_storage[kWindow / 64];
+  double* const acc = acc_storage;  // hoisted: thread_local access costs a call each time
+  uint64_t* const matched = matched_storage;
+
+  for (;;) {
+    update_essential();
+    if (first_essential >= n) return;
+    uint32_t start = kEndDoc;
+    for (size_t i = first_essential; i < n; ++i) start = std::min(start, cursors[i].doc());
+    if (start == kEndDoc) return;
+    const uint32_t end = start + kWindow < start ? kEndDoc : start + kWindow;  // overflow-safe
+
+    for (size_t i = first_essential; i < n; ++i) {
+      cursors[i].for_each_until(end, [&](uint32_t doc, float s) {
+        uint32_t off = doc - start;
+        acc[off] += s;
+        matched[off >> 6] |= uint64_t(1) << (off & 63);
+      });
+    }
+    const double non_essential_bound = first_essential > 0 ? bound_prefix[first_essential - 1] : 0.0;
+    for (uint32_t word = 0; word < kWindow / 64; ++word) {
+      uint64_t bits = matched[word];
+      if (!bits) continue;
+      matched[word] = 0;
+      while (bits) {
+        uint32_t off = word * 64 + static_cast<uint32_t>(__builtin_ctzll(bits));
+        bits &= bits - 1;
+        double score = acc[off];
+        acc[off] = 0.0;
+        uint32_t doc = start + off;
+        // The tie key is a random access (docno rank): only computed on exact ties.
+        auto key = [&]() { return key_of(doc, tie_key); };
+        if (!topk.would_enter_lazy(static_cast<float>(score + non_essential_bound), key)) continue;
+        bool alive = true;
+        for (size_t j = first_essential; j-- > 0;) {
+          PostingCursor& c = cursors[j];
+          double block_bound = score + std::max(0.0f, c.block_max_score(doc)) + (j > 0 ? bound_prefix[j - 1] : 0.0);
+          if (!topk.would_enter_lazy(static_cast<float>(block_bound), key)) { alive = false; break; }
+          c.next_geq(doc);
+          if (c.doc() == doc) score += c.score();
+          if (j > 0 && !topk.would_enter_lazy(static_cast<float>(score + bound_prefix[j - 1]), key)) {
+            alive = false;
+            break;
+          }
+        }
+        if (alive && topk.would_enter_lazy(static_cast<float>(score), key)) topk.push(static_cast<float>(score), key());
+      }
+    }
+  }
+}
+
+}  // namespace winnow::sparse

@@ -1,0 +1,162 @@
+"""Shared machinery of the dense indexes (Flat, PQ, IVF): query vectors or texts in,
+``Results`` out; docnos; the encoder recorded in the index; saving and loading payloads.
+
+Vectors are float32, row-major. Inputs of another dtype or layout are converted on purpose
+(``np.ascontiguousarray(x, dtype=np.float32)``); a wrong dimension is a ValueError.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from winnow import _core
+from winnow.docnos import DocnoTable, IdentityDocnos
+from winnow.errors import IndexFormatError
+from winnow.results import Results
+from winnow.stage import Retriever, as_queries
+from winnow.index.format import (check_files, check_version, inspect, load_npy, save_directory,
+                                 verify_checksums)
+
+METRICS = ("ip", "l2")
+
+
+def as_vectors(x, d: int | None = None, name: str = "vectors") -> np.ndarray:
+    """(n, d) C-contiguous float32 view or copy of ``x``; a 1-D vector becomes one row."""
+    arr = np.asarray(x)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n, d), got shape {arr.shape}")
+    if d is not None and arr.shape[1] != d:
+        raise ValueError(f"{name} have {arr.shape[1]} columns (dim), index dim is {d}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric '{metric}' (expected one of {METRICS})")
+    return metric
+
+
+class DenseIndex(Retriever):
+    """Base class. Subclasses set ``FORMAT`` and implement ``_search`` / payload I/O.
+
+    ``search(queries, k)`` takes query vectors (nq, d) or texts (dict, list, DataFrame),
+    which are encoded with ``encoder`` (a :class:`winnow.encoders.SentenceEncoder`) or the
+    model recorded in the index (``model`` parameter).
+    """
+
+    FORMAT = ""
+    FORMAT_VERSION = (1, 0)
+
+    def __init__(self, d: int, metric: str = "ip", model: str | None = None):
+        if int(d) <= 0:
+            raise ValueError(f"dimension must be positive, got {d}")
+        self.d = int(d)
+        self.metric = check_metric(metric)
+        self.model = model
+        self.docnos: DocnoTable = IdentityDocnos()
+        self.encoder = None
+        self.k = 1000
+        self.path: Path | None = None
+
+    # -- queries -----------------------------------------------------------------------------
+    def _query_vectors(self, queries) -> tuple[list[str], list[str] | None, np.ndarray]:
+        if isinstance(queries, np.ndarray):
+            x = as_vectors(queries, self.d, "query vectors")
+            return [str(i) for i in range(len(x))], None, x
+        qids, texts = as_queries(queries)
+        if self.encoder is None:
+            if self.model is None:
+                raise ValueError("this index has no query encoder: pass query vectors, or set "
+                                 "index.encoder / build it with a model")
+            from winnow.encoders import SentenceEncoder
+
+            self.encoder = SentenceEncoder(self.model)
+        x = as_vectors(self.encoder.encode_queries(texts), self.d, "encoded queries")
+        return qids, texts, x
+
+    def search(self, queries, k: int = 10, **kwargs) -> Results:
+        """Top-``k`` per query as :class:`Results` (ids are the ids given at ``add``)."""
+        if int(k) < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        qids, texts, x = self._query_vectors(queries)
+        scores, ids = self.search_vectors(x, int(k), **kwargs)
+        return Results(qids, ids, scores, self.docnos, texts)
+
+    def search_vectors(self, x, k: int = 10, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+        """(scores (nq, k) float32, ids (nq, k) int64) for query vectors x (nq, d)."""
+        return self._search(as_vectors(x, self.d, "query vectors"), int(k), **kwargs)
+
+    def _search(self, x: np.ndarray, k: int, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def set_docnos(self, docnos) -> None:
+        """Map ids 0..n-1 to external document ids (a list or DocnoTable)."""
+        self.docnos = docnos if isinstance(docnos, DocnoTable) else DocnoTable.from_list([str(d) for d in docnos])
+
+    # -- files ---------------------------------------------------------------------------------
+    def _params(self) -> dict:
+        return {"d": self.d, "metric": self.metric, "model": self.model}
+
+    def _arrays(self) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def save(self, path) -> None:
+        """Write the index directory atomically (meta.json + .npy payloads)."""
+        arrays = self._arrays()
+        if not isinstance(self.docnos, IdentityDocnos):
+            arrays["docno_bytes"] = self.docnos.data
+            arrays["docno_offsets"] = self.docnos.offsets
+
+        def write(tmp: Path) -> None:
+            for name, arr in arrays.items():
+                np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr))
+
+        meta = {"format": self.FORMAT, "format_version": list(self.FORMAT_VERSION), "params": self._params(),
+                "arrays": {name: [str(a.dtype), list(a.shape)] for name, a in arrays.items()}}
+        save_directory(path, write, meta)
+        self.path = Path(path)
+
+    @classmethod
+    def load(cls, path, mmap: bool = False):
+        """Open a saved index (``mmap=True`` maps the arrays read-only instead of reading them)."""
+        path = Path(path)
+        meta = inspect(path)
+        if meta["format"] != cls.FORMAT:
+            raise IndexFormatError(f"{path}: index format is {meta['format']}, not {cls.FORMAT}")
+        check_version(meta, path, cls.FORMAT_VERSION[0])
+        check_files(meta, path)
+        if not mmap:
+            verify_checksums(meta, path)
+        arrays = {}
+        for name, (dtype, shape) in meta.get("arrays", {}).items():
+            arr = _load_array(path / f"{name}.npy", mmap, dtype, tuple(shape))
+            arrays[name] = arr
+        try:
+            index = cls._from_arrays(meta["params"], arrays)
+        except (KeyError, ValueError) as exc:
+            raise IndexFormatError(f"{path}: {exc}") from None
+        if "docno_bytes" in arrays:
+            index.docnos = DocnoTable(arrays["docno_bytes"], arrays["docno_offsets"])
+        index.path = path
+        return index
+
+    @classmethod
+    def _from_arrays(cls, params: dict, arrays: dict):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(a.nbytes for a in self._arrays().values()))
+
+
+def _load_array(path: Path, mmap: bool, dtype: str, shape: tuple) -> np.ndarray:
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise IndexFormatError(f"{path}: unreadable array ({exc})") from None
+    if str(arr.dtype) != dtype or tuple(arr.shape) != shape:
+        raise IndexFormatError(f"{path}: dtype {arr.dtype} shape {arr.shape}, meta.json records {dtype} {shape}")
+    return arr

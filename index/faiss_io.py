@@ -1,0 +1,153 @@
+"""Interop with faiss: import ``IndexFlat``, ``IndexPQ``, ``IndexIVFPQ`` (optionally behind an
+OPQ ``IndexPreTransform``, or in an ``IndexIDMap``) as Winnow indexes, and export them back,
+copying codebooks, codes, ids and lists so users can move indexes both ways.
+
+faiss is the ``bench`` extra, imported only here. Layout notes: faiss stores PQ centroids
+as (M, ksub, dsub) and 4-bit codes two per byte, low nibble first — the same as Winnow;
+an OPQ matrix A maps x to A x, Winnow's rotation R maps x to x R, so R = A^T.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from winnow.index.flat import FlatIndex
+from winnow.index.ivf import IVFIndex
+from winnow.index.pq_index import PQIndex
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError:
+        raise ImportError("faiss interop needs faiss-cpu: pip install 'winnow[bench]'") from None
+    return faiss
+
+
+def _metric(faiss, index) -> str:
+    if index.metric_type == faiss.METRIC_INNER_PRODUCT:
+        return "ip"
+    if index.metric_type == faiss.METRIC_L2:
+        return "l2"
+    raise ValueError(f"unsupported faiss metric type {index.metric_type} (Winnow has ip and l2)")
+
+
+def _pq_centroids(faiss, pq) -> np.ndarray:
+    return faiss.vector_to_array(pq.centroids).astype(np.float32).reshape(pq.M, pq.ksub, pq.dsub)
+
+
+def from_faiss(index):
+    """A Winnow index equal to the faiss ``index`` (searches give faiss's results)."""
+    faiss = _faiss()
+    ids = None
+    rotation = None
+    index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexIDMap):
+        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        index = faiss.downcast_index(index.index)
+    if isinstance(index, faiss.IndexPreTransform):
+        if index.chain.size() != 1:
+            raise ValueError("only a single OPQ/linear transform before the index is supported")
+        vt = faiss.downcast_VectorTransform(index.chain.at(0))
+        if not isinstance(vt, faiss.LinearTransform) or vt.d_in != vt.d_out or vt.have_bias:
+            raise ValueError("only square, bias-free linear transforms (OPQ, rotations) are supported")
+        a = faiss.vector_to_array(vt.A).astype(np.float32).reshape(vt.d_out, vt.d_in)
+        rotation = np.ascontiguousarray(a.T)
+        index = faiss.downcast_index(index.index)
+    n, d = index.ntotal, index.d
+    metric = _metric(faiss, index)
+    if isinstance(index, faiss.IndexFlat):
+        if rotation is not None:
+            raise ValueError("a transform before IndexFlat is not supported")
+        out = FlatIndex(d, metric)
+        vectors = faiss.vector_to_array(index.codes).view(np.float32).reshape(n, d)
+        out.add(vectors, ids)
+        return out
+    if isinstance(index, faiss.IndexPQ):
+        pq = index.pq
+        out = PQIndex(d, pq.M, pq.nbits, metric, rotation=rotation)
+        out.set_codebooks(_pq_centroids(faiss, pq))
+        codes = faiss.vector_to_array(index.codes).reshape(n, pq.code_size)
+        out.add_codes(codes, ids if ids is not None else np.arange(n, dtype=np.int64))
+        return out
+    if isinstance(index, faiss.IndexIVFPQ):
+        if ids is not None:
+            raise ValueError("IndexIDMap around an IVF index is not supported (IVF stores ids itself)")
+        pq = index.pq
+        payload = "pq"
+        out = IVFIndex(d, index.nlist, payload, pq.M, pq.nbits, metric, residual=bool(index.by_residual))
+        centroids = index.quantizer.reconstruct_n(0, index.nlist).astype(np.float32)
+        out.set_quantizers(centroids, _pq_centroids(faiss, pq), rotation)
+        invlists = index.invlists
+        lists, all_ids, all_codes = [], [], []
+        for l in range(index.nlist):
+            size = invlists.list_size(l)
+            if size == 0:
+                continue
+            lists.append(np.full(size, l, np.int64))
+            all_ids.append(faiss.rev_swig_ptr(invlists.get_ids(l), size).copy().astype(np.int64))
+            codes = faiss.rev_swig_ptr(invlists.get_codes(l), size * invlists.code_size).copy()
+            all_codes.append(codes.reshape(size, invlists.code_size))
+        if lists:
+            out._rebuild(np.concatenate(lists), np.concatenate(all_ids), np.concatenate(all_codes), None)
+        return out
+    raise ValueError(f"unsupported faiss index type {type(index).__name__} "
+                     "(supported: IndexFlat, IndexPQ, IndexIVFPQ, with OPQ or IndexIDMap)")
+
+
+def to_faiss(index):
+    """A faiss index equal to the Winnow ``index`` (Flat, PQ or IVF with PQ payload)."""
+    faiss = _faiss()
+    metric = faiss.METRIC_INNER_PRODUCT if index.metric == "ip" else faiss.METRIC_L2
+    d = index.d
+    if isinstance(index, FlatIndex):
+        flat = faiss.IndexFlat(d, metric)
+        flat.add(np.ascontiguousarray(index.vectors))
+        if np.array_equal(index.ids, np.arange(index.ntotal)):
+            return flat
+        mapped = faiss.IndexIDMap(flat)
+        faiss.copy_array_to_vector(np.ascontiguousarray(index.ids), mapped.id_map)
+        mapped.ntotal = index.ntotal
+        return mapped
+    if isinstance(index, PQIndex):
+        out = faiss.IndexPQ(d, index.M, index.nbits, metric)
+        faiss.copy_array_to_vector(np.ascontiguousarray(index.pq.centroids).ravel(), out.pq.centroids)
+        out.is_trained = True
+        faiss.copy_array_to_vector(np.ascontiguousarray(index.codes).ravel(), out.codes)
+        out.ntotal = index.ntotal
+        if not np.array_equal(index.ids, np.arange(index.ntotal)):
+            mapped = faiss.IndexIDMap(out)
+            faiss.copy_array_to_vector(np.ascontiguousarray(index.ids), mapped.id_map)
+            mapped.ntotal = index.ntotal
+            out = mapped
+        return _with_rotation(faiss, out, index.rotation)
+    if isinstance(index, IVFIndex) and index.payload in ("pq", "fastscan"):
+        quantizer = faiss.IndexFlat(d, metric)
+        quantizer.add(np.ascontiguousarray(index.centroids))
+        out = faiss.IndexIVFPQ(quantizer, d, index.nlist, index.M, index.nbits, metric)
+        out.by_residual = index.residual
+        faiss.copy_array_to_vector(np.ascontiguousarray(index.pq.centroids).ravel(), out.pq.centroids)
+        out.is_trained = True
+        out.precompute_table()
+        for l, (a, b) in enumerate(zip(index.list_offsets[:-1], index.list_offsets[1:])):
+            if b > a:
+                ids = np.ascontiguousarray(index.ids[a:b])
+                codes = np.ascontiguousarray(index.payload_rows[a:b])
+                out.invlists.add_entries(l, int(b - a), faiss.swig_ptr(ids), faiss.swig_ptr(codes))
+        out.ntotal = index.ntotal
+        out.own_fields = True
+        quantizer.this.disown()
+        return _with_rotation(faiss, out, index.rotation)
+    raise ValueError(f"cannot export {type(index).__name__} with payload "
+                     f"{getattr(index, 'payload', None)!r} to faiss")
+
+
+def _with_rotation(faiss, index, rotation):
+    if rotation is None:
+        return index
+    d = rotation.shape[0]
+    lt = faiss.LinearTransform(d, d, False)
+    faiss.copy_array_to_vector(np.ascontiguousarray(rotation.T).ravel(), lt.A)
+    lt.is_trained = True
+    out = faiss.IndexPreTransform(lt, index)
+    out.own_fields = True
+    return out

@@ -1,0 +1,201 @@
+"""``IVFIndex``: inverted-file index with flat, PQ (8/4-bit) or 4-bit fast-scan lists.
+
+Vectors are assigned to the nearest of ``nlist`` coarse centroids (k-means); a query scans
+the ``nprobe`` best lists. PQ lists encode residuals (x - centroid, faiss's IVFADC) or,
+with ``residual=False``, the vectors themselves (required for codebooks learned elsewhere,
+e.g. constrained PQ). The lists live in sorted arrays (rows grouped by list); ``add`` and
+``remove`` rebuild them, the C++ core searches them without copies (also memory-mapped).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from winnow import _core
+from winnow.index.dense_base import DenseIndex, as_vectors
+from winnow.index.flat import _new_ids
+from winnow.index.format import register_format
+from winnow.index.opq import train_opq
+
+PAYLOADS = ("flat", "pq", "fastscan")
+
+
+@register_format("winnow.ivf")
+class IVFIndex(DenseIndex):
+    """IVF over ``nlist`` lists. ``payload``: ``flat`` (float32 vectors), ``pq`` (M x nbits
+    codes, ADC) or ``fastscan`` (M x 4-bit codes, SIMD scan). ``refine=True`` stores the full
+    vectors to re-score the best ``refine_k`` candidates exactly."""
+
+    FORMAT = "winnow.ivf"
+
+    def __init__(self, d: int, nlist: int, payload: str = "flat", M: int | None = None, nbits: int = 8,
+                 metric: str = "ip", residual: bool = True, opq: bool = False, refine: bool = False,
+                 model: str | None = None):
+        super().__init__(d, metric, model)
+        if payload not in PAYLOADS:
+            raise ValueError(f"unknown payload '{payload}' (expected one of {PAYLOADS})")
+        if int(nlist) <= 0:
+            raise ValueError(f"nlist must be >= 1, got {nlist}")
+        self.nlist, self.payload = int(nlist), payload
+        self.residual, self.opq, self.refine = bool(residual), bool(opq), bool(refine)
+        self.pq = None
+        self.M, self.nbits = None, None
+        if payload != "flat":
+            if M is None:
+                raise ValueError(f"payload '{payload}' needs M")
+            nbits = 4 if payload == "fastscan" else nbits
+            if d % M != 0:
+                raise ValueError(f"dim {d} is not a multiple of M={M}")
+            self.M, self.nbits = int(M), int(nbits)
+            self.pq = _core.ProductQuantizer(self.d, self.M, self.nbits)
+        self.rotation = None
+        self.centroids = np.zeros((0, self.d), np.float32)
+        self.list_offsets = np.zeros(self.nlist + 1, np.int64)
+        self.ids = np.zeros(0, np.int64)
+        width = (self.d * 4) if payload == "flat" else self.pq.code_size
+        self.payload_rows = np.zeros((0, self.d), np.float32) if payload == "flat" else np.zeros((0, width), np.uint8)
+        self.vectors = np.zeros((0, self.d), np.float32) if refine else None
+        self.packed = np.zeros(0, np.uint8)
+        self.packed_offsets = np.zeros(self.nlist + 1, np.int64)
+
+    @property
+    def ntotal(self) -> int:
+        return int(len(self.ids))
+
+    @property
+    def is_trained(self) -> bool:
+        return len(self.centroids) == self.nlist and (self.pq is None or bool(self.pq.is_trained))
+
+    def _rotate(self, x):
+        return x if self.rotation is None else np.ascontiguousarray(x @ self.rotation)
+
+    def train(self, x, niter: int = 20, seed: int = 1234, threads: int = 1, max_points_per_centroid: int = 256):
+        """k-means coarse centroids, then (PQ payloads) the codebooks on residuals or vectors."""
+        x = as_vectors(x, self.d)
+        if len(x) < self.nlist:
+            raise ValueError(f"{len(x)} training vectors for nlist={self.nlist}: need at least nlist")
+        if self.opq and self.pq is not None and self.rotation is None:
+            self.rotation = train_opq(x, self.M, self.nbits, seed=seed, threads=threads)
+        xr = self._rotate(x)
+        self.centroids, _, _ = _core.kmeans(xr, self.nlist, niter=niter, seed=seed, threads=threads,
+                                            max_points_per_centroid=max_points_per_centroid)
+        if self.pq is not None:
+            target = xr - self.centroids[self._assign(xr, threads)] if self.residual else xr
+            self.pq.train(np.ascontiguousarray(target), niter=25, seed=seed + 1, threads=threads,
+                          max_points_per_centroid=max_points_per_centroid)
+        return self
+
+    def set_quantizers(self, centroids, codebooks=None, rotation=None) -> None:
+        """Use given coarse centroids (nlist, d) and PQ codebooks (M, ksub, d/M) instead of training."""
+        c = np.ascontiguousarray(centroids, dtype=np.float32)
+        if c.shape != (self.nlist, self.d):
+            raise ValueError(f"centroids have shape {c.shape}, expected ({self.nlist}, {self.d})")
+        self.centroids = c
+        if codebooks is not None:
+            self.pq.set_centroids(np.ascontiguousarray(codebooks, dtype=np.float32))
+        if rotation is not None:
+            self.rotation = np.ascontiguousarray(rotation, dtype=np.float32)
+
+    def _assign(self, xr: np.ndarray, threads: int = 1) -> np.ndarray:
+        _, lists = _core.dense_exact_search(xr, self.centroids, 1, self.metric, threads, None)
+        return lists[:, 0]
+
+    def _row_lists(self) -> np.ndarray:
+        return np.repeat(np.arange(self.nlist, dtype=np.int64), np.diff(self.list_offsets))
+
+    def add(self, vectors, ids=None, threads: int = 1) -> None:
+        """Assign to lists, encode and append vectors (n, d) with ids (default continuing)."""
+        if not self.is_trained:
+            raise ValueError("train the index (or set its quantizers) before adding vectors")
+        x = as_vectors(vectors, self.d)
+        new_ids = _new_ids(ids, len(x), self.ids)
+        xr = self._rotate(x)
+        lists = self._assign(xr, threads)
+        if self.payload == "flat":
+            rows = xr
+        else:
+            target = xr - self.centroids[lists] if self.residual else xr
+            rows = self.pq.encode(np.ascontiguousarray(target), threads)
+        self._rebuild(np.concatenate([self._row_lists(), lists]), np.concatenate([self.ids, new_ids]),
+                      np.concatenate([self.payload_rows, rows]),
+                      np.concatenate([self.vectors, x]) if self.refine else None)
+
+    def remove(self, ids) -> int:
+        """Remove the rows with these ids; returns how many were removed."""
+        keep = ~np.isin(self.ids, np.asarray(ids, dtype=np.int64))
+        removed = int((~keep).sum())
+        if removed:
+            self._rebuild(self._row_lists()[keep], self.ids[keep], self.payload_rows[keep],
+                          self.vectors[keep] if self.refine else None)
+        return removed
+
+    def _rebuild(self, lists, ids, rows, vectors) -> None:
+        order = np.argsort(lists, kind="stable")  # group by list, keep insertion order inside
+        self.ids = np.ascontiguousarray(ids[order])
+        self.payload_rows = np.ascontiguousarray(rows[order])
+        if self.refine:
+            self.vectors = np.ascontiguousarray(vectors[order])
+        counts = np.bincount(lists, minlength=self.nlist)
+        self.list_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        if self.payload == "fastscan":
+            parts = [_core.fastscan_pack(np.ascontiguousarray(self.payload_rows[a:b]), self.M)
+                     for a, b in zip(self.list_offsets[:-1], self.list_offsets[1:])]
+            sizes = [len(p) for p in parts]
+            self.packed = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
+            self.packed_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+    def _search(self, x, k, nprobe: int = 1, threads: int = 1, refine_k: int | None = None,
+                rescore_k: int | None = None, allow=None):
+        xr = self._rotate(x)
+        refine_k = (4 * k if refine_k is None else refine_k) if self.refine else 0
+        rescore_k = (4 * k if rescore_k is None else rescore_k) if self.payload == "fastscan" else 0
+        allow_arr = None if allow is None else np.unique(np.asarray(allow, dtype=np.int64))
+        flat = self.payload == "flat"
+        return _core.ivf_search(
+            self.centroids, self.list_offsets, self.ids, self.payload,
+            vectors=self.payload_rows if flat else None,
+            codes=self.payload_rows if self.payload == "pq" else None,
+            packed=self.packed if self.payload == "fastscan" else None,
+            packed_offsets=self.packed_offsets if self.payload == "fastscan" else None,
+            pq=self.pq, residual=self.residual, refine=self.vectors if self.refine else None,
+            metric=self.metric, x=xr, k=k, nprobe=nprobe, refine_k=refine_k, rescore_k=rescore_k,
+            allow=allow_arr, threads=threads)
+
+    def list_sizes(self) -> np.ndarray:
+        return np.diff(self.list_offsets)
+
+    def _params(self):
+        return {**super()._params(), "nlist": self.nlist, "payload": self.payload, "M": self.M,
+                "nbits": self.nbits, "residual": self.residual, "opq": self.opq, "refine": self.refine}
+
+    def _arrays(self):
+        arrays = {"centroids": self.centroids, "list_offsets": self.list_offsets, "ids": self.ids,
+                  "payload_rows": self.payload_rows}
+        if self.pq is not None:
+            arrays["codebooks"] = self.pq.centroids
+        if self.payload == "fastscan":
+            arrays["packed"], arrays["packed_offsets"] = self.packed, self.packed_offsets
+        if self.rotation is not None:
+            arrays["rotation"] = self.rotation
+        if self.refine:
+            arrays["vectors"] = self.vectors
+        return arrays
+
+    @classmethod
+    def _from_arrays(cls, params, arrays):
+        index = cls(params["d"], params["nlist"], params["payload"], params.get("M"), params.get("nbits") or 8,
+                    params["metric"], params.get("residual", True), params.get("opq", False),
+                    params.get("refine", False), params.get("model"))
+        index.centroids, index.list_offsets = arrays["centroids"], arrays["list_offsets"]
+        index.ids, index.payload_rows = arrays["ids"], arrays["payload_rows"]
+        if index.pq is not None:
+            index.pq.set_centroids(np.ascontiguousarray(arrays["codebooks"]))
+        if index.payload == "fastscan":
+            index.packed, index.packed_offsets = arrays["packed"], arrays["packed_offsets"]
+        index.rotation = arrays.get("rotation")
+        if index.refine:
+            index.vectors = arrays["vectors"]
+        return index
+
+    def __repr__(self) -> str:
+        extra = "" if self.pq is None else f", M={self.M}, nbits={self.nbits}, residual={self.residual}"
+        return f"IVFIndex(d={self.d}, nlist={self.nlist}, payload={self.payload!r}{extra}, ntotal={self.ntotal})"
