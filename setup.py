@@ -64,6 +64,7 @@ setup(
         "train": ["pot"],
         "bench": ["faiss-cpu", "bm25s", "pyserini==0.21.0"],
         "test": ["pytest", "hypothesis"],
+        "plots": ["matplotlib"],
     },
     entry_points={"console_scripts": ["winnow=winnow.cli.main:main"]},
     zip_safe=False,
