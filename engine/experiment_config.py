@@ -74,6 +74,15 @@ def _cutoff(k: int):
 register_stage("cutoff", _cutoff, ())
 
 
+def _cosine_adapter(path: str, **kwargs):
+    from winnow.rerank.cosine_adapter import CosineAdapter  # relevance filter (torch imported lazily)
+
+    return CosineAdapter.load(path, **kwargs)
+
+
+register_stage("cosine_adapter", _cosine_adapter, ("path", "index", "calibrate_only", "threshold"))
+
+
 @dataclass
 class IndexSpec:
     name: str

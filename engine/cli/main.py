@@ -16,7 +16,7 @@ from winnow.errors import WinnowError
 
 # Subcommand modules, in --help order.
 COMMANDS = ["cmd_index", "cmd_search", "cmd_encode", "cmd_eval", "cmd_compare", "cmd_experiment",
-            "cmd_demo"]
+            "cmd_demo", "cmd_train"]
 
 
 def build_parser() -> argparse.ArgumentParser:
