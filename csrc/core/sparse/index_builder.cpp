@@ -35,17 +35,10 @@ uint64_t get_varint(const uint8_t*& p, const uint8_t* end) {
   throw FormatError("segment file: truncated varint");
 }
 
-// Sorted (term, tf) counts of one document's terms.
-std::vector<std::pair<std::string, uint32_t>> count_terms(std::vector<std::string>& terms) {
-  std::sort(terms.begin(), terms.end());
-  std::vector<std::pair<std::string, uint32_t>> out;
-  for (size_t i = 0; i < terms.size();) {
-    size_t j = i + 1;
-    while (j < terms.size() && terms[j] == terms[i]) ++j;
-    out.emplace_back(std::move(terms[i]), static_cast<uint32_t>(j - i));
-    i = j;
-  }
-  return out;
+uint32_t fnv1a(const std::string& s) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : s) h = (h ^ c) * 16777619u;
+  return h;
 }
 
 // One segment's terms in sorted order, read back from memory or from its file.
@@ -96,7 +89,43 @@ class SegmentReader {
 
 }  // namespace
 
-Bm25Builder::Bm25Builder(BuildOptions options) : options_(std::move(options)), analyzer_(options_.analyzer) {}
+Bm25Builder::Bm25Builder(BuildOptions options)
+    : options_(std::move(options)), analyzer_(options_.analyzer),
+      shards_(static_cast<size_t>(std::max(1, resolve_threads(options_.threads)))) {}
+
+namespace {
+// Sorted (term, tf, hash) counts of one document's terms.
+Bm25Builder::TermCounts count_terms(std::vector<std::string>& terms) {
+  std::sort(terms.begin(), terms.end());
+  Bm25Builder::TermCounts out;
+  for (size_t i = 0; i < terms.size();) {
+    size_t j = i + 1;
+    while (j < terms.size() && terms[j] == terms[i]) ++j;
+    uint32_t h = fnv1a(terms[i]);
+    out.push_back({std::move(terms[i]), static_cast<uint32_t>(j - i), h});
+    i = j;
+  }
+  return out;
+}
+}  // namespace
+
+size_t Bm25Builder::segment_bytes() const {
+  size_t total = 0;
+  for (const auto& sh : shards_) total += sh.bytes;
+  return total;
+}
+
+std::vector<uint64_t> Bm25Builder::sorted_term_refs() const {
+  std::vector<uint64_t> refs;
+  for (uint64_t s = 0; s < shards_.size(); ++s)
+    for (uint64_t i = 0; i < shards_[s].strings.size(); ++i) refs.push_back(s << 32 | i);
+  std::sort(refs.begin(), refs.end(), [&](uint64_t a, uint64_t b) { return term_of(a) < term_of(b); });
+  return refs;
+}
+
+void Bm25Builder::clear_segment() {
+  for (auto& sh : shards_) sh = Shard();
+}
 
 Bm25Builder::~Bm25Builder() {
   for (auto& f : segment_files_) ::unlink(f.c_str());
@@ -170,51 +199,59 @@ void Bm25Builder::add_counted(const std::vector<std::string>& docnos, std::vecto
       throw;
     }
   }
+  const int64_t first_doc = static_cast<int64_t>(norms_.size());
+  check_arg(first_doc + static_cast<int64_t>(docs.size()) < 0xfffffffeLL, "too many documents for 32-bit doc ids");
   for (size_t i = 0; i < docs.size(); ++i) {
-    int64_t doc = static_cast<int64_t>(norms_.size());
-    check_arg(doc < 0xfffffffeLL, "too many documents for 32-bit doc ids");
     norms_.push_back(lucene_length_to_byte(lengths[i]));
     doc_len_.push_back(lengths[i]);
     total_length_ += lengths[i];
     if (lengths[i] > 0) ++docs_with_terms_;
-    for (auto& [term, tf] : docs[i]) {
-      auto it = term_ids_.find(term);
-      uint32_t id;
-      if (it == term_ids_.end()) {
-        id = static_cast<uint32_t>(buffers_.size());
-        segment_bytes_ += term.size() + 96;  // map node + vector headers, roughly
-        term_ids_.emplace(term, id);
-        term_strings_.push_back(std::move(term));
-        buffers_.emplace_back();
-      } else {
-        id = it->second;
-      }
-      TermBuffer& buf = buffers_[id];
-      size_t before = buf.bytes.capacity();
-      put_varint(buf.bytes, static_cast<uint64_t>(doc - buf.last_doc - 1));
-      put_varint(buf.bytes, tf);
-      segment_bytes_ += buf.bytes.capacity() - before;
-      buf.last_doc = doc;
-      buf.count += 1;
-      buf.cf += tf;
-    }
   }
-  if (segment_bytes_ > options_.memory_budget_bytes) flush_segment();
+  // Each shard appends the postings of its terms, documents in order. Hash-map lookups and
+  // buffer appends are cache misses; spreading them over threads overlaps them.
+  const uint32_t n_shards = static_cast<uint32_t>(shards_.size());
+  parallel_for(n_shards, options_.threads, [&](int64_t s) {
+    Shard& sh = shards_[s];
+    for (size_t i = 0; i < docs.size(); ++i) {
+      const int64_t doc = first_doc + static_cast<int64_t>(i);
+      for (auto& ct : docs[i]) {
+        if (ct.shard_hash % n_shards != static_cast<uint32_t>(s)) continue;
+        auto it = sh.ids.find(ct.term);
+        uint32_t id;
+        if (it == sh.ids.end()) {
+          id = static_cast<uint32_t>(sh.buffers.size());
+          sh.bytes += ct.term.size() + 96;  // map node + vector headers, roughly
+          sh.ids.emplace(ct.term, id);
+          sh.strings.push_back(std::move(ct.term));
+          sh.buffers.emplace_back();
+        } else {
+          id = it->second;
+        }
+        TermBuffer& buf = sh.buffers[id];
+        size_t before = buf.bytes.capacity();
+        put_varint(buf.bytes, static_cast<uint64_t>(doc - buf.last_doc - 1));
+        put_varint(buf.bytes, ct.tf);
+        sh.bytes += buf.bytes.capacity() - before;
+        buf.last_doc = doc;
+        buf.count += 1;
+        buf.cf += ct.tf;
+      }
+    }
+  });
+  if (segment_bytes() > options_.memory_budget_bytes) flush_segment();
 }
 
 void Bm25Builder::flush_segment() {
-  if (buffers_.empty()) return;
-  std::vector<uint32_t> order(buffers_.size());
-  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return term_strings_[a] < term_strings_[b]; });
+  std::vector<uint64_t> order = sorted_term_refs();
+  if (order.empty()) return;
   std::vector<uint8_t> payload;
   auto put = [&](const void* p, size_t n) {
     const uint8_t* b = static_cast<const uint8_t*>(p);
     payload.insert(payload.end(), b, b + n);
   };
-  for (uint32_t id : order) {
-    const std::string& t = term_strings_[id];
-    TermBuffer& buf = buffers_[id];
+  for (uint64_t ref : order) {
+    const std::string& t = term_of(ref);
+    TermBuffer& buf = shards_[ref >> 32].buffers[ref & 0xffffffffu];
     uint32_t len = static_cast<uint32_t>(t.size());
     uint64_t n = buf.bytes.size();
     put(&len, 4);
@@ -232,10 +269,7 @@ void Bm25Builder::flush_segment() {
   h.count0 = order.size();
   write_section(path, h, payload.data(), payload.size());
   segment_files_.push_back(path);
-  term_ids_.clear();
-  term_strings_.clear();
-  buffers_.clear();
-  segment_bytes_ = 0;
+  clear_segment();
 }
 
 Bm25Arrays Bm25Builder::finish() {
@@ -250,13 +284,8 @@ Bm25Arrays Bm25Builder::finish() {
     flush_segment();
     for (auto& f : segment_files_) readers.push_back(std::make_unique<SegmentReader>(f));
   }
-  std::vector<uint32_t> memory_order;
-  if (readers.empty()) {
-    memory_order.resize(buffers_.size());
-    for (uint32_t i = 0; i < memory_order.size(); ++i) memory_order[i] = i;
-    std::sort(memory_order.begin(), memory_order.end(),
-              [&](uint32_t a, uint32_t b) { return term_strings_[a] < term_strings_[b]; });
-  }
+  std::vector<uint64_t> memory_order;
+  if (readers.empty()) memory_order = sorted_term_refs();
   size_t n_sources = readers.empty() ? 1 : readers.size();
   std::vector<SegmentTerm> current(n_sources);
   std::vector<bool> live(n_sources, false);
@@ -264,9 +293,9 @@ Bm25Arrays Bm25Builder::finish() {
   auto advance = [&](size_t s) {
     if (readers.empty()) {
       if (memory_pos >= memory_order.size()) { live[s] = false; return; }
-      uint32_t id = memory_order[memory_pos++];
-      const TermBuffer& b = buffers_[id];
-      current[s] = {term_strings_[id], b.bytes.data(), b.bytes.size(), b.count, b.cf};
+      uint64_t ref = memory_order[memory_pos++];
+      const TermBuffer& b = buffer_of(ref);
+      current[s] = {term_of(ref), b.bytes.data(), b.bytes.size(), b.count, b.cf};
       live[s] = true;
     } else {
       live[s] = readers[s]->next(current[s]);
@@ -339,9 +368,7 @@ Bm25Arrays Bm25Builder::finish() {
   readers.clear();
   for (auto& f : segment_files_) ::unlink(f.c_str());
   segment_files_.clear();
-  term_ids_.clear();
-  term_strings_.clear();
-  buffers_.clear();
+  clear_segment();
   docno_hash_.clear();
   norms_ = {};
   doc_len_ = {};

@@ -44,8 +44,15 @@ class Bm25Builder {
   /// Merge everything into the final arrays. The builder is empty afterwards.
   Bm25Arrays finish();
 
+ public:
+  struct CountedTerm {
+    std::string term;
+    uint32_t tf;
+    uint32_t shard_hash;  // FNV-1a of the term, computed in the parallel analysis phase
+  };
+  using TermCounts = std::vector<CountedTerm>;  // one document's distinct terms, sorted
+
  private:
-  using TermCounts = std::vector<std::pair<std::string, uint32_t>>;  // sorted by term
   void add_counted(const std::vector<std::string>& docnos, std::vector<TermCounts>& docs, const std::vector<uint32_t>& lengths);
   void register_docno(const std::string& docno);
   void flush_segment();
@@ -57,12 +64,25 @@ class Bm25Builder {
     uint64_t cf = 0;
   };
 
+  // The in-memory segment is sharded by term hash, one shard per thread, so postings are
+  // appended in parallel (each shard sees the documents in order, so every term's postings
+  // stay sorted) and the output does not depend on the thread count. A term is referred to
+  // as (shard << 32 | id within the shard).
+  struct Shard {
+    std::unordered_map<std::string, uint32_t> ids;
+    std::vector<std::string> strings;
+    std::vector<TermBuffer> buffers;
+    size_t bytes = 0;
+  };
+  const std::string& term_of(uint64_t ref) const { return shards_[ref >> 32].strings[ref & 0xffffffffu]; }
+  const TermBuffer& buffer_of(uint64_t ref) const { return shards_[ref >> 32].buffers[ref & 0xffffffffu]; }
+  std::vector<uint64_t> sorted_term_refs() const;  // all terms of the segment, sorted by bytes
+  size_t segment_bytes() const;
+  void clear_segment();
+
   BuildOptions options_;
   text::Analyzer analyzer_;
-  std::unordered_map<std::string, uint32_t> term_ids_;  // current segment
-  std::vector<std::string> term_strings_;
-  std::vector<TermBuffer> buffers_;
-  size_t segment_bytes_ = 0;
+  std::vector<Shard> shards_;
   std::vector<std::string> segment_files_;
 
   std::vector<uint8_t> norms_;
