@@ -74,6 +74,21 @@ def _cutoff(k: int):
 register_stage("cutoff", _cutoff, ())
 
 
+def _late(name: str):
+    def factory(*args, **kwargs):
+        from winnow.rerank import maxsim  # late interaction over a token store (path=...)
+
+        return getattr(maxsim, name)(*args, **kwargs)
+    return factory
+
+
+register_stage("maxsim", _late("maxsim_stage"), ("path", "k", "faiss_depth", "nprobe", "threads"))
+register_stage("maxsim_rerank", _late("maxsim_rerank_stage"), ("path", "k", "threads"))
+register_stage("colbert_prf", _late("colbert_prf_stage"),
+               ("path", "rerank", "fb_docs", "k", "fb_embs", "beta", "seed", "kmeans", "cutoff", "faiss_depth",
+                "nprobe", "threads"))
+
+
 def _cosine_adapter(path: str, **kwargs):
     from winnow.rerank.cosine_adapter import CosineAdapter  # relevance filter (torch imported lazily)
 

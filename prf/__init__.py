@@ -1,1 +1,4 @@
-"""(package)"""
+"""Feedback stages: ColBERT-PRF."""
+from winnow.prf.colbert_prf import ColBERTPRF
+
+__all__ = ["ColBERTPRF"]

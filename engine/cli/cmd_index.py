@@ -53,6 +53,9 @@ def register(sub) -> None:
 
     for kind in ("flat", "pq", "ivf", "ivfpq"):
         _add_dense_parser(tsub, kind)
+    from winnow.cli.cmd_tokens import add_tokens_parser  # late interaction (token store)
+
+    add_tokens_parser(tsub)
 
     info = isub.add_parser("info", help="print an index's meta.json summary",
                            description="Print the format, parameters and statistics of an index.")
