@@ -19,7 +19,8 @@ Design choices that are ours (the paper's full text was not available, section 3
 * query features: the retriever's query embedding (``"embedding"``), or, for retrievers
   without one, ``"query_stats"`` = (number of query terms, summed IDF, max IDF) from a
   BM25 index; optionally ``"score_stats"`` = (top-1 score, mean and std of the top-10
-  scores) of the incoming candidate list (our addition; off by default).
+  scores, mean and std of all the scores) of the incoming candidate list (our addition,
+  off by default; the last two are what a per-query z-score cutoff uses).
 
 Files: an adapter directory holds ``meta.json`` (format ``winnow.cosine_adapter``, the
 configuration, threshold and training report) and ``weights.pt`` (a state dict of tensors
@@ -312,15 +313,21 @@ def bm25_query_stats(index, text: str) -> tuple[float, float, float]:
 
 
 def score_stats(scores: np.ndarray) -> np.ndarray:
-    """(nq, 3): top-1 score, mean and std of the top-10 real scores (0 for an empty row)."""
-    top = np.asarray(scores, np.float64)[:, :SCORE_STATS_DEPTH]
-    real = np.isfinite(top)
-    cnt = real.sum(axis=1)
-    vals = np.where(real, top, 0.0)
-    mean = vals.sum(axis=1) / np.maximum(cnt, 1)
-    var = (np.where(real, (top - mean[:, None]) ** 2, 0.0)).sum(axis=1) / np.maximum(cnt, 1)
-    first = np.where(cnt > 0, vals[:, 0], 0.0)
-    return np.stack([first, mean, np.sqrt(var)], axis=1).astype(np.float32)
+    """(nq, 5): top-1 score, mean and std of the top-10 real scores, mean and std of all the
+    real scores (the per-query z-score's statistics; they depend on the list depth, so use
+    the depth the adapter was trained with). 0 for an empty row."""
+
+    def mean_std(top):
+        real = np.isfinite(top)
+        cnt = np.maximum(real.sum(axis=1), 1)
+        vals = np.where(real, top, 0.0)
+        mean = vals.sum(axis=1) / cnt
+        var = np.where(real, (top - mean[:, None]) ** 2, 0.0).sum(axis=1) / cnt
+        return mean, np.sqrt(var)
+
+    s = np.asarray(scores, np.float64)
+    first = np.where(np.isfinite(s[:, 0]), s[:, 0], 0.0) if s.shape[1] else np.zeros(len(s))
+    return np.stack([first, *mean_std(s[:, :SCORE_STATS_DEPTH]), *mean_std(s)], axis=1).astype(np.float32)
 
 
 def _resolve_index(index):
