@@ -14,6 +14,7 @@ def register(sub) -> None:
                        "bundled with winnow, run the pipelines, evaluate them and print one table.")
     p.add_argument("--k", type=int, default=1000, help="hits per query (default 1000)")
     p.add_argument("--json", action="store_true", help="also print the rows as JSON")
+    p.add_argument("--no-dense", action="store_true", help="skip the dense indexes (no encoding)")
     add_threads(p)
     p.set_defaults(func=run)
 
@@ -21,7 +22,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from winnow.demo import run_demo
 
-    rows = run_demo(sys.stdout, threads=args.threads, k=args.k)
+    rows = run_demo(sys.stdout, threads=args.threads, k=args.k, dense=not args.no_dense)
     if args.json:
         print(json.dumps(rows, indent=2))
     return 0

