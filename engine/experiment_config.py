@@ -98,6 +98,15 @@ def _cosine_adapter(path: str, **kwargs):
 register_stage("cosine_adapter", _cosine_adapter, ("path", "index", "calibrate_only", "threshold"))
 
 
+def _cur(path: str, **kwargs):
+    from winnow.index.cur import cur_stage  # CUR kNN (ANNCUR): a retriever; input results are ignored
+
+    return cur_stage(path, **kwargs)
+
+
+register_stage("cur", _cur, ("path", "budget", "adaptive", "n_rounds", "k", "corpus"))
+
+
 @dataclass
 class IndexSpec:
     name: str

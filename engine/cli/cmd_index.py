@@ -15,6 +15,7 @@ INDEX_TYPES = {
     "pq": "product quantization (8-bit ADC or 4-bit fast-scan), optional OPQ",
     "ivf": "inverted file with flat (float32) lists",
     "ivfpq": "inverted file with PQ lists (8-bit ADC or 4-bit fast-scan)",
+    "cur": "CUR (ANNCUR) k-NN index for a pairwise scorer (cross-encoder, MaxSim)",
 }
 
 
@@ -56,6 +57,7 @@ def register(sub) -> None:
     from winnow.cli.cmd_tokens import add_tokens_parser  # late interaction (token store)
 
     add_tokens_parser(tsub)
+    _add_cur_parser(tsub)
 
     info = isub.add_parser("info", help="print an index's meta.json summary",
                            description="Print the format, parameters and statistics of an index.")
@@ -166,4 +168,55 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"{key:<18} {value:,}" if isinstance(value, int) else f"{key:<18} {value}")
     total = sum(meta["files"].values())
     print(f"files              {len(meta['files'])} ({total / 1e6:.1f} MB)")
+    return 0
+
+
+def _add_cur_parser(tsub) -> None:
+    p = tsub.add_parser("cur", help=INDEX_TYPES["cur"],
+                        description="Build a CUR index: score anchor queries against every document "
+                        "with an expensive pairwise scorer (anchor queries x documents calls, in "
+                        "resumable chunks), factorise, and store k_i-dimensional item embeddings in a "
+                        "dense index. SPEC: cross-encoder:MODEL_DIR (a local sentence-transformers "
+                        "CrossEncoder; documents from --input) or maxsim:TOKEN_STORE_DIR[@QUERY_MODEL_DIR].")
+    p.add_argument("--input", required=True, help="corpus file or dataset directory (defines the item ids)")
+    p.add_argument("--scorer", required=True, help="scorer SPEC (see above)")
+    p.add_argument("--anchor-queries", required=True,
+                   help="queries file or dataset directory (training queries), or sample:N for N "
+                   "pseudo-queries sampled from the corpus")
+    p.add_argument("--n-anchor-items", type=int, default=200, help="anchor items k_i (default 200)")
+    p.add_argument("--output", required=True, help="index directory to write (replaced atomically)")
+    p.add_argument("--dense", choices=["flat", "ivf"], default="flat", help="item-embedding index (default flat)")
+    p.add_argument("--nlist", type=int, default=None, help="IVF lists (default sqrt(n))")
+    p.add_argument("--budget", type=int, default=None, help="default scorer calls per query (default k_i + 100)")
+    p.add_argument("--work-dir", default=None, help="chunk directory for resuming (default OUTPUT.chunks)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=run_build_cur)
+
+
+def run_build_cur(args: argparse.Namespace) -> int:
+    from winnow.datasets import load as load_dataset
+    from winnow.index.cur import CURIndex, sample_pseudo_queries
+    from winnow.rerank.scorers import scorer_from_spec
+
+    docs, report = open_corpus(args.input, False)
+    docs = list(docs)
+    docnos, texts = [d for d, _ in docs], [t for _, t in docs]
+    spec = args.scorer if "@" in args.scorer or not args.scorer.startswith("cross-encoder:") \
+        else f"{args.scorer}@{Path(args.input).resolve()}"
+    scorer = scorer_from_spec(spec)
+    if scorer.n_items != len(docnos):
+        raise ValueError(f"scorer covers {scorer.n_items} documents, --input has {len(docnos)}")
+    if args.anchor_queries.startswith("sample:"):
+        queries = sample_pseudo_queries(texts, int(args.anchor_queries[7:]), seed=args.seed)
+    else:
+        queries = list(load_dataset(args.anchor_queries).queries().values())
+    work = args.work_dir or f"{args.output.rstrip('/')}.chunks"
+    start = time.perf_counter()
+    index = CURIndex.build(scorer, queries, n_anchor_items=args.n_anchor_items, seed=args.seed,
+                           dense=args.dense, nlist=args.nlist, work_dir=work, docnos=docnos, budget=args.budget)
+    index.save(args.output)
+    cost = index.build_cost
+    print(f"CUR index: {len(queries):,} anchor queries x {len(docnos):,} documents = "
+          f"{cost['scorer_calls']:,} scorer calls ({cost.get('resumed_chunks', 0)} chunks resumed) in "
+          f"{time.perf_counter() - start:.1f} s; k_i = {index.k_i} -> {args.output}", file=sys.stderr)
     return 0

@@ -1,0 +1,243 @@
+"""Pairwise scorers: an expensive ``score(query, doc_ids)`` with an honest call counter.
+
+A pairwise scorer scores one (query, document) pair per *call* (a cross-encoder forward
+pass, a MaxSim over two token matrices, any function). CUR kNN search
+(:mod:`winnow.index.cur`) spends a budget of such calls, so every scorer counts the pairs
+it scores in ``calls`` (one per pair, however they are batched internally).
+
+Implementations:
+
+* :class:`CrossEncoderScorer`: a sentence-transformers ``CrossEncoder`` from a local path.
+* :class:`MaxSimScorer`: ColBERT MaxSim between query token vectors and document token
+  vectors (``sum_i max_j <q_i, d_j>``); document tokens from arrays or a token store.
+* :class:`CallableScorer`: any Python function ``fn(query, doc_ids) -> scores``.
+
+:func:`scorer_from_spec` builds one from a text SPEC (CLI and saved CUR indexes):
+``cross-encoder:MODEL_DIR[@CORPUS]``, ``maxsim:TOKEN_STORE_DIR[@QUERY_MODEL_DIR]``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["PairwiseScorer", "CrossEncoderScorer", "MaxSimScorer", "CallableScorer",
+           "scorer_from_spec", "maxsim_numpy"]
+
+
+class PairwiseScorer:
+    """Base class. Subclasses implement ``_score(query, ids) -> (m,) float`` for valid ids.
+
+    ``n_items`` is the number of documents (ids 0..n_items-1); ``calls`` counts every pair
+    scored since construction or :meth:`reset_calls`; ``batch_size`` bounds the pairs
+    handed to ``_score`` at once; ``spec`` (when known) rebuilds the scorer from text.
+    """
+
+    batch_size: int = 256
+    spec: str | None = None
+
+    def __init__(self, n_items: int, batch_size: int = 256):
+        if int(n_items) < 0:
+            raise ValueError(f"n_items must be >= 0, got {n_items}")
+        if int(batch_size) <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.n_items = int(n_items)
+        self.batch_size = int(batch_size)
+        self.calls = 0
+
+    def reset_calls(self) -> int:
+        """Zero the counter; returns the count it had."""
+        n, self.calls = self.calls, 0
+        return n
+
+    def score(self, query, doc_ids) -> np.ndarray:
+        """Exact scores (m,) float32 of ``query`` against documents ``doc_ids`` (m,) int.
+
+        Counts ``m`` calls (duplicates included: each listed pair is scored)."""
+        ids = np.asarray(doc_ids, dtype=np.int64).reshape(-1)
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.n_items):
+            bad = ids[(ids < 0) | (ids >= self.n_items)]
+            raise IndexError(f"document id(s) {bad[:5].tolist()} outside 0..{self.n_items - 1}")
+        out = np.empty(len(ids), np.float32)
+        for s in range(0, len(ids), self.batch_size):
+            part = ids[s:s + self.batch_size]
+            got = np.asarray(self._score(query, part), dtype=np.float32).reshape(-1)
+            if len(got) != len(part):
+                raise ValueError(f"scorer returned {len(got)} scores for {len(part)} documents")
+            out[s:s + len(part)] = got
+            self.calls += len(part)
+        return out
+
+    def _score(self, query, ids: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_items={self.n_items}, calls={self.calls})"
+
+
+class CallableScorer(PairwiseScorer):
+    """Wrap ``fn(query, doc_ids (m,) int64) -> (m,) scores``; ``pairwise=True`` wraps a
+    ``fn(query, doc_id) -> float`` instead (called once per pair)."""
+
+    def __init__(self, fn: Callable, n_items: int, pairwise: bool = False, batch_size: int = 256):
+        super().__init__(n_items, batch_size)
+        if not callable(fn):
+            raise ValueError(f"fn must be callable, got {type(fn).__name__}")
+        self.fn, self.pairwise = fn, bool(pairwise)
+
+    def _score(self, query, ids):
+        if self.pairwise:
+            return np.array([self.fn(query, int(i)) for i in ids], np.float32)
+        return self.fn(query, ids)
+
+
+class CrossEncoderScorer(PairwiseScorer):
+    """A sentence-transformers ``CrossEncoder`` loaded from a local directory (nothing is
+    downloaded). ``docs``: document texts indexed by id. Scores are the model's raw output
+    (logit for one label; no activation), so a higher score is better."""
+
+    def __init__(self, model_path, docs: Sequence[str], batch_size: int = 32, max_length: int | None = None,
+                 device: str = "cpu"):
+        super().__init__(len(docs), batch_size)
+        path = os.fspath(model_path)
+        if not os.path.isdir(path):
+            raise ValueError(f"cross-encoder path {path!r} is not a local model directory "
+                             "(models load from local paths only; nothing is downloaded)")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import CrossEncoder
+
+        kwargs = {"max_length": max_length} if max_length else {}
+        try:
+            self.model = CrossEncoder(path, device=device, local_files_only=True, **kwargs)
+        except TypeError:  # older sentence-transformers without local_files_only
+            self.model = CrossEncoder(path, device=device, **kwargs)
+        self.docs = list(docs)
+        self.model_path = path
+
+    def _score(self, query, ids):
+        pairs = [(str(query), self.docs[int(i)]) for i in ids]
+        import torch
+
+        scores = self.model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False,
+                                    convert_to_numpy=True, activation_fn=torch.nn.Identity())
+        scores = np.asarray(scores, np.float32)
+        return scores if scores.ndim == 1 else scores[:, 0]
+
+
+def maxsim_numpy(q: np.ndarray, doc_vectors: np.ndarray, doc_offsets: np.ndarray, ids) -> np.ndarray:
+    """Reference MaxSim: for each id, ``sum_i max_j <q_i, d_j>`` over the document's tokens
+    ``doc_vectors[doc_offsets[id]:doc_offsets[id+1]]`` (a document without tokens scores 0).
+    q: (t, dim) float32; doc_vectors: (T, dim); doc_offsets: (n + 1,) int64."""
+    q = np.asarray(q, np.float32)
+    out = np.zeros(len(ids), np.float32)
+    for j, i in enumerate(np.asarray(ids, np.int64)):
+        d = doc_vectors[doc_offsets[i]:doc_offsets[i + 1]]
+        if len(d) and len(q):
+            out[j] = (q @ np.asarray(d, np.float32).T).max(axis=1).sum()
+    return out
+
+
+class MaxSimScorer(PairwiseScorer):
+    """MaxSim (late interaction) as a pairwise scorer.
+
+    Documents: ``doc_vectors`` (T, dim) + ``doc_offsets`` (n + 1,) int64 (document i owns
+    rows ``offsets[i]:offsets[i+1]``), or a token store (:meth:`from_token_store`).
+    Queries: token matrices (t, dim), or texts turned into token matrices by
+    ``query_encoder`` (a callable text -> (t, dim), e.g. a ``SentenceEncoder``'s
+    ``encode_tokens`` wrapped; results are cached per text).
+    ``kernel``: a function ``(q, doc_ids) -> scores`` replacing the numpy loop (the C++
+    MaxSim of the token store plugs in here).
+    """
+
+    def __init__(self, doc_vectors=None, doc_offsets=None, query_encoder: Callable | None = None,
+                 kernel: Callable | None = None, n_items: int | None = None, batch_size: int = 1024):
+        if kernel is None and (doc_vectors is None or doc_offsets is None):
+            raise ValueError("MaxSimScorer needs doc_vectors and doc_offsets, or a kernel")
+        if doc_offsets is not None:
+            doc_offsets = np.asarray(doc_offsets, np.int64)
+            if doc_offsets.ndim != 1 or len(doc_offsets) < 1:
+                raise ValueError(f"doc_offsets must be 1-D (n + 1,), got shape {doc_offsets.shape}")
+            n = len(doc_offsets) - 1
+        elif n_items is None:
+            raise ValueError("with a kernel and no offsets, pass n_items")
+        super().__init__(n if n_items is None else n_items, batch_size)
+        self.doc_vectors, self.doc_offsets = doc_vectors, doc_offsets
+        self.query_encoder, self.kernel = query_encoder, kernel
+        self._cache: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def from_token_store(cls, path, query_encoder: Callable | None = None, batch_size: int = 1024):
+        """Adapter to ``winnow.index.token_store`` (the late-interaction index). Uses the
+        store's ``maxsim(q, ids)`` when it has one, else its ``vectors``/``offsets`` arrays
+        (decoded when compressed, via ``decode_all()``)."""
+        try:
+            from winnow.index.token_store import TokenStore  # type: ignore
+        except ImportError as exc:
+            raise ValueError(f"maxsim scorer needs winnow.index.token_store, not available in this "
+                             f"build ({exc}); pass token arrays to MaxSimScorer instead") from None
+        store = TokenStore.load(path)
+        if hasattr(store, "maxsim"):
+            n = getattr(store, "n_docs", None) or len(store)
+            return cls(kernel=store.maxsim, n_items=int(n), query_encoder=query_encoder, batch_size=batch_size)
+        if hasattr(store, "decode_all"):
+            vecs, offs = store.decode_all()
+        else:
+            vecs, offs = store.vectors, store.offsets
+        return cls(vecs, offs, query_encoder=query_encoder, batch_size=batch_size)
+
+    def query_tokens(self, query) -> np.ndarray:
+        if isinstance(query, np.ndarray):
+            return query
+        if self.query_encoder is None:
+            raise ValueError("MaxSimScorer got a text query but has no query_encoder; pass "
+                             "query token vectors (t, dim) or set query_encoder")
+        key = str(query)
+        if key not in self._cache:
+            self._cache[key] = np.ascontiguousarray(self.query_encoder(key), dtype=np.float32)
+        return self._cache[key]
+
+    def _score(self, query, ids):
+        q = self.query_tokens(query)
+        if self.kernel is not None:
+            return self.kernel(q, ids)
+        return maxsim_numpy(q, self.doc_vectors, self.doc_offsets, ids)
+
+
+def _read_corpus_texts(path) -> tuple[list[str], list[str]]:
+    from winnow.datasets import load
+
+    docs = list(load(path).corpus())
+    return [d for d, _ in docs], [t for _, t in docs]
+
+
+def scorer_from_spec(spec: str, corpus=None, batch_size: int | None = None) -> PairwiseScorer:
+    """Build a scorer from text.
+
+    * ``cross-encoder:MODEL_DIR`` — needs ``corpus`` (a path, or a list of texts by id), or
+      ``cross-encoder:MODEL_DIR@CORPUS_PATH``.
+    * ``maxsim:TOKEN_STORE_DIR`` or ``maxsim:TOKEN_STORE_DIR@QUERY_MODEL_DIR`` (query texts
+      are encoded to token vectors with that sentence-transformers model; default: the
+      packaged all-MiniLM-L6-v2).
+    """
+    kind, sep, rest = str(spec).partition(":")
+    if not sep or not rest:
+        raise ValueError(f"scorer SPEC {spec!r}: expected 'cross-encoder:MODEL_DIR' or 'maxsim:TOKEN_STORE_DIR'")
+    path, _, extra = rest.partition("@")
+    if kind == "cross-encoder":
+        source = extra or corpus
+        if source is None:
+            raise ValueError(f"scorer SPEC {spec!r}: a cross-encoder needs the corpus texts "
+                             "(cross-encoder:MODEL_DIR@CORPUS, or pass corpus)")
+        texts = _read_corpus_texts(source)[1] if isinstance(source, (str, os.PathLike)) else list(source)
+        scorer = CrossEncoderScorer(path, texts, batch_size=batch_size or 32)
+    elif kind == "maxsim":
+        from winnow.encoders import SentenceEncoder
+
+        enc = SentenceEncoder(extra or None)
+        scorer = MaxSimScorer.from_token_store(path, lambda t: enc.encode_tokens([t])[0],
+                                               batch_size=batch_size or 1024)
+    else:
+        raise ValueError(f"scorer SPEC {spec!r}: unknown kind {kind!r} (cross-encoder, maxsim)")
+    scorer.spec = str(spec) if (kind != "cross-encoder" or extra) else None
+    return scorer
