@@ -13,6 +13,8 @@ void bind_bm25(py::module_& m);
 void bind_dense(py::module_& m);
 void bind_fastscan(py::module_& m);
 void bind_ivf(py::module_& m);
+void bind_late(py::module_& m);
+void bind_sinkhorn(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "Winnow C++ core (private; use the winnow package)";
@@ -43,4 +45,6 @@ PYBIND11_MODULE(_core, m) {
   bind_dense(m);  // before bind_ivf: registers ProductQuantizer
   bind_fastscan(m);
   bind_ivf(m);
+  bind_late(m);
+  bind_sinkhorn(m);
 }
