@@ -228,3 +228,17 @@ class TestCURStage(StageConformance):
 class TestAdaptiveCURStage(TestCURStage):
     def apply(self, stage, queries, results, k):
         return stage.search_adaptive(queries, k=k, budget=7, n_rounds=3)
+
+
+def test_maxsim_scorer_from_token_store(tmp_path):
+    ts = pytest.importorskip("winnow.index.token_store", reason="token store not in this build")
+    rng = np.random.default_rng(1)
+    vecs = rng.standard_normal((60, 8)).astype(np.float32)
+    offs = np.array([0, 10, 10, 35, 60], np.int64)
+    ts.TokenStore(vecs, np.zeros(60, np.int32), offs).save(tmp_path / "ts")
+    s = MaxSimScorer.from_token_store(tmp_path / "ts")
+    q = rng.standard_normal((3, 8)).astype(np.float32)
+    got = s.score(q, [0, 1, 2, 3])
+    assert s.calls == 4 and s.n_items == 4
+    want = maxsim_numpy(q, vecs.astype(np.float16).astype(np.float32), offs, [0, 1, 2, 3])
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
