@@ -54,6 +54,10 @@ def register(sub) -> None:
 
     for kind in ("flat", "pq", "ivf", "ivfpq"):
         _add_dense_parser(tsub, kind)
+
+    from winnow.cli.cmd_repconc import add_repconc_parser  # RepCONC (issue 5): its own module
+
+    add_repconc_parser(tsub)
     from winnow.cli.cmd_tokens import add_tokens_parser  # late interaction (token store)
 
     add_tokens_parser(tsub)
