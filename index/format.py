@@ -3,6 +3,7 @@ checked reads, and ``load`` / ``inspect`` dispatch on the ``format`` field.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -16,6 +17,11 @@ from winnow.errors import IndexFormatError
 
 META = "meta.json"
 _LOADERS: dict[str, Callable] = {}
+# format -> module that registers it, imported on first load of such an index
+BUILTIN_FORMATS = {
+    "winnow.bm25": "winnow.index.bm25", "winnow.flat": "winnow.index.flat", "winnow.pq": "winnow.index.pq_index",
+    "winnow.ivf": "winnow.index.ivf", "winnow.tokens": "winnow.index.token_store", "winnow.cur": "winnow.index.cur",
+}
 
 
 def register_format(name: str):
@@ -149,8 +155,9 @@ def load(path, mmap: bool = False, **kwargs):
     """Open the index at ``path`` whatever its type (dispatch on ``meta.json``'s format)."""
     meta = inspect(path)
     fmt = meta["format"]
+    if fmt not in _LOADERS and fmt in BUILTIN_FORMATS:
+        importlib.import_module(BUILTIN_FORMATS[fmt])  # registers the format (heavy imports stay lazy)
     if fmt not in _LOADERS:
-        import winnow.index  # noqa: F401  (registers the built-in formats)
-    if fmt not in _LOADERS:
-        raise IndexFormatError(f"{path}: unknown index format '{fmt}' (known: {sorted(_LOADERS)})")
+        known = sorted(set(_LOADERS) | set(BUILTIN_FORMATS))
+        raise IndexFormatError(f"{path}: unknown index format '{fmt}' (known: {known})")
     return _LOADERS[fmt](path, mmap=mmap, **kwargs)
