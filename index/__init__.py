@@ -2,5 +2,8 @@
 from winnow.index.format import inspect, load
 from winnow.index.bm25 import BM25Index
 from winnow.index.analysis import analyze
+from winnow.index.flat import FlatIndex
+from winnow.index.pq_index import PQIndex
+from winnow.index.ivf import IVFIndex
 
-__all__ = ["BM25Index", "analyze", "inspect", "load"]
+__all__ = ["BM25Index", "FlatIndex", "IVFIndex", "PQIndex", "analyze", "inspect", "load"]

@@ -101,25 +101,24 @@ def to_faiss(index):
     d = index.d
     if isinstance(index, FlatIndex):
         flat = faiss.IndexFlat(d, metric)
-        flat.add(np.ascontiguousarray(index.vectors))
         if np.array_equal(index.ids, np.arange(index.ntotal)):
+            flat.add(np.ascontiguousarray(index.vectors))
             return flat
-        mapped = faiss.IndexIDMap(flat)
-        faiss.copy_array_to_vector(np.ascontiguousarray(index.ids), mapped.id_map)
-        mapped.ntotal = index.ntotal
+        mapped = faiss.IndexIDMap(flat)  # faiss wants the wrapped index empty here
+        mapped.add_with_ids(np.ascontiguousarray(index.vectors), np.ascontiguousarray(index.ids))
         return mapped
     if isinstance(index, PQIndex):
         out = faiss.IndexPQ(d, index.M, index.nbits, metric)
         faiss.copy_array_to_vector(np.ascontiguousarray(index.pq.centroids).ravel(), out.pq.centroids)
         out.is_trained = True
-        faiss.copy_array_to_vector(np.ascontiguousarray(index.codes).ravel(), out.codes)
-        out.ntotal = index.ntotal
+        mapped = None
         if not np.array_equal(index.ids, np.arange(index.ntotal)):
-            mapped = faiss.IndexIDMap(out)
+            mapped = faiss.IndexIDMap(out)  # faiss wants the wrapped index empty here
             faiss.copy_array_to_vector(np.ascontiguousarray(index.ids), mapped.id_map)
             mapped.ntotal = index.ntotal
-            out = mapped
-        return _with_rotation(faiss, out, index.rotation)
+        faiss.copy_array_to_vector(np.ascontiguousarray(index.codes).ravel(), out.codes)
+        out.ntotal = index.ntotal
+        return _with_rotation(faiss, out if mapped is None else mapped, index.rotation)
     if isinstance(index, IVFIndex) and index.payload in ("pq", "fastscan"):
         quantizer = faiss.IndexFlat(d, metric)
         quantizer.add(np.ascontiguousarray(index.centroids))
@@ -148,6 +147,6 @@ def _with_rotation(faiss, index, rotation):
     lt = faiss.LinearTransform(d, d, False)
     faiss.copy_array_to_vector(np.ascontiguousarray(rotation.T).ravel(), lt.A)
     lt.is_trained = True
-    out = faiss.IndexPreTransform(lt, index)
-    out.own_fields = True
-    return out
+    # The Python wrapper keeps lt and index alive (faiss adds references in the constructor);
+    # own_fields=True here would free them twice (segfault at exit).
+    return faiss.IndexPreTransform(lt, index)

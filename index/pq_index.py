@@ -7,7 +7,7 @@ import numpy as np
 
 from winnow import _core
 from winnow.index.dense_base import DenseIndex, as_vectors
-from winnow.index.flat import _new_ids
+from winnow.index.flat import _new_ids, _rows_of
 from winnow.index.format import register_format
 from winnow.index.opq import train_opq
 
@@ -116,6 +116,18 @@ class PQIndex(DenseIndex):
             self.vectors = np.concatenate([self.vectors, as_vectors(vectors, self.d)])
         self.packed = None
 
+    def remove(self, ids) -> int:
+        """Remove the rows with these ids; returns how many were removed."""
+        keep = ~np.isin(self.ids, np.asarray(ids, dtype=np.int64))
+        removed = int((~keep).sum())
+        if removed:
+            self.codes = np.ascontiguousarray(self.codes[keep])
+            self.ids = self.ids[keep]
+            if self.refine:
+                self.vectors = np.ascontiguousarray(self.vectors[keep])
+            self.packed = None
+        return removed
+
     def _packed(self) -> np.ndarray:
         if self.packed is None:
             self.packed = _core.fastscan_pack(np.ascontiguousarray(self.codes), self.M)
@@ -143,7 +155,7 @@ class PQIndex(DenseIndex):
 
     def decode(self, ids=None) -> np.ndarray:
         """Reconstructed vectors (in the original space) of all rows or of ``ids``."""
-        codes = self.codes if ids is None else self.codes[np.searchsorted(self.ids, ids)]
+        codes = self.codes if ids is None else self.codes[_rows_of(self.ids, ids)]  # ids need not be sorted
         y = self.pq.decode(np.ascontiguousarray(codes))
         return y if self.rotation is None else y @ self.rotation.T
 

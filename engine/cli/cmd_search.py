@@ -20,6 +20,8 @@ def register(sub) -> None:
     p.add_argument("--output", required=True, help="TREC run file to write ('-' for stdout)")
     p.add_argument("--tag", default="winnow", help="run tag in the last column (default winnow)")
     p.add_argument("--mmap", action="store_true", help="memory-map the index instead of reading it")
+    p.add_argument("--nprobe", type=positive_int, default=None,
+                   help="IVF indexes: inverted lists scanned per query (default 1)")
     p.add_argument("--algorithm", choices=["maxscore", "windowed", "exhaustive"], default="maxscore",
                    help="BM25 query algorithm: maxscore (document-at-a-time Block-Max MaxScore, default), windowed (bulk MaxScore over document windows) or exhaustive; identical results")
     p.add_argument("--score-format", choices=["exact", "anserini"], default="exact",
@@ -40,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     kwargs = {"threads": args.threads}
     if getattr(index, "params", {}).get("scoring") is not None:
         kwargs["algorithm"] = args.algorithm
+    if args.nprobe is not None:
+        if not hasattr(index, "nlist"):
+            raise ValueError(f"--nprobe applies to IVF indexes; {args.index} is {type(index).__name__}")
+        kwargs["nprobe"] = args.nprobe
     results = index.search(queries, k=args.k, **kwargs)
     elapsed = time.perf_counter() - start
     results.to_trec(sys.stdout if args.output == "-" else args.output, tag=args.tag,
