@@ -1,0 +1,240 @@
+"""Late interaction benchmarks.
+
+``throughput``: weighted MaxSim throughput (documents scored per second) of the C++ core from
+float16 token vectors and from PQ codes, beside a numpy and a torch implementation (padded
+batch matmul + max + weighted sum) on the same synthetic data in the same run.
+
+``quality``: BM25 (the pyserini reference run), MaxSim end-to-end (IVF-PQ candidate generation
+over all token vectors + exact MaxSim), + ColBERT-PRF ReRanker, + ColBERT-PRF Ranker, and
+MaxSim end-to-end over a PQ-compressed store, on a collection whose documents and queries were
+encoded with ``winnow encode --tokens`` (all-MiniLM-L6-v2 token outputs: **not** a ColBERT model).
+
+One JSON line per operating point (stdout, and appended to ``--out``).
+
+    python benchmarks/bench_late.py throughput [--dim 128] [--threads 2]
+    python benchmarks/bench_late.py quality --docs DIR --queries DIR --qrels FILE --bm25-run FILE
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _env(threads: int) -> dict:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent).stdout.strip()
+    except OSError:
+        sha = ""
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "threads": threads,
+            "numpy": np.__version__, "python": platform.python_version(), "git": sha}
+
+
+def _kernels(harness: str | None):
+    """winnow._core when it has the MaxSim kernels, else a harness module built from the same
+    sources (``--harness DIR`` holding ``late_only*.so``)."""
+    from winnow import _core
+
+    if hasattr(_core, "maxsim_f16"):
+        return _core, "winnow._core"
+    if harness:
+        sys.path.insert(0, harness)
+        import late_only
+
+        for n in ("maxsim_f16", "maxsim_f32", "maxsim_pq"):
+            setattr(_core, n, getattr(late_only, n))
+        return _core, f"harness build ({harness})"
+    raise SystemExit("winnow._core has no maxsim kernels (rebuild, or pass --harness DIR)")
+
+
+def _emit(rec: dict, out: str | None) -> None:
+    line = json.dumps(rec)
+    print(line, flush=True)
+    if out:
+        with open(out, "a") as f:
+            f.write(line + "\n")
+
+
+def _time(fn, reps: int) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def throughput(args) -> None:
+    core, source = _kernels(args.harness)
+    rng = np.random.default_rng(0)
+    lens = rng.integers(args.min_len, args.max_len + 1, args.docs)
+    off = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    x = rng.standard_normal((int(off[-1]), args.dim)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    tok = x.astype(np.float16)
+    q = rng.standard_normal((args.nq, args.dim)).astype(np.float32)
+    w = np.ones(args.nq, np.float32)
+    ids = rng.permutation(args.docs).astype(np.int64)[:args.candidates]
+    n = len(ids)
+    pq = core.ProductQuantizer(args.dim, args.M, 8)
+    pq.train(x[rng.choice(len(x), min(len(x), 50_000), replace=False)], niter=10, seed=0, threads=args.threads,
+             max_points_per_centroid=256)
+    codes = pq.encode(x, args.threads)
+    # anchors: padded (n, Lmax, dim) batch, the usual numpy / torch formulation
+    Lmax = int(lens.max())
+    pad = np.zeros((n, Lmax, args.dim), np.float32)
+    valid = np.zeros((n, Lmax), bool)
+    for c, t in enumerate(ids):
+        L = off[t + 1] - off[t]
+        pad[c, :L] = tok[off[t]:off[t + 1]]
+        valid[c, :L] = True
+
+    def numpy_scores():
+        s = np.einsum("qd,nld->nql", q, pad, optimize=True)
+        s = np.where(valid[:, None, :], s, -np.inf)
+        return (s.max(-1) * w).sum(-1)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    tq, tpad, tvalid, tw = torch.from_numpy(q), torch.from_numpy(pad), torch.from_numpy(valid), torch.from_numpy(w)
+
+    def torch_scores():
+        with torch.inference_mode():
+            s = torch.einsum("qd,nld->nql", tq, tpad).masked_fill(~tvalid[:, None, :], float("-inf"))
+            return (s.max(-1).values * tw).sum(-1)
+
+    ref = numpy_scores()
+    luts = np.stack([pq.compute_lut(v, "ip") for v in q])
+    runs = {
+        "core_f16": lambda: core.maxsim_f16(q, w, tok, off, ids, args.threads),
+        "core_pq": lambda: core.maxsim_pq(luts, w, codes, off, ids, args.threads),
+        "core_pq+luts": lambda: core.maxsim_pq(np.stack([pq.compute_lut(v, "ip") for v in q]), w, codes, off, ids,
+                                               args.threads),
+        "numpy_padded_f32": numpy_scores,
+        "torch_padded_f32": torch_scores,
+    }
+    np.testing.assert_allclose(core.maxsim_f16(q, w, tok, off, ids, args.threads), ref, rtol=1e-4, atol=1e-4)
+    secs = {name: _time(fn, args.reps) for name, fn in runs.items()}
+    for name, s in secs.items():
+        _emit({"bench": "late.throughput", "impl": name, "dim": args.dim, "nq": args.nq, "candidates": n,
+               "mean_doc_len": float(lens.mean()), "M": args.M if "pq" in name else None,
+               "seconds": s, "docs_per_s": n / s, "vs_numpy": secs["numpy_padded_f32"] / s,
+               "vs_torch": secs["torch_padded_f32"] / s, "kernels": source, "env": _env(args.threads)}, args.out)
+
+
+# -- quality ---------------------------------------------------------------------------------------
+
+def quality(args) -> None:
+    import warnings
+
+    from winnow.colbert import special_ids_from_vocab
+    from winnow.evaluation import evaluate
+    from winnow.index.token_store import TokenStore
+    from winnow.prf import ColBERTPRF
+    from winnow.rerank.maxsim import MaxSimRetriever, build_token_ann
+    from winnow.results import Results
+    from winnow.significance import paired_t_test
+    from winnow.vectors import load_tokens
+
+    _kernels(args.harness)
+    warnings.simplefilter("ignore", RuntimeWarning)
+    t0 = time.perf_counter()
+    vecs, tids, off, docnos = load_tokens(args.docs)
+    meta = json.loads((Path(args.docs) / "meta.json").read_text())
+    special = special_ids_from_vocab(meta.get("model_path"))
+    store = TokenStore(vecs, tids, off, docnos, special_ids=special)
+    store_pq = TokenStore(vecs, tids, off, docnos, pq_M=args.pq, train_size=50_000, threads=args.threads,
+                          special_ids=special)
+    ann = build_token_ann(store, nlist=args.nlist, M=args.ann_M, train_size=50_000, threads=args.threads)
+    build_s = time.perf_counter() - t0
+    print(f"built stores + ANN in {build_s:.0f} s ({store.ntokens:,} tokens)", file=sys.stderr)
+    qv, qt, qoff, qids = load_tokens(args.queries)
+    qtok = {q: (np.asarray(qv[qoff[i]:qoff[i + 1]], np.float32), np.asarray(qt[qoff[i]:qoff[i + 1]]))
+            for i, q in enumerate(qids)}
+    queries = {q: "" for q in qids}
+    kw = dict(query_tokens=qtok, faiss_depth=args.faiss_depth, nprobe=args.nprobe, k=1000, threads=args.threads)
+    e2e = MaxSimRetriever(store, ann, **kw)
+    e2e_pq = MaxSimRetriever(store_pq, ann, **kw)
+    runs, lat = {}, {}
+
+    def timed(name, fn):
+        t = time.perf_counter()
+        res = fn()
+        lat[name] = 1000 * (time.perf_counter() - t) / len(qids)
+        runs[name] = res.to_dict()
+        print(f"{name}: {lat[name]:.0f} ms/query", file=sys.stderr)
+        return res
+
+    first = timed("MaxSim E2E", lambda: e2e.search(queries, k=1000))
+    timed("MaxSim E2E (PQ store)", lambda: e2e_pq.search(queries, k=1000))
+    prf_kw = dict(fb_docs=3, k=24, fb_embs=10, beta=1.0, seed=42, kmeans=args.kmeans, threads=args.threads)
+    timed("+ ColBERT-PRF ReRanker", lambda: ColBERTPRF(e2e, rerank=True, **prf_kw)(queries, first))
+    timed("+ ColBERT-PRF Ranker", lambda: ColBERTPRF(e2e, rerank=False, **prf_kw)(queries, first))
+    bm25 = Results.from_trec(args.bm25_run, k=1000).to_dict()
+    runs = {"BM25 (pyserini run)": {q: bm25.get(q, {}) for q in qids}, **runs}
+    lat.setdefault("BM25 (pyserini run)", None)
+    metrics = ["AP", "nDCG@10", "R@1000"]
+    per = {}
+    for name, run in runs.items():
+        agg, pq_ = evaluate(run, args.qrels, metrics, rel=args.rel, per_query=True)
+        per[name] = (agg, pq_)
+    base = per["MaxSim E2E"][1]
+    for name, (agg, pq_) in per.items():
+        sig = {}
+        for m in metrics:
+            qs = list(base[m])
+            p = paired_t_test([pq_[m][q] for q in qs], [base[m][q] for q in qs]).pvalue if name != "MaxSim E2E" else None
+            sig[m] = p
+        _emit({"bench": "late.quality", "collection": args.name, "pipeline": name, **agg, "p_vs_maxsim": sig,
+               "ms_per_query": lat.get(name), "queries": len(qids), "rel": args.rel,
+               "faiss_depth": args.faiss_depth, "nprobe": args.nprobe, "ann_nlist": ann.nlist, "ann_M": ann.M,
+               "store_bytes_f16": store.nbytes, "store_bytes_pq": store_pq.nbytes, "pq_M": args.pq,
+               "tokens": store.ntokens, "kmeans": args.kmeans, "env": _env(args.threads)}, args.out)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("throughput", help="MaxSim docs/s: core f16 / PQ vs numpy / torch")
+    t.add_argument("--dim", type=int, default=128)
+    t.add_argument("--M", type=int, default=16, help="PQ sub-quantizers (8 bits)")
+    t.add_argument("--nq", type=int, default=32, help="query vectors (ColBERT: 32)")
+    t.add_argument("--docs", type=int, default=4000)
+    t.add_argument("--candidates", type=int, default=2000)
+    t.add_argument("--min-len", type=int, default=40)
+    t.add_argument("--max-len", type=int, default=180)
+    t.add_argument("--reps", type=int, default=3)
+    q = sub.add_parser("quality", help="effectiveness table on an encoded collection")
+    for p in (t, q):
+        p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--harness", default=None, help="directory of a late_only*.so harness build (until "
+                       "winnow._core is rebuilt with bind_late)")
+        p.add_argument("--out", default=None, help="append JSON lines here")
+    q.add_argument("--name", required=True)
+    q.add_argument("--docs", required=True, help="`winnow encode --tokens` output of the corpus")
+    q.add_argument("--queries", required=True, help="`winnow encode --queries --tokens` output")
+    q.add_argument("--qrels", required=True)
+    q.add_argument("--bm25-run", required=True, help="BM25 TREC run (e.g. shared refs/pyserini-bm25)")
+    q.add_argument("--rel", type=int, default=None, help="binary relevance threshold (DL: 2)")
+    q.add_argument("--pq", type=int, default=48, help="PQ sub-quantizers of the compressed store")
+    q.add_argument("--nlist", type=int, default=1024)
+    q.add_argument("--ann-M", type=int, default=48)
+    q.add_argument("--faiss-depth", type=int, default=300)
+    q.add_argument("--nprobe", type=int, default=10)
+    q.add_argument("--kmeans", choices=["sklearn", "winnow"], default="sklearn")
+    args = ap.parse_args(argv)
+    throughput(args) if args.cmd == "throughput" else quality(args)
+
+
+if __name__ == "__main__":
+    main()
