@@ -107,3 +107,23 @@ def test_cli_builds_a_store_from_a_corpus_and_retrieves(tmp_path):
     assert r.store.storage == "pq" and r.store.ndocs == 6 and r.ann is not None
     res = r.search({"q": "lazy dog"}, k=3)
     assert res.docnos.lookup(res.ids[0][:1]) == ["d1"]
+    # experiment-config stages over the same store: bm25-like first pass >> maxsim_rerank >> colbert_prf
+    from winnow.experiment import _stage
+    from winnow.experiment_config import parse_pipeline
+    from winnow.stage import Stage
+
+    class _First(Stage):
+        def transform(self, queries, results):
+            return Results(["q"], np.array([[3, 1, 0, 5]]), np.array([[4.0, 3.0, 2.0, 1.0]]),
+                           [f"d{i}" for i in range(6)], ["lazy dog"])
+
+    from winnow.results import Results
+
+    p = str(out)
+    for text in (f"first >> maxsim_rerank(path={p!r}, k=4) >> colbert_prf(path={p!r}, k=3, fb_embs=2, fb_docs=1, "
+                 f"cutoff=4, kmeans='winnow')",
+                 f"first >> maxsim(path={p!r}, k=4, nprobe=2) >> colbert_prf(path={p!r}, rerank=False, k=3, "
+                 f"fb_embs=2, cutoff=4)"):
+        tree = parse_pipeline("late", text, {"first": None}, {})
+        res = _stage(tree, {"first": _First()}, 4)({"q": "lazy dog"})
+        assert res.docnos.lookup(res.ids[0][:1]) == ["d1"]
