@@ -139,7 +139,8 @@ def train_repconc(doc_vectors, query_vectors, query_ids, qrels, docnos=None, con
              "imbalance_nearest": float(np.mean(r["nearest"]["avg_imbalance"])),
              "entropy_nearest": float(np.mean(r["nearest"]["entropy"])), "seconds": time.perf_counter() - t0}
     history.append(entry)
-    say(f"[repconc] constrained PQ M={cfg.M}: mse {entry['mse']:.5f}, avg_imbalance constrained "
+    say(f"[repconc] constrained PQ M={cfg.M} ({'given codebook' if init is not None else 'trained'}): "
+        f"mse {entry['mse']:.5f}, avg_imbalance constrained "
         f"{entry['imbalance_constrained']:.3f} / nearest {entry['imbalance_nearest']:.3f}")
 
     X = torch.from_numpy(xr)
