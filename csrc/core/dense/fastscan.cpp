@@ -79,11 +79,25 @@ struct Collector {
   int64_t n;
   const int64_t* id_map;  // candidate ids are id_map[pos] when not null (no rescoring)
   bool strict;            // ids are increasing positions: a tie with the cut never enters
-  uint32_t cut = 0;       // candidates need sum >= cut
-  bool done = false;      // nothing can enter any more
+  uint32_t cut = 0;       // candidates need (sum + offset) >= cut
+  bool done = false;      // nothing of the current list can enter any more
+  // Several lists scanned into one collector (IVF): the current list's integer score offset
+  // (its coarse term in LUT units) and its tag; candidate ids are then tag << 32 | position.
+  uint32_t offset = 0;
+  int64_t list_tag = -1;
 
   Collector(int64_t cap_, int64_t n_, const int64_t* map) : cap(cap_), n(n_), id_map(map), strict(map == nullptr) {
     buf.reserve(static_cast<size_t>(2 * cap));
+  }
+
+  /// The cut on the kernel's raw uint16 sums for the current list.
+  uint32_t kernel_cut() const { return cut > offset ? cut - offset : 0; }
+
+  void start_list(int64_t tag, int64_t size, uint32_t list_offset) {
+    list_tag = tag;
+    n = size;
+    offset = list_offset;
+    done = kernel_cut() > 65535;
   }
 
   void shrink() {
@@ -91,7 +105,7 @@ struct Collector {
     const uint32_t t = buf[static_cast<size_t>(cap - 1)].s;  // the cap-th best
     buf.resize(static_cast<size_t>(cap));
     cut = std::max(cut, strict ? t + 1 : t);
-    if (cut > 65535) done = true;
+    if (kernel_cut() > 65535) done = true;
   }
 
   __attribute__((noinline)) void handle(int64_t base, const uint16_t* sums, uint32_t mask) {
@@ -100,9 +114,9 @@ struct Collector {
       mask &= mask - 1;
       const int64_t pos = base + r;
       if (pos >= n) break;  // padding vectors sit at the end of the last block
-      const uint32_t s = sums[r];
+      const uint32_t s = sums[r] + offset;
       if (s < cut) continue;  // the cut rose inside this block
-      buf.push_back({s, id_map ? id_map[pos] : pos});
+      buf.push_back({s, list_tag >= 0 ? (list_tag << 32 | pos) : (id_map ? id_map[pos] : pos)});
       if (static_cast<int64_t>(buf.size()) >= 2 * cap) {
         shrink();
         if (done) return;
@@ -142,7 +156,7 @@ void scan_scalar(const uint8_t* packed, int64_t nblocks, int64_t M, const uint8_
     uint32_t mask = 0;
     for (int r = 0; r < 32; ++r) {
       sums[r] = static_cast<uint16_t>(acc[r]);
-      if (acc[r] >= c.cut) mask |= 1u << r;
+      if (acc[r] >= c.kernel_cut()) mask |= 1u << r;
     }
     if (mask) c.handle(b * kBlock, sums, mask);
   }
@@ -209,7 +223,7 @@ __attribute__((target("avx2"))) void scan_avx2(const uint8_t* packed, int64_t nb
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   // (LUTs are re-read from L1 each step: 16 ymm registers leave no room to keep them.)
   alignas(32) uint16_t sums[32];
-  __m256i cut = _mm256_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(c.cut)));
+  __m256i cut = _mm256_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(c.kernel_cut())));
   int64_t b = 0;
   for (; b + 2 <= nblocks; b += 2) {
     const uint8_t* g0 = packed + b * bb;
@@ -237,7 +251,7 @@ __attribute__((target("avx2"))) void scan_avx2(const uint8_t* packed, int64_t nb
         c.handle((b + 1) * kBlock, sums, my);
       }
       if (c.done) return;
-      cut = _mm256_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(c.cut)));
+      cut = _mm256_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(c.kernel_cut())));
     }
   }
   if (b < nblocks) {
@@ -322,7 +336,7 @@ __attribute__((target("avx512f,avx512bw"))) void scan_avx512(const uint8_t* pack
   if (S > 0 && S <= kPreload)
     for (int s = 0; s < S; ++s) luts[s] = _mm512_loadu_si512(table + 64 * s);
   alignas(64) uint16_t sums[32];
-  __m512i cut = _mm512_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(c.cut)));
+  __m512i cut = _mm512_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(c.kernel_cut())));
   int64_t b = 0;
   for (; b + 2 <= nblocks; b += 2) {
     const uint8_t* g0 = packed + b * bb;
@@ -348,7 +362,7 @@ __attribute__((target("avx512f,avx512bw"))) void scan_avx512(const uint8_t* pack
         c.handle((b + 1) * kBlock, sums, my);
       }
       if (c.done) return;
-      cut = _mm512_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(c.cut)));
+      cut = _mm512_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(c.kernel_cut())));
     }
   }
   if (b < nblocks) {
@@ -485,17 +499,9 @@ float fastscan_exact_score(const uint8_t* packed, int64_t i, int64_t M, const fl
   return s;
 }
 
-void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* lut, int64_t k, int64_t rescore_k,
-                     const int64_t* id_map, float* scores, int64_t* ids) {
-  check_shape(n, M);
-  if (k < 0) throw std::invalid_argument("fastscan: k must be >= 0, got " + std::to_string(k));
-  if (rescore_k < 0) throw std::invalid_argument("fastscan: rescore_k must be >= 0, got " + std::to_string(rescore_k));
-  if (k == 0) return;
-  const QuantizedLut q = fastscan_quantize_lut(lut, M);
-  const bool rescore = rescore_k > 0;
-  const int64_t cap = rescore ? std::max(k, rescore_k) : k;
-  // With rescoring the candidates are positions (needed to re-read codes), mapped at the end.
-  Collector c(std::min(cap, std::max<int64_t>(n, 1)), n, rescore ? nullptr : id_map);
+// Run the best kernel over n packed vectors into collector c.
+static void scan_dispatch(const uint8_t* packed, int64_t n, int64_t M, const QuantizedLut& q, Collector& c) {
+  if (c.done || n == 0) return;
   const int64_t nblocks = (n + kBlock - 1) / kBlock;
   const int64_t npairs = even_m(M) / 2;
   switch (current_kernel()) {
@@ -524,6 +530,20 @@ void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* l
     default:
       scan_scalar(packed, nblocks, M, q.table.data(), c);
   }
+}
+
+void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* lut, int64_t k, int64_t rescore_k,
+                     const int64_t* id_map, float* scores, int64_t* ids) {
+  check_shape(n, M);
+  if (k < 0) throw std::invalid_argument("fastscan: k must be >= 0, got " + std::to_string(k));
+  if (rescore_k < 0) throw std::invalid_argument("fastscan: rescore_k must be >= 0, got " + std::to_string(rescore_k));
+  if (k == 0) return;
+  const QuantizedLut q = fastscan_quantize_lut(lut, M);
+  const bool rescore = rescore_k > 0;
+  const int64_t cap = rescore ? std::max(k, rescore_k) : k;
+  // With rescoring the candidates are positions (needed to re-read codes), mapped at the end.
+  Collector c(std::min(cap, std::max<int64_t>(n, 1)), n, rescore ? nullptr : id_map);
+  scan_dispatch(packed, n, M, q, c);
   const auto& cand = c.finish();
   const auto found = static_cast<int64_t>(cand.size());
   if (!rescore) {
@@ -545,6 +565,69 @@ void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* l
     scores[i] = -std::numeric_limits<float>::infinity();
     ids[i] = -1;
   }
+}
+
+void fastscan_search_lists(int64_t nlists, const uint8_t* const* packed, const int64_t* sizes, const float* offsets,
+                           int64_t M, const float* lut, int64_t k, int64_t rescore_k, float* scores,
+                           int64_t* list_index, int64_t* positions) {
+  if (k < 0 || rescore_k < 0) throw std::invalid_argument("fastscan: k and rescore_k must be >= 0");
+  for (int64_t l = 0; l < nlists; ++l) check_shape(sizes[l], M);
+  auto pad = [&](int64_t from) {
+    for (int64_t i = from; i < k; ++i) {
+      scores[i] = -std::numeric_limits<float>::infinity();
+      list_index[i] = -1;
+      positions[i] = -1;
+    }
+  };
+  int64_t total = 0;
+  for (int64_t l = 0; l < nlists; ++l) total += sizes[l];
+  if (k == 0) return;
+  if (total == 0) return pad(0);
+  const QuantizedLut q = fastscan_quantize_lut(lut, M);
+  // Per-list offsets in LUT units, relative to the smallest (sums stay non-negative).
+  float base = 0.0f;
+  std::vector<uint32_t> units(static_cast<size_t>(nlists), 0);
+  if (offsets != nullptr) {
+    base = *std::min_element(offsets, offsets + nlists);
+    for (int64_t l = 0; l < nlists; ++l)
+      units[l] = static_cast<uint32_t>(std::min(1e9, std::nearbyint(static_cast<double>(offsets[l] - base) / q.scale)));
+  }
+  const bool rescore = rescore_k > 0;
+  const int64_t cap = std::min(rescore ? std::max(k, rescore_k) : k, total);
+  Collector c(cap, 0, nullptr);
+  c.strict = false;  // positions restart per list: ties with the cut may still enter
+  for (int64_t l = 0; l < nlists; ++l) {
+    c.start_list(l, sizes[l], units[l]);
+    scan_dispatch(packed[l], sizes[l], M, q, c);
+  }
+  const auto& cand = c.finish();
+  const auto found = static_cast<int64_t>(cand.size());
+  auto list_of = [](int64_t id) { return id >> 32; };
+  auto pos_of = [](int64_t id) { return id & 0xffffffffLL; };
+  if (!rescore) {
+    const int64_t n_out = std::min(k, found);
+    for (int64_t i = 0; i < n_out; ++i) {
+      scores[i] = q.bias + base + q.scale * static_cast<float>(cand[i].s);
+      list_index[i] = list_of(cand[i].id);
+      positions[i] = pos_of(cand[i].id);
+    }
+    return pad(n_out);
+  }
+  // Exact re-scoring with the float LUT plus the list's exact offset; candidate ids are
+  // tag << 32 | position, which orders like (list, position) for ties.
+  TopK best(std::min(k, found));
+  for (const auto& x : cand) {
+    const int64_t l = list_of(x.id);
+    float s = fastscan_exact_score(packed[l], pos_of(x.id), M, lut) + (offsets ? offsets[l] : 0.0f);
+    best.push(s, x.id);
+  }
+  std::vector<int64_t> ids(static_cast<size_t>(best.k()));
+  best.write_sorted(scores, ids.data());
+  for (int64_t i = 0; i < static_cast<int64_t>(ids.size()); ++i) {
+    list_index[i] = list_of(ids[i]);
+    positions[i] = pos_of(ids[i]);
+  }
+  pad(static_cast<int64_t>(ids.size()));
 }
 
 const char* fastscan_kernel() { return kKernelNames[current_kernel()]; }

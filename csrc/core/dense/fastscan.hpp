@@ -42,6 +42,15 @@ QuantizedLut fastscan_quantize_lut(const float* lut, int64_t M);
 void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* lut, int64_t k, int64_t rescore_k,
                      const int64_t* id_map, float* scores, int64_t* ids);
 
+/// Top-k over several packed lists (IVF probes) scanned with one quantized LUT into one
+/// candidate set. List l has sizes[l] vectors at packed[l]; `offsets` (nlists) adds a score
+/// per list (the coarse term <q, c_l> of residual inner-product IVF; nullptr = 0), applied
+/// in LUT units while scanning and exactly when re-scoring. Outputs (k): scores, the list
+/// index and the position within the list of each hit, best first, padded -inf / -1.
+void fastscan_search_lists(int64_t nlists, const uint8_t* const* packed, const int64_t* sizes, const float* offsets,
+                           int64_t M, const float* lut, int64_t k, int64_t rescore_k, float* scores,
+                           int64_t* list_index, int64_t* positions);
+
 /// Exact ADC score (float LUT (M, 16)) of packed vector i.
 float fastscan_exact_score(const uint8_t* packed, int64_t i, int64_t M, const float* lut);
 

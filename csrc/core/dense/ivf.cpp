@@ -95,7 +95,29 @@ void ivf_search(const IvfView& v, const float* x, int64_t nq, const SearchOption
     if (v.payload != IvfPayload::Flat) lut.resize(static_cast<size_t>(v.pq->M() * v.pq->ksub()));
     bool lut_shared = v.payload != IvfPayload::Flat && !(v.residual && v.metric == Metric::L2);
     if (lut_shared) v.pq->compute_lut(q, v.metric, lut.data());
-    for (int64_t p = 0; p < nprobe; ++p) {
+    if (v.payload == IvfPayload::FastScan && lut_shared && o.allow == nullptr) {
+      // One quantized LUT and one candidate set over all probed lists (faiss's approach);
+      // the residual inner-product coarse term <q, c_l> enters as a per-list offset.
+      std::vector<const uint8_t*> packed;
+      std::vector<int64_t> sizes, lists;
+      std::vector<float> offsets;
+      for (int64_t p = 0; p < nprobe; ++p) {
+        int64_t l = coarse_ids[qi * nprobe + p];
+        if (l < 0 || v.list_offsets[l + 1] == v.list_offsets[l]) continue;
+        packed.push_back(v.packed + v.packed_offsets[l]);
+        sizes.push_back(v.list_offsets[l + 1] - v.list_offsets[l]);
+        lists.push_back(l);
+        offsets.push_back(v.residual ? dot(q, v.centroids + l * d, d) : 0.0f);
+      }
+      std::vector<float> ls(static_cast<size_t>(keep));
+      std::vector<int64_t> li(static_cast<size_t>(keep)), lp(static_cast<size_t>(keep));
+      fastscan_search_lists(static_cast<int64_t>(lists.size()), packed.data(), sizes.data(),
+                            v.residual ? offsets.data() : nullptr, v.pq->M(), lut.data(), keep, o.rescore_k,
+                            ls.data(), li.data(), lp.data());
+      for (int64_t i = 0; i < keep && li[i] >= 0; ++i) heap.push(ls[i], v.list_offsets[lists[li[i]]] + lp[i]);
+    }
+    const bool scanned = v.payload == IvfPayload::FastScan && lut_shared && o.allow == nullptr;
+    for (int64_t p = 0; p < nprobe && !scanned; ++p) {
       int64_t l = coarse_ids[qi * nprobe + p];
       if (l < 0) continue;
       int64_t begin = v.list_offsets[l], end = v.list_offsets[l + 1];
