@@ -153,8 +153,8 @@ def quality(args) -> None:
     meta = json.loads((Path(args.docs) / "meta.json").read_text())
     special = special_ids_from_vocab(meta.get("model_path"))
     store = TokenStore(vecs, tids, off, docnos, special_ids=special)
-    store_pq = TokenStore(vecs, tids, off, docnos, pq_M=args.pq, train_size=50_000, threads=args.threads,
-                          special_ids=special)
+    store_pq = None if args.no_pq else TokenStore(vecs, tids, off, docnos, pq_M=args.pq, train_size=50_000,
+                                                  threads=args.threads, special_ids=special)
     ann = build_token_ann(store, nlist=args.nlist, M=args.ann_M, train_size=50_000, threads=args.threads)
     build_s = time.perf_counter() - t0
     print(f"built stores + ANN in {build_s:.0f} s ({store.ntokens:,} tokens)", file=sys.stderr)
@@ -164,7 +164,6 @@ def quality(args) -> None:
     queries = {q: "" for q in qids}
     kw = dict(query_tokens=qtok, faiss_depth=args.faiss_depth, nprobe=args.nprobe, k=1000, threads=args.threads)
     e2e = MaxSimRetriever(store, ann, **kw)
-    e2e_pq = MaxSimRetriever(store_pq, ann, **kw)
     runs, lat = {}, {}
 
     def timed(name, fn):
@@ -176,10 +175,14 @@ def quality(args) -> None:
         return res
 
     first = timed("MaxSim E2E", lambda: e2e.search(queries, k=1000))
-    timed("MaxSim E2E (PQ store)", lambda: e2e_pq.search(queries, k=1000))
-    prf_kw = dict(fb_docs=3, k=24, fb_embs=10, beta=1.0, seed=42, kmeans=args.kmeans, threads=args.threads)
-    timed("+ ColBERT-PRF ReRanker", lambda: ColBERTPRF(e2e, rerank=True, **prf_kw)(queries, first))
-    timed("+ ColBERT-PRF Ranker", lambda: ColBERTPRF(e2e, rerank=False, **prf_kw)(queries, first))
+    if store_pq is not None:
+        e2e_pq = MaxSimRetriever(store_pq, ann, **kw)
+        timed("MaxSim E2E (PQ store)", lambda: e2e_pq.search(queries, k=1000))
+    for beta in args.betas:
+        tag = "" if beta == 1.0 else f" (beta={beta:g})"
+        prf_kw = dict(fb_docs=3, k=24, fb_embs=10, beta=beta, seed=42, kmeans=args.kmeans, threads=args.threads)
+        timed("+ ColBERT-PRF ReRanker" + tag, lambda: ColBERTPRF(e2e, rerank=True, **prf_kw)(queries, first))
+        timed("+ ColBERT-PRF Ranker" + tag, lambda: ColBERTPRF(e2e, rerank=False, **prf_kw)(queries, first))
     bm25 = Results.from_trec(args.bm25_run, k=1000).to_dict()
     runs = {"BM25 (pyserini run)": {q: bm25.get(q, {}) for q in qids}, **runs}
     lat.setdefault("BM25 (pyserini run)", None)
@@ -198,7 +201,7 @@ def quality(args) -> None:
         _emit({"bench": "late.quality", "collection": args.name, "pipeline": name, **agg, "p_vs_maxsim": sig,
                "ms_per_query": lat.get(name), "queries": len(qids), "rel": args.rel,
                "faiss_depth": args.faiss_depth, "nprobe": args.nprobe, "ann_nlist": ann.nlist, "ann_M": ann.M,
-               "store_bytes_f16": store.nbytes, "store_bytes_pq": store_pq.nbytes, "pq_M": args.pq,
+               "store_bytes_f16": store.nbytes, "store_bytes_pq": None if store_pq is None else store_pq.nbytes, "pq_M": args.pq,
                "tokens": store.ntokens, "kmeans": args.kmeans, "env": _env(args.threads)}, args.out)
 
 
@@ -231,6 +234,8 @@ def main(argv=None) -> None:
     q.add_argument("--ann-M", type=int, default=48)
     q.add_argument("--faiss-depth", type=int, default=300)
     q.add_argument("--nprobe", type=int, default=10)
+    q.add_argument("--betas", type=float, nargs="+", default=[1.0], help="PRF beta values (default 1.0)")
+    q.add_argument("--no-pq", action="store_true", help="skip the PQ-store run")
     q.add_argument("--kmeans", choices=["sklearn", "winnow"], default="sklearn")
     args = ap.parse_args(argv)
     throughput(args) if args.cmd == "throughput" else quality(args)
