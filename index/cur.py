@@ -28,10 +28,9 @@ import numpy as np
 
 from winnow.docnos import DocnoTable, IdentityDocnos
 from winnow.errors import IndexFormatError
-from winnow.results import PAD_ID, PAD_SCORE, Results
+from winnow.results import Results
 from winnow.stage import Retriever, as_queries
-from winnow.index.format import (check_files, check_version, inspect, register_format, save_directory,
-                                 verify_checksums)
+from winnow.index.format import load_arrays, open_index, register_format, save_directory
 
 __all__ = ["CURIndex", "score_matrix", "sample_pseudo_queries"]
 
@@ -368,23 +367,8 @@ class CURIndex(Retriever):
         from winnow.index.ivf import IVFIndex
 
         path = Path(path)
-        meta = inspect(path)
-        if meta["format"] != cls.FORMAT:
-            raise IndexFormatError(f"{path}: index format is {meta['format']}, not {cls.FORMAT}")
-        check_version(meta, path, cls.FORMAT_VERSION[0])
-        check_files(meta, path)
-        if not mmap:
-            verify_checksums(meta, path)
-        arrays = {}
-        for name, (dtype, shape) in meta.get("arrays", {}).items():
-            try:
-                arr = np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
-            except (ValueError, OSError, EOFError) as exc:
-                raise IndexFormatError(f"{path / name}.npy: unreadable array ({exc})") from None
-            if str(arr.dtype) != dtype or list(arr.shape) != list(shape):
-                raise IndexFormatError(f"{path / name}.npy: dtype {arr.dtype} shape {arr.shape}, "
-                                       f"meta.json records {dtype} {shape}")
-            arrays[name] = arr
+        meta = open_index(path, cls.FORMAT, cls.FORMAT_VERSION[0], mmap)
+        arrays = load_arrays(meta, path, mmap)
         p = meta["params"]
         dense_cls = {FlatIndex.FORMAT: FlatIndex, IVFIndex.FORMAT: IVFIndex}.get(p.get("dense_format"))
         if dense_cls is None:

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from winnow import _core
 from winnow.docnos import DocnoTable, IdentityDocnos
 from winnow.errors import IndexFormatError
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
-from winnow.index.format import (check_files, check_version, inspect, load_npy, save_directory,
-                                 verify_checksums)
+from winnow.index.format import load_arrays, open_index, save_directory
 
 METRICS = ("ip", "l2")
 
@@ -123,17 +121,8 @@ class DenseIndex(Retriever):
     def load(cls, path, mmap: bool = False):
         """Open a saved index (``mmap=True`` maps the arrays read-only instead of reading them)."""
         path = Path(path)
-        meta = inspect(path)
-        if meta["format"] != cls.FORMAT:
-            raise IndexFormatError(f"{path}: index format is {meta['format']}, not {cls.FORMAT}")
-        check_version(meta, path, cls.FORMAT_VERSION[0])
-        check_files(meta, path)
-        if not mmap:
-            verify_checksums(meta, path)
-        arrays = {}
-        for name, (dtype, shape) in meta.get("arrays", {}).items():
-            arr = _load_array(path / f"{name}.npy", mmap, dtype, tuple(shape))
-            arrays[name] = arr
+        meta = open_index(path, cls.FORMAT, cls.FORMAT_VERSION[0], mmap)
+        arrays = load_arrays(meta, path, mmap)
         try:
             index = cls._from_arrays(meta["params"], arrays)
         except (KeyError, ValueError) as exc:
@@ -150,13 +139,3 @@ class DenseIndex(Retriever):
     @property
     def nbytes(self) -> int:
         return int(sum(a.nbytes for a in self._arrays().values()))
-
-
-def _load_array(path: Path, mmap: bool, dtype: str, shape: tuple) -> np.ndarray:
-    try:
-        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise IndexFormatError(f"{path}: unreadable array ({exc})") from None
-    if str(arr.dtype) != dtype or tuple(arr.shape) != shape:
-        raise IndexFormatError(f"{path}: dtype {arr.dtype} shape {arr.shape}, meta.json records {dtype} {shape}")
-    return arr

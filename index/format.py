@@ -151,6 +151,38 @@ def load_npy(path: Path, mmap: bool, dtype, expected_len: int | None = None) -> 
     return arr
 
 
+def open_index(path, expected_format: str, supported_major: int, mmap: bool) -> dict:
+    """Checks shared by every index's ``load``: meta.json readable, the expected format, a
+    supported version, every file present with its recorded size, and (without mmap, which
+    would page everything in) the .npy checksums. Returns meta.json."""
+    meta = inspect(path)
+    if meta["format"] != expected_format:
+        raise IndexFormatError(f"{path}: index format is {meta['format']}, not {expected_format}")
+    check_version(meta, path, supported_major)
+    check_files(meta, path)
+    if not mmap:
+        verify_checksums(meta, path)
+    return meta
+
+
+def load_array(path: Path, mmap: bool, dtype: str, shape: tuple) -> np.ndarray:
+    """Load a ``.npy`` of the recorded dtype and shape (read-only map when ``mmap``)."""
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise IndexFormatError(f"{path}: unreadable array ({exc})") from None
+    if str(arr.dtype) != dtype or tuple(arr.shape) != tuple(shape):
+        raise IndexFormatError(f"{path}: dtype {arr.dtype} shape {arr.shape}, meta.json records {dtype} {tuple(shape)}")
+    return arr
+
+
+def load_arrays(meta: dict, path, mmap: bool) -> dict[str, np.ndarray]:
+    """Every array listed in meta.json's ``arrays`` ({name: [dtype, shape]}) as name.npy."""
+    path = Path(path)
+    return {name: load_array(path / f"{name}.npy", mmap, dtype, tuple(shape))
+            for name, (dtype, shape) in meta.get("arrays", {}).items()}
+
+
 def load(path, mmap: bool = False, **kwargs):
     """Open the index at ``path`` whatever its type (dispatch on ``meta.json``'s format)."""
     meta = inspect(path)

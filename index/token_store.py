@@ -25,8 +25,7 @@ import numpy as np
 from winnow import _core
 from winnow.docnos import DocnoTable, IdentityDocnos
 from winnow.errors import IndexFormatError
-from winnow.index.format import (check_files, check_version, inspect, register_format, save_directory,
-                                 verify_checksums)
+from winnow.index.format import load_arrays, open_index, register_format, save_directory
 
 __all__ = ["TokenStore", "maxsim_reference", "document_frequencies"]
 
@@ -262,22 +261,13 @@ class TokenStore:
     def load(cls, path, mmap: bool = False) -> "TokenStore":
         """Open a saved store; ``mmap=True`` maps the arrays read-only (no copy)."""
         path = Path(path)
-        meta = inspect(path)
-        if meta["format"] != cls.FORMAT:
-            raise IndexFormatError(f"{path}: index format is {meta['format']}, not {cls.FORMAT}")
-        check_version(meta, path, cls.FORMAT_VERSION[0])
-        check_files(meta, path)
-        if not mmap:
-            verify_checksums(meta, path)
+        meta = open_index(path, cls.FORMAT, cls.FORMAT_VERSION[0], mmap)
         p = meta.get("params", {})
         storage = p.get("storage")
         if storage not in STORAGES:
             raise IndexFormatError(f"{path}: storage {storage!r}, expected one of {STORAGES}")
         need = ["token_ids", "offsets", "df"] + (["tokens"] if storage == "float16" else ["codes", "codebooks"])
-        declared = meta.get("arrays", {})
-        arrays = {}
-        for name, (dtype, shape) in declared.items():
-            arrays[name] = _load_array(path / f"{name}.npy", mmap, dtype, tuple(shape))
+        arrays = load_arrays(meta, path, mmap)
         missing = [n for n in need if n not in arrays]
         if missing:
             raise IndexFormatError(f"{path}: meta.json lists no {missing} array(s) for storage {storage!r}")
@@ -319,13 +309,3 @@ def _check_layout(ntokens: int, token_ids: np.ndarray, offsets: np.ndarray) -> N
         raise ValueError(f"offsets must be 1-D with ndocs + 1 >= 1 entries, got shape {offsets.shape}")
     if offsets[0] != 0 or offsets[-1] != ntokens or (len(offsets) > 1 and np.any(np.diff(offsets) < 0)):
         raise ValueError(f"offsets must rise from 0 to the {ntokens} token rows, got [{offsets[0]} .. {offsets[-1]}]")
-
-
-def _load_array(path: Path, mmap: bool, dtype: str, shape: tuple) -> np.ndarray:
-    try:
-        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise IndexFormatError(f"{path}: unreadable array ({exc})") from None
-    if str(arr.dtype) != dtype or tuple(arr.shape) != shape:
-        raise IndexFormatError(f"{path}: dtype {arr.dtype} shape {arr.shape}, meta.json records {dtype} {shape}")
-    return arr
