@@ -127,10 +127,11 @@ def to_faiss(index):
         faiss.copy_array_to_vector(np.ascontiguousarray(index.pq.centroids).ravel(), out.pq.centroids)
         out.is_trained = True
         out.precompute_table()
+        rows = index.rows()
         for l, (a, b) in enumerate(zip(index.list_offsets[:-1], index.list_offsets[1:])):
             if b > a:
                 ids = np.ascontiguousarray(index.ids[a:b])
-                codes = np.ascontiguousarray(index.payload_rows[a:b])
+                codes = np.ascontiguousarray(rows[a:b])
                 out.invlists.add_entries(l, int(b - a), faiss.swig_ptr(ids), faiss.swig_ptr(codes))
         out.ntotal = index.ntotal
         out.own_fields = True

@@ -116,7 +116,7 @@ class IVFIndex(DenseIndex):
             target = xr - self.centroids[lists] if self.residual else xr
             rows = self.pq.encode(np.ascontiguousarray(target), threads)
         self._rebuild(np.concatenate([self._row_lists(), lists]), np.concatenate([self.ids, new_ids]),
-                      np.concatenate([self.payload_rows, rows]),
+                      np.concatenate([self.rows(), rows]),
                       np.concatenate([self.vectors, x]) if self.refine else None)
 
     def remove(self, ids) -> int:
@@ -124,7 +124,7 @@ class IVFIndex(DenseIndex):
         keep = ~np.isin(self.ids, np.asarray(ids, dtype=np.int64))
         removed = int((~keep).sum())
         if removed:
-            self._rebuild(self._row_lists()[keep], self.ids[keep], self.payload_rows[keep],
+            self._rebuild(self._row_lists()[keep], self.ids[keep], self.rows()[keep],
                           self.vectors[keep] if self.refine else None)
         return removed
 
@@ -142,6 +142,21 @@ class IVFIndex(DenseIndex):
             sizes = [len(p) for p in parts]
             self.packed = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
             self.packed_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+            self.payload_rows = None  # the packed lists are the only copy; rows() unpacks them
+
+    def rows(self) -> np.ndarray:
+        """Payload rows grouped by list: (n, d) float32 vectors or (n, code_size) uint8 codes.
+
+        Fast-scan indexes keep only the packed lists (half the memory of keeping both); their
+        codes are unpacked on demand (add, remove, export)."""
+        if self.payload_rows is not None:
+            return self.payload_rows
+        parts = [_core.fastscan_unpack(self.packed[pa:pb], int(b - a), self.M)
+                 for a, b, pa, pb in zip(self.list_offsets[:-1], self.list_offsets[1:],
+                                         self.packed_offsets[:-1], self.packed_offsets[1:])]
+        if not parts or self.ntotal == 0:
+            return np.zeros((0, self.pq.code_size), np.uint8)
+        return np.ascontiguousarray(np.concatenate(parts))
 
     def _search(self, x, k, nprobe: int = 1, threads: int = 1, refine_k: int | None = None,
                 rescore_k: int | None = None, allow=None):
@@ -168,8 +183,9 @@ class IVFIndex(DenseIndex):
                 "nbits": self.nbits, "residual": self.residual, "opq": self.opq, "refine": self.refine}
 
     def _arrays(self):
-        arrays = {"centroids": self.centroids, "list_offsets": self.list_offsets, "ids": self.ids,
-                  "payload_rows": self.payload_rows}
+        arrays = {"centroids": self.centroids, "list_offsets": self.list_offsets, "ids": self.ids}
+        if self.payload_rows is not None:
+            arrays["payload_rows"] = self.payload_rows
         if self.pq is not None:
             arrays["codebooks"] = self.pq.centroids
         if self.payload == "fastscan":
@@ -186,7 +202,7 @@ class IVFIndex(DenseIndex):
                     params["metric"], params.get("residual", True), params.get("opq", False),
                     params.get("refine", False), params.get("model"))
         index.centroids, index.list_offsets = arrays["centroids"], arrays["list_offsets"]
-        index.ids, index.payload_rows = arrays["ids"], arrays["payload_rows"]
+        index.ids, index.payload_rows = arrays["ids"], arrays.get("payload_rows")
         if index.pq is not None:
             index.pq.set_centroids(np.ascontiguousarray(arrays["codebooks"]))
         if index.payload == "fastscan":

@@ -80,7 +80,7 @@ def test_ivf_pq_residual_full_probe_equals_adc_over_reconstructions(data, payloa
     ivf = IVFIndex(32, 8, payload, M=8, nbits=8 if payload == "pq" else 4, metric=metric).train(x, niter=5, seed=0)
     ivf.add(x)
     lists = np.repeat(np.arange(8), ivf.list_sizes())
-    recon = ivf.centroids[lists] + ivf.pq.decode(np.ascontiguousarray(ivf.payload_rows))
+    recon = ivf.centroids[lists] + ivf.pq.decode(np.ascontiguousarray(ivf.rows()))
     ref = FlatIndex(32, metric)
     ref.add(recon, ids=ivf.ids)
     extra = {"rescore_k": len(x)} if payload == "fastscan" else {}
