@@ -14,8 +14,7 @@ from winnow.index.opq import train_opq
 
 def pq_luts(pq, x: np.ndarray, metric: str) -> np.ndarray:
     """(nq, M, ksub) float32 look-up tables of queries x (nq, d)."""
-    return np.stack([pq.compute_lut(row, metric) for row in x]) if len(x) else \
-        np.zeros((0, pq.M, pq.ksub), np.float32)
+    return pq.compute_luts(np.ascontiguousarray(x, dtype=np.float32), metric)
 
 
 def exact_rescore(vectors: np.ndarray, metric: str, x: np.ndarray, cand_ids: np.ndarray, rows: np.ndarray,

@@ -258,6 +258,27 @@ void bind_dense(py::module_& m) {
           },
           py::arg("q").noconvert(), py::arg("metric") = "ip")
       .def(
+          "compute_luts",
+          [](const ProductQuantizer& pq, carray<float> x, const std::string& metric) {
+            check_ndim(x, 2, "x");
+            if (x.shape(1) != pq.d())
+              throw std::invalid_argument("x has " + str(x.shape(1)) + " columns, PQ dim is " + str(pq.d()));
+            check_trained(pq);
+            const Metric met = parse_metric(metric);
+            const int64_t nq = x.shape(0);
+            const int64_t lut_size = pq.M() * pq.ksub();
+            py::array_t<float> luts({static_cast<S>(nq), static_cast<S>(pq.M()), static_cast<S>(pq.ksub())});
+            float* lp = luts.mutable_data();
+            const float* xp = x.data();
+            {
+              py::gil_scoped_release nogil;
+              for (int64_t i = 0; i < nq; ++i) pq.compute_lut(xp + i * pq.d(), met, lp + i * lut_size);
+            }
+            return luts;
+          },
+          py::arg("x").noconvert(), py::arg("metric") = "ip",
+          "Look-up tables (nq, M, ksub) of queries x (nq, d), one compute_lut per row.")
+      .def(
           "adc",
           [](const ProductQuantizer& pq, carray<float> lut, carray<uint8_t> codes) {
             check_lut(lut, pq);
