@@ -38,6 +38,18 @@ class TestResult(NamedTuple):
 # --------------------------------------------------------------------------- special functions
 
 
+def _lentz_step(aa: float, c: float, d: float, tiny: float) -> tuple[float, float, float]:
+    """One modified-Lentz update of a continued fraction term ``aa``: returns (c, d, c * d)."""
+    d = 1.0 + aa * d
+    if abs(d) < tiny:
+        d = tiny
+    c = 1.0 + aa / c
+    if abs(c) < tiny:
+        c = tiny
+    d = 1.0 / d
+    return c, d, c * d
+
+
 def _betacf(a: float, b: float, x: float) -> float:
     """Continued fraction of the incomplete beta function (modified Lentz's method).
 
@@ -56,24 +68,9 @@ def _betacf(a: float, b: float, x: float) -> float:
     h = d
     for m in range(1, 10_000):
         m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        if abs(d) < tiny:
-            d = tiny
-        c = 1.0 + aa / c
-        if abs(c) < tiny:
-            c = tiny
-        d = 1.0 / d
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        if abs(d) < tiny:
-            d = tiny
-        c = 1.0 + aa / c
-        if abs(c) < tiny:
-            c = tiny
-        d = 1.0 / d
-        delta = d * c
+        c, d, even = _lentz_step(m * (b - m) * x / ((qam + m2) * (a + m2)), c, d, tiny)
+        h *= even
+        c, d, delta = _lentz_step(-(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)), c, d, tiny)
         h *= delta
         if abs(delta - 1.0) < eps:
             return h

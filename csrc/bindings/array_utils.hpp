@@ -13,6 +13,10 @@ namespace py = pybind11;
 
 template <typename T>
 using carray = py::array_t<T, py::array::c_style>;
+using S = py::ssize_t;  // numpy shape entries
+
+/// Number as text, for error messages ("x has 96 columns, index dim is 128").
+inline std::string str(int64_t v) { return std::to_string(v); }
 
 /// Throw ValueError unless `a` has `ndim` dimensions.
 template <typename T>

@@ -18,13 +18,11 @@
 namespace py = pybind11;
 using namespace winnow::dense;
 using winnow_py::carray;
+using winnow_py::S;
+using winnow_py::str;
 using winnow_py::check_ndim;
 
 namespace {
-
-using S = py::ssize_t;
-
-std::string str(int64_t v) { return std::to_string(v); }
 
 void check_cols(const carray<float>& a, const char* name, int64_t d, const char* what) {
   if (a.shape(1) != d)

@@ -15,13 +15,11 @@
 
 namespace py = pybind11;
 using winnow_py::carray;
+using winnow_py::S;
+using winnow_py::str;
 using winnow_py::check_ndim;
 
 namespace {
-
-using S = py::ssize_t;
-
-std::string str(int64_t v) { return std::to_string(v); }
 
 const float* weights_ptr(const std::optional<carray<float>>& w, int64_t nq) {
   if (!w) return nullptr;

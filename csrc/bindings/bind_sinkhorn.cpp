@@ -14,13 +14,11 @@
 namespace py = pybind11;
 using namespace winnow::dense;
 using winnow_py::carray;
+using winnow_py::S;
+using winnow_py::str;
 using winnow_py::check_ndim;
 
 namespace {
-
-using S = py::ssize_t;
-
-std::string str(int64_t v) { return std::to_string(v); }
 
 SinkhornOptions sk_options(double epsilon, int iterations, bool scale_costs, int threads) {
   SinkhornOptions o;
