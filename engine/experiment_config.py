@@ -20,12 +20,17 @@ from __future__ import annotations
 
 import ast
 import os
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from winnow.errors import WinnowError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # tomllib is 3.11+; tomli is the same parser (setup.py installs it on older Pythons)
+    import tomli as tomllib
 
 __all__ = ["ConfigError", "ExperimentConfig", "IndexSpec", "INDEX_TYPES", "STAGES", "load_config",
            "apply_overrides", "parse_pipeline", "canonical", "register_stage"]
