@@ -93,9 +93,12 @@ class ExperimentCache:
     def save_index(self, name: str, key: str, index: Any, record: dict) -> Path:
         d = self.index_dir(name, key)
         d.parent.mkdir(parents=True, exist_ok=True)
-        if d.exists():
-            shutil.rmtree(d)
-        index.save(d)  # atomic (temporary sibling + rename)
+        from winnow.index.safe_save import is_winnow_index
+
+        if d.exists() and not is_winnow_index(d):
+            shutil.rmtree(d)  # a damaged cache entry under our own hash-named folder: rebuilt
+        # replaces a stale cached index in one atomic step (never a window without one)
+        index.save(d, overwrite=True)
         _write_json(d.with_name(d.name + ".json"), record)
         return d
 
@@ -112,7 +115,7 @@ class ExperimentCache:
         p = self.run_path(key)
         p.parent.mkdir(parents=True, exist_ok=True)
         if score_format == "anserini":  # rounded to 1e-4, ties perturbed: pyserini's bytes
-            results.to_trec(p, tag=tag, score_format="anserini")
+            results.to_trec(p, tag=tag, score_format="anserini", overwrite=True)  # our own cache entry
         else:
             write_trec(p, results, tag)
         _write_json(p.with_suffix(".json"), record)

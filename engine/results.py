@@ -110,22 +110,26 @@ class Results:
                 res.scores[qi, : len(row)] = [s for _, s in row]
         return res
 
-    def to_trec(self, path, tag: str = "winnow", score_format: str = "exact") -> None:
-        """Write a TREC run file ``qid Q0 docno rank score tag`` (atomic replace).
+    def to_trec(self, path, tag: str = "winnow", score_format: str = "exact", overwrite: bool = False) -> None:
+        """Write a TREC run file ``qid Q0 docno rank score tag`` (atomic: temporary sibling,
+        fsync, rename). An existing run file at ``path`` is replaced only with
+        ``overwrite=True``; anything else there is refused (``ValueError``).
 
         ``score_format``: ``exact`` writes the float32 scores; ``anserini`` writes them as
         Anserini does (rounded to 1e-4, ties perturbed by 1e-6 so that trec_eval keeps the
         rank order), for runs byte-comparable with pyserini's.
         """
-        from winnow.readers import write_run
+        from winnow.readers import check_run_output, write_run
 
         if score_format not in ("exact", "anserini"):
             raise ValueError(f"score_format must be 'exact' or 'anserini', got {score_format!r}")
+        if not hasattr(path, "write"):
+            check_run_output(path, overwrite)  # before any work
         if score_format == "anserini":  # Anserini prints "%.6f"
             rows = ((q, d, r, f"{s:.6f}") for q, d, r, s in _anserini_rows(self.iter_rows()))
         else:  # float32 scalars print in their shortest exact form
             rows = ((q, d, r, np.float32(s)) for q, d, r, s in self.iter_rows())
-        write_run(path, rows, tag=tag)
+        write_run(path, rows, tag=tag, overwrite=overwrite)
 
     @classmethod
     def from_trec(cls, path, k: int | None = None) -> "Results":

@@ -1,5 +1,5 @@
 """Index classes and the index directory format."""
-from winnow.index.format import inspect, load
+from winnow.index.format import inspect, load, verify
 from winnow.index.bm25 import BM25Index
 from winnow.index.analysis import analyze
 from winnow.index.flat import FlatIndex
@@ -7,4 +7,4 @@ from winnow.index.pq_index import PQIndex
 from winnow.index.ivf import IVFIndex
 from winnow.index.token_store import TokenStore
 
-__all__ = ["BM25Index", "FlatIndex", "IVFIndex", "PQIndex", "TokenStore", "analyze", "inspect", "load"]
+__all__ = ["BM25Index", "FlatIndex", "IVFIndex", "PQIndex", "TokenStore", "analyze", "inspect", "load", "verify"]

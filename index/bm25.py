@@ -246,8 +246,12 @@ class BM25Index(Retriever):
         return f"BM25Index(n_docs={self.n_docs}, k1={p['k1']}, b={p['b']}, scoring={p['scoring']!r})"
 
     # -- files -----------------------------------------------------------------------------
-    def save(self, path) -> None:
-        """Save as an index directory (atomic: a crash never leaves a half-written index)."""
+    def save(self, path, overwrite: bool = False) -> None:
+        """Save as an index directory (atomic: a crash never leaves a half-written index).
+
+        An existing ``path`` must be a Winnow index and ``overwrite`` true; anything else
+        is refused with ``ValueError`` (see ``winnow.index.format.save_directory``).
+        """
 
         def write(tmp: Path) -> None:
             for name, dtype in _NPY.items():
@@ -260,16 +264,19 @@ class BM25Index(Retriever):
         meta = {"format": FORMAT, "format_version": list(FORMAT_VERSION), "params": self.params,
                 "stats": {k: int(v) for k, v in self._stats.items()}, "n_terms": self.n_terms,
                 "n_blocks": int(len(self.arrays["block_last_doc"]))}
-        save_directory(path, write, meta)
+        save_directory(path, write, meta, overwrite)
         self.path = Path(path)
 
     @classmethod
     def load(cls, path, mmap: bool = False, k1: float | None = None, b: float | None = None,
-             scoring: str | None = None) -> "BM25Index":
+             scoring: str | None = None, verify: bool | None = None) -> "BM25Index":
         """Open a saved index; ``mmap=True`` maps the files instead of reading them.
 
-        Reading checks every file's size, the binary sections' headers and (without mmap)
-        checksums, and every offset against the array sizes before any search runs.
+        Every load checks meta.json (with its checksum), every file's size, the binary
+        sections' headers and every offset against the array sizes before any search runs.
+        ``verify`` (default ``not mmap``) also checksums every payload byte; an unverified
+        mapped load never crashes on a damaged index but may return different results for
+        a flipped payload byte until verified (``verify=True``, ``winnow index verify``).
         """
         path = Path(path)
         meta = inspect(path)

@@ -330,9 +330,10 @@ class CURIndex(Retriever):
         return self._finish(qids, texts, int(k), per_query)
 
     # -- files ----------------------------------------------------------------------------
-    def save(self, path) -> None:
+    def save(self, path, overwrite: bool = False) -> None:
         """Write the index directory atomically: meta.json, anchor_items.npy, R.npy (when
-        kept), the dense index arrays as ``dense.<name>.npy``, docnos, anchor query texts."""
+        kept), the dense index arrays as ``dense.<name>.npy``, docnos, anchor query texts.
+        An existing ``path`` must be a Winnow index and ``overwrite`` true, else ``ValueError``."""
         arrays = {"anchor_items": self.anchor_items}
         if self.R is not None:
             arrays["R"] = np.asarray(self.R, np.float32)
@@ -356,18 +357,19 @@ class CURIndex(Retriever):
                            "dense_format": self.dense.FORMAT, "dense_params": self.dense._params()},
                 "build_cost": self.build_cost,
                 "arrays": {name: [str(a.dtype), list(a.shape)] for name, a in arrays.items()}}
-        save_directory(path, write, meta)
+        save_directory(path, write, meta, overwrite)
         self.path = Path(path)
 
     @classmethod
-    def load(cls, path, mmap: bool = False, scorer=None, corpus=None):
+    def load(cls, path, mmap: bool = False, scorer=None, corpus=None, verify: bool | None = None):
         """Open a saved CUR index. ``scorer``: the pairwise scorer (default: rebuilt from the
-        spec recorded at build time; ``corpus`` supplies cross-encoder document texts)."""
+        spec recorded at build time; ``corpus`` supplies cross-encoder document texts).
+        ``verify`` (default ``not mmap``) checksums every payload file."""
         from winnow.index.flat import FlatIndex
         from winnow.index.ivf import IVFIndex
 
         path = Path(path)
-        meta = open_index(path, cls.FORMAT, cls.FORMAT_VERSION[0], mmap)
+        meta = open_index(path, cls.FORMAT, cls.FORMAT_VERSION[0], mmap, verify)
         arrays = load_arrays(meta, path, mmap)
         p = meta["params"]
         dense_cls = {FlatIndex.FORMAT: FlatIndex, IVFIndex.FORMAT: IVFIndex}.get(p.get("dense_format"))

@@ -101,8 +101,9 @@ class DenseIndex(Retriever):
     def _arrays(self) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def save(self, path) -> None:
-        """Write the index directory atomically (meta.json + .npy payloads)."""
+    def save(self, path, overwrite: bool = False) -> None:
+        """Write the index directory atomically (meta.json + .npy payloads). An existing
+        ``path`` must be a Winnow index and ``overwrite`` true, else ``ValueError``."""
         arrays = self._arrays()
         if not isinstance(self.docnos, IdentityDocnos):
             arrays["docno_bytes"] = self.docnos.data
@@ -114,14 +115,17 @@ class DenseIndex(Retriever):
 
         meta = {"format": self.FORMAT, "format_version": list(self.FORMAT_VERSION), "params": self._params(),
                 "arrays": {name: [str(a.dtype), list(a.shape)] for name, a in arrays.items()}}
-        save_directory(path, write, meta)
+        save_directory(path, write, meta, overwrite)
         self.path = Path(path)
 
     @classmethod
-    def load(cls, path, mmap: bool = False):
-        """Open a saved index (``mmap=True`` maps the arrays read-only instead of reading them)."""
+    def load(cls, path, mmap: bool = False, verify: bool | None = None):
+        """Open a saved index (``mmap=True`` maps the arrays read-only instead of reading them).
+
+        ``verify`` (default ``not mmap``) checksums every payload file; an unverified mapped
+        load checks meta.json, sizes and structure only (see ``winnow.index.load``)."""
         path = Path(path)
-        meta = open_index(path, cls.FORMAT, cls.FORMAT_VERSION[0], mmap)
+        meta = open_index(path, cls.FORMAT, cls.FORMAT_VERSION[0], mmap, verify)
         arrays = load_arrays(meta, path, mmap)
         try:
             index = cls._from_arrays(meta["params"], arrays)

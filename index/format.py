@@ -3,17 +3,20 @@ checked reads, and ``load`` / ``inspect`` dispatch on the ``format`` field.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import Callable
+from tokenize import TokenError
+from typing import Callable, Iterable
 
 import numpy as np
 
 from winnow import __version__
 from winnow.errors import IndexFormatError
+from winnow.index import safe_save
 
 META = "meta.json"
 _LOADERS: dict[str, Callable] = {}
@@ -42,44 +45,105 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def save_directory(path, write_payload: Callable[[Path], None], meta: dict) -> None:
+# meta.json fields written before meta.json carried its own checksum (winnow 0.1.0 before
+# issue 12). Such a meta.json without "meta_checksum" still loads (its payload checksums are
+# still checked); one with any other field and no checksum is damaged (a flipped byte in the
+# "meta_checksum" key itself would otherwise turn the check off).
+LEGACY_META_FIELDS = frozenset({"format", "format_version", "winnow_version", "files", "checksums", "params",
+                                "stats", "n_terms", "n_blocks", "arrays", "build_cost", "config", "info"})
+
+
+def meta_checksum(meta: dict) -> str:
+    """sha256 of the canonical JSON (sorted keys, no spaces) of every field but itself."""
+    rest = {k: v for k, v in meta.items() if k != "meta_checksum"}
+    text = json.dumps(rest, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def save_directory(path, write_payload: Callable[[Path], None], meta: dict, overwrite: bool = False) -> None:
     """Write an index directory atomically.
 
-    ``write_payload(tmp_dir)`` writes the payload files; then ``meta.json`` (with the byte
-    count of every file) is written, everything is fsynced and the temporary sibling is
-    renamed into place. A crash before the rename leaves any old index at ``path`` intact.
+    ``path`` must not exist, or be a Winnow index and ``overwrite`` be true (anything else is
+    refused with ``ValueError``, before any work). ``write_payload(tmp_dir)`` writes the
+    payload files into the temporary sibling ``.NAME.tmp-PID``; then ``meta.json`` (byte
+    count and checksum of every file, and its own checksum) is written, everything is
+    fsynced and the directory is swapped into place in one step (see ``safe_save``). A crash
+    at any instant leaves the old or the new index; the next load cleans up. A second
+    process saving to the same path meanwhile gets ``ValueError`` ("another process ...").
     """
     path = Path(path)
+    safe_save.check_output(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        write_payload(tmp)
-        files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
-        checksums = {p.name: _file_checksum(p) for p in sorted(tmp.iterdir()) if p.suffix == ".npy"}
-        meta = dict(meta, winnow_version=__version__, files=files, checksums=checksums)
-        (tmp / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        for p in tmp.iterdir():
-            _fsync_path(p)
-        _fsync_path(tmp)
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{os.getpid()}"
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, path)
-        _fsync_path(path.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with safe_save.save_lock(path, wait=1.0):
+        safe_save.check_output(path, overwrite)  # again: another save may have finished meanwhile
+        for _kind, _pid, stale in safe_save._leftovers(path):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = safe_save.sibling(path, "tmp")
+        if tmp.exists():  # our own earlier attempt (the lock excludes any other writer)
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        try:
+            write_payload(tmp)
+            names = sorted(p.name for p in tmp.iterdir() if p.is_file())
+            files = {name: (tmp / name).stat().st_size for name in names}
+            checksums = {name: _file_checksum(tmp / name) for name in names}
+            meta = dict(meta, winnow_version=__version__, files=files, checksums=checksums)
+            meta["meta_checksum"] = meta_checksum(meta)
+            (tmp / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            for p in tmp.iterdir():
+                _fsync_path(p)
+            _fsync_path(tmp)
+            safe_save.install(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
-def inspect(path) -> dict:
-    """Read only ``meta.json`` of the index at ``path``."""
+def write_meta(path, meta: dict) -> None:
+    """Write ``path/meta.json`` with a fresh ``meta_checksum`` (for tools and tests that
+    change meta.json on purpose; a save writes it itself)."""
+    meta = dict(meta)
+    meta["meta_checksum"] = meta_checksum(meta)
+    (Path(path) / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _check_meta_fields(meta: dict, meta_path: Path) -> None:
+    """The fields every loader reads have the right types, and meta.json is intact."""
+    if "meta_checksum" in meta:
+        if meta["meta_checksum"] != meta_checksum(meta):
+            raise IndexFormatError(f"{meta_path}: checksum mismatch (meta.json was edited or is corrupt)")
+    else:
+        unknown = sorted(set(meta) - LEGACY_META_FIELDS)
+        if unknown:
+            raise IndexFormatError(f"{meta_path}: no meta_checksum and unknown field(s) {unknown} (corrupt)")
+    files = meta["files"]
+    for name in files:
+        if not name or name != Path(name).name or name in (".", "..", META):
+            raise IndexFormatError(f"{meta_path}: invalid file name {name!r} in 'files'")
+    checksums = meta.get("checksums", {})
+    if not (isinstance(checksums, dict) and all(isinstance(v, str) for v in checksums.values())):
+        raise IndexFormatError(f"{meta_path}: 'checksums' must map file names to hex strings")
+    stray = sorted(set(checksums) - set(files))
+    if stray:
+        raise IndexFormatError(f"{meta_path}: checksums for unlisted file(s) {stray}")
+    for key in ("params", "stats", "arrays", "config", "info"):
+        if key in meta and not isinstance(meta[key], dict):
+            raise IndexFormatError(f"{meta_path}: '{key}' must be a JSON object")
+    for name, spec in meta.get("arrays", {}).items():
+        if not (isinstance(spec, list) and len(spec) == 2 and isinstance(spec[0], str) and isinstance(spec[1], list)
+                and all(type(n) is int and n >= 0 for n in spec[1])):
+            raise IndexFormatError(f"{meta_path}: 'arrays' entry {name!r} must be [dtype, shape], got {spec!r}")
+        if f"{name}.npy" not in files:
+            raise IndexFormatError(f"{meta_path}: array {name!r} has no {name}.npy in 'files'")
+
+
+def inspect(path, recover_leftovers: bool = True) -> dict:
+    """Read only ``meta.json`` of the index at ``path`` (checked: its own checksum, field
+    types). First, unless ``recover_leftovers`` is false, an interrupted save of ``path`` is
+    finished or cleaned up (``safe_save.recover``)."""
     path = Path(path)
+    if recover_leftovers:
+        safe_save.recover(path)
     meta_path = path / META
     if not path.is_dir():
         raise IndexFormatError(f"{path}: not an index directory")
@@ -87,19 +151,22 @@ def inspect(path) -> dict:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise IndexFormatError(f"{meta_path}: missing; {path} is not a Winnow index") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError covers JSON and UTF-8 errors
         raise IndexFormatError(f"{meta_path}: unreadable ({exc})") from None
     if not isinstance(meta, dict):
         raise IndexFormatError(f"{meta_path}: expected a JSON object, got {type(meta).__name__}")
     for key in ("format", "format_version", "files"):
         if key not in meta:
             raise IndexFormatError(f"{meta_path}: lacks the '{key}' field")
+    if not isinstance(meta["format"], str):
+        raise IndexFormatError(f"{meta_path}: 'format' must be a string, got {meta['format']!r}")
     version = meta["format_version"]
     if not (isinstance(version, list) and len(version) == 2 and all(type(v) is int for v in version)):
         raise IndexFormatError(f"{meta_path}: format_version must be [major, minor], got {version!r}")
     files = meta["files"]
-    if not (isinstance(files, dict) and all(type(v) is int for v in files.values())):
+    if not (isinstance(files, dict) and all(type(v) is int and v >= 0 for v in files.values())):
         raise IndexFormatError(f"{meta_path}: 'files' must map file names to byte counts")
+    _check_meta_fields(meta, meta_path)
     return meta
 
 
@@ -115,14 +182,29 @@ def _file_checksum(path: Path) -> str:
     """checksum64 (the section files' checksum) of a whole file, as 16 hex digits."""
     from winnow import _core
 
-    return f"{_core.checksum64(np.fromfile(path, dtype=np.uint8)):016x}"
+    # mapped, not read: a multi-GB postings file is checksummed without a copy in memory
+    data = np.memmap(path, dtype=np.uint8, mode="r") if path.stat().st_size else np.zeros(0, np.uint8)
+    return f"{_core.checksum64(data):016x}"
 
 
-def verify_checksums(meta: dict, path) -> None:
-    """Recompute the .npy checksums recorded in meta.json (binary sections carry their own)."""
+def verify_checksums(meta: dict, path, skip: Iterable[str] = ()) -> None:
+    """Recompute the whole-file checksums recorded in meta.json for every listed file but
+    ``skip`` (binary sections whose loader checks their own header checksum instead).
+
+    Every listed file must have one; an index saved before meta.json was checksummed
+    recorded only its ``.npy`` files, so only those are required there.
+    """
     path = Path(path)
-    for name, expected in meta.get("checksums", {}).items():
-        if _file_checksum(path / name) != expected:
+    checksums = meta.get("checksums", {})
+    legacy = "meta_checksum" not in meta
+    for name in meta["files"]:
+        if name in skip:
+            continue
+        if name not in checksums:
+            if legacy and not name.endswith(".npy"):
+                continue
+            raise IndexFormatError(f"{path / META}: no checksum recorded for {name} (corrupt meta.json)")
+        if _file_checksum(path / name) != checksums[name]:
             raise IndexFormatError(f"{path / name}: checksum mismatch (corrupt file)")
 
 
@@ -142,7 +224,7 @@ def load_npy(path: Path, mmap: bool, dtype, expected_len: int | None = None) -> 
     """Load a 1-D ``.npy`` array, checking dtype and length; mmap read-only when asked."""
     try:
         arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, SyntaxError, TokenError) as exc:  # header parse errors too
         raise IndexFormatError(f"{path}: unreadable array ({exc})") from None
     if arr.dtype != np.dtype(dtype) or arr.ndim != 1:
         raise IndexFormatError(f"{path}: dtype {arr.dtype} shape {arr.shape}, expected 1-D {np.dtype(dtype)}")
@@ -151,17 +233,19 @@ def load_npy(path: Path, mmap: bool, dtype, expected_len: int | None = None) -> 
     return arr
 
 
-def open_index(path, expected_format: str, supported_major: int, mmap: bool) -> dict:
-    """Checks shared by every index's ``load``: meta.json readable, the expected format, a
-    supported version, every file present with its recorded size, and (without mmap, which
-    would page everything in) the .npy checksums. Returns meta.json."""
+def open_index(path, expected_format: str, supported_major: int, mmap: bool, verify: bool | None = None,
+               skip_checksums: Iterable[str] = ()) -> dict:
+    """Checks shared by every index's ``load``: meta.json intact, the expected format, a
+    supported version, every file present with its recorded size, and the payload checksums
+    when ``verify`` (default: ``not mmap``, since a mapped load would otherwise page
+    everything in). Returns meta.json."""
     meta = inspect(path)
     if meta["format"] != expected_format:
         raise IndexFormatError(f"{path}: index format is {meta['format']}, not {expected_format}")
     check_version(meta, path, supported_major)
     check_files(meta, path)
-    if not mmap:
-        verify_checksums(meta, path)
+    if (not mmap) if verify is None else verify:
+        verify_checksums(meta, path, skip_checksums)
     return meta
 
 
@@ -169,7 +253,7 @@ def load_array(path: Path, mmap: bool, dtype: str, shape: tuple) -> np.ndarray:
     """Load a ``.npy`` of the recorded dtype and shape (read-only map when ``mmap``)."""
     try:
         arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, SyntaxError, TokenError) as exc:  # header parse errors too
         raise IndexFormatError(f"{path}: unreadable array ({exc})") from None
     if str(arr.dtype) != dtype or tuple(arr.shape) != tuple(shape):
         raise IndexFormatError(f"{path}: dtype {arr.dtype} shape {arr.shape}, meta.json records {dtype} {tuple(shape)}")
@@ -183,8 +267,16 @@ def load_arrays(meta: dict, path, mmap: bool) -> dict[str, np.ndarray]:
             for name, (dtype, shape) in meta.get("arrays", {}).items()}
 
 
-def load(path, mmap: bool = False, **kwargs):
-    """Open the index at ``path`` whatever its type (dispatch on ``meta.json``'s format)."""
+def load(path, mmap: bool = False, verify: bool | None = None, **kwargs):
+    """Open the index at ``path`` whatever its type (dispatch on ``meta.json``'s format).
+
+    ``verify`` (default ``not mmap``) checksums every payload file. Every load checks
+    meta.json (its own checksum included), every file's size and the structural invariants
+    (offsets, counts, table ranges), so a damaged index raises ``IndexFormatError`` instead
+    of crashing. An unverified mapped load (``mmap=True``, the default ``verify=False``)
+    does not checksum the payload bytes: a flipped byte inside a score or vector can change
+    results until ``verify=True`` or :func:`verify` (``winnow index verify``) finds it.
+    """
     meta = inspect(path)
     fmt = meta["format"]
     if fmt not in _LOADERS and fmt in BUILTIN_FORMATS:
@@ -192,4 +284,25 @@ def load(path, mmap: bool = False, **kwargs):
     if fmt not in _LOADERS:
         known = sorted(set(_LOADERS) | set(BUILTIN_FORMATS))
         raise IndexFormatError(f"{path}: unknown index format '{fmt}' (known: {known})")
+    if verify is not None:
+        kwargs["verify"] = verify
     return _LOADERS[fmt](path, mmap=mmap, **kwargs)
+
+
+def verify(path) -> dict:
+    """Check the index at ``path`` completely (like Lucene's CheckIndex): meta.json and its
+    checksum, every file's size and checksum, then a load (structural checks). Returns
+    meta.json; raises ``IndexFormatError`` naming the file at the first problem."""
+    meta = inspect(path)
+    check_files(meta, path)
+    verify_checksums(meta, path)
+    fmt = meta["format"]
+    if fmt not in _LOADERS and fmt not in BUILTIN_FORMATS:
+        return meta  # not an index (a Cosine Adapter directory, say): files and checksums only
+    kwargs = {}
+    if fmt == "winnow.cur":  # the structure needs no scorer (a model to load): a stand-in
+        n_items = meta.get("params", {}).get("n_items")
+        kwargs["scorer"] = type("NoScorer", (), {"n_items": n_items, "spec": None})()
+    # the payload was just checksummed; the mapped load adds the structural checks
+    load(path, mmap=True, verify=False, **kwargs)
+    return meta

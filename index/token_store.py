@@ -241,8 +241,9 @@ class TokenStore:
             arrays["docno_bytes"], arrays["docno_offsets"] = self.docnos.data, self.docnos.offsets
         return arrays
 
-    def save(self, path) -> None:
-        """Write the store directory atomically (meta.json + .npy arrays)."""
+    def save(self, path, overwrite: bool = False) -> None:
+        """Write the store directory atomically (meta.json + .npy arrays). An existing
+        ``path`` must be a Winnow index and ``overwrite`` true, else ``ValueError``."""
         arrays = self._arrays()
 
         def write(tmp: Path) -> None:
@@ -254,14 +255,15 @@ class TokenStore:
                   "special_ids": self.special_ids, "model": self.model}
         meta = {"format": self.FORMAT, "format_version": list(self.FORMAT_VERSION), "params": params,
                 "arrays": {n: [str(a.dtype), list(a.shape)] for n, a in arrays.items()}}
-        save_directory(path, write, meta)
+        save_directory(path, write, meta, overwrite)
         self.path = Path(path)
 
     @classmethod
-    def load(cls, path, mmap: bool = False) -> "TokenStore":
-        """Open a saved store; ``mmap=True`` maps the arrays read-only (no copy)."""
+    def load(cls, path, mmap: bool = False, verify: bool | None = None) -> "TokenStore":
+        """Open a saved store; ``mmap=True`` maps the arrays read-only (no copy).
+        ``verify`` (default ``not mmap``) checksums every payload file."""
         path = Path(path)
-        meta = open_index(path, cls.FORMAT, cls.FORMAT_VERSION[0], mmap)
+        meta = open_index(path, cls.FORMAT, cls.FORMAT_VERSION[0], mmap, verify)
         p = meta.get("params", {})
         storage = p.get("storage")
         if storage not in STORAGES:

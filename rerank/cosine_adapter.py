@@ -223,15 +223,16 @@ class CosineAdapter(Stage):
                 "hidden": self.hidden, "domain": self.domain, "score_range": list(self.score_range),
                 "threshold": self.threshold}
 
-    def save(self, path) -> None:
-        """Write the adapter directory atomically (meta.json + weights.pt of tensors)."""
+    def save(self, path, overwrite: bool = False) -> None:
+        """Write the adapter directory atomically (meta.json + weights.pt of tensors). An
+        existing ``path`` must be a Winnow directory and ``overwrite`` true, else ``ValueError``."""
         from winnow.index.format import save_directory
 
         torch = _torch()
         state = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
         meta = {"format": FORMAT, "format_version": list(FORMAT_VERSION), "config": self.config(),
                 "info": _jsonable(self.info)}
-        save_directory(path, lambda tmp: torch.save(state, tmp / "weights.pt"), meta)
+        save_directory(path, lambda tmp: torch.save(state, tmp / "weights.pt"), meta, overwrite)
 
     @classmethod
     def load(cls, path, *, index=None, query_vectors=None, calibrate_only: bool = False,

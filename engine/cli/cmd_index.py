@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from winnow.cli.common import add_input_policy, add_threads, open_corpus
+from winnow.cli.common import add_input_policy, add_overwrite, add_threads, check_index_output, open_corpus
 
 INDEX_TYPES = {
     "bm25": "BM25 inverted index (Lucene-exact scoring, block-max pruning)",
@@ -35,7 +35,9 @@ def register(sub) -> None:
                            description="Build a BM25 index. --input takes a corpus file (MS MARCO "
                            "collection.tsv, BEIR corpus.jsonl, TREC SGML; .gz fine) or a dataset directory.")
     bm25.add_argument("--input", required=True, help="corpus file or dataset directory")
-    bm25.add_argument("--output", required=True, help="index directory to write (replaced atomically)")
+    bm25.add_argument("--output", required=True, help="index directory to write (must not exist, or be an "
+                      "index and --overwrite be given)")
+    add_overwrite(bm25)
     bm25.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default 0.9, Anserini's)")
     bm25.add_argument("--b", type=float, default=0.4, help="BM25 b (default 0.4, Anserini's)")
     bm25.add_argument("--scoring", choices=["lucene", "accurate", "robertson"], default="lucene",
@@ -69,10 +71,18 @@ def register(sub) -> None:
     info.add_argument("--json", action="store_true", help="print meta.json as JSON")
     info.set_defaults(func=run_info)
 
+    verify = isub.add_parser("verify", help="check an index completely (meta, sizes, checksums, structure)",
+                             description="Check an index like Lucene's CheckIndex: meta.json and its "
+                             "checksum, every file's size and checksum, then a load with the structural "
+                             "checks. Prints one line, OK or the error; exits 0 or 1.")
+    verify.add_argument("path", help="index directory")
+    verify.set_defaults(func=run_verify)
+
 
 def run_build_bm25(args: argparse.Namespace) -> int:
     from winnow.index import BM25Index
 
+    check_index_output(args.output, args.overwrite, args.input)
     docs, report = open_corpus(args.input, args.skip_bad_lines)
     if args.pretokenized:
         docs = ((docno, text.split()) for docno, text in docs)
@@ -81,7 +91,7 @@ def run_build_bm25(args: argparse.Namespace) -> int:
                             pretokenized=args.pretokenized, threads=args.threads,
                             batch_size=args.batch_size, memory_budget_mb=args.memory_budget_mb)
     built = time.perf_counter() - start
-    index.save(args.output)
+    index.save(args.output, overwrite=args.overwrite)
     stats = index.stats()
     rate = stats["n_docs"] / built if built > 0 else float("inf")
     print(f"indexed {stats['n_docs']:,} documents ({stats['n_empty_docs']:,} without terms) "
@@ -97,7 +107,9 @@ def _add_dense_parser(tsub, kind: str) -> None:
                         description=f"Build a {INDEX_TYPES[kind]} index from vectors written by "
                         "`winnow encode` (or a directory with corpus.npy + corpus_ids.txt).")
     p.add_argument("--vectors", required=True, help="vectors directory")
-    p.add_argument("--output", required=True, help="index directory to write (replaced atomically)")
+    p.add_argument("--output", required=True, help="index directory to write (must not exist, or be an "
+                   "index and --overwrite be given)")
+    add_overwrite(p)
     p.add_argument("--metric", choices=["ip", "l2"], default="ip", help="inner product (default) or L2")
     if kind in ("pq", "ivfpq"):
         p.add_argument("--M", type=int, required=True, help="sub-quantizers (must divide the dimension)")
@@ -126,6 +138,7 @@ def run_build_dense(args: argparse.Namespace) -> int:
     from winnow.index.pq_index import PQIndex
     from winnow.vectors import load_vectors
 
+    check_index_output(args.output, args.overwrite, args.vectors)
     start = time.perf_counter()
     vectors, docnos = load_vectors(args.vectors)
     meta_path = Path(args.vectors) / "meta.json"
@@ -151,7 +164,7 @@ def run_build_dense(args: argparse.Namespace) -> int:
     else:
         index.add(vectors)
     index.set_docnos(docnos)
-    index.save(args.output)
+    index.save(args.output, overwrite=args.overwrite)
     print(f"indexed {n:,} vectors of dim {d} in {time.perf_counter() - start:.1f} s; "
           f"{index.nbytes / 1e6:.1f} MB -> {args.output}", file=sys.stderr)
     return 0
@@ -188,7 +201,9 @@ def _add_cur_parser(tsub) -> None:
                    help="queries file or dataset directory (training queries), or sample:N for N "
                    "pseudo-queries sampled from the corpus")
     p.add_argument("--n-anchor-items", type=int, default=200, help="anchor items k_i (default 200)")
-    p.add_argument("--output", required=True, help="index directory to write (replaced atomically)")
+    p.add_argument("--output", required=True, help="index directory to write (must not exist, or be an "
+                   "index and --overwrite be given)")
+    add_overwrite(p)
     p.add_argument("--dense", choices=["flat", "ivf"], default="flat", help="item-embedding index (default flat)")
     p.add_argument("--nlist", type=int, default=None, help="IVF lists (default sqrt(n))")
     p.add_argument("--budget", type=int, default=None, help="default scorer calls per query (default k_i + 100)")
@@ -202,6 +217,7 @@ def run_build_cur(args: argparse.Namespace) -> int:
     from winnow.index.cur import CURIndex, sample_pseudo_queries
     from winnow.rerank.scorers import scorer_from_spec
 
+    check_index_output(args.output, args.overwrite, args.input)
     docs, report = open_corpus(args.input, False)
     docs = list(docs)
     docnos, texts = [d for d, _ in docs], [t for _, t in docs]
@@ -218,9 +234,24 @@ def run_build_cur(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     index = CURIndex.build(scorer, queries, n_anchor_items=args.n_anchor_items, seed=args.seed,
                            dense=args.dense, nlist=args.nlist, work_dir=work, docnos=docnos, budget=args.budget)
-    index.save(args.output)
+    index.save(args.output, overwrite=args.overwrite)
     cost = index.build_cost
     print(f"CUR index: {len(queries):,} anchor queries x {len(docnos):,} documents = "
           f"{cost['scorer_calls']:,} scorer calls ({cost.get('resumed_chunks', 0)} chunks resumed) in "
           f"{time.perf_counter() - start:.1f} s; k_i = {index.k_i} -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from winnow.errors import IndexFormatError
+    from winnow.index import verify
+
+    try:
+        meta = verify(args.path)
+    except IndexFormatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    total = sum(meta["files"].values())
+    note = "" if "meta_checksum" in meta else " (meta.json has no checksum: saved by an older winnow; re-save it)"
+    print(f"OK {args.path}: {meta['format']}, {len(meta['files'])} files, {total:,} bytes verified{note}")
     return 0

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from winnow.cli.common import add_threads
+from winnow.cli.common import add_overwrite, add_threads, check_index_output
 
 HELP = "RepCONC constrained PQ: Sinkhorn-balanced codebooks + ranking-loss centroid training"
 
@@ -25,7 +25,9 @@ def add_repconc_parser(tsub) -> None:
     p.add_argument("--train-queries", required=True, help="training query vectors: directory or .npy file")
     p.add_argument("--train-query-ids", help="ids file (one per line) for a .npy --train-queries")
     p.add_argument("--train-qrels", required=True, help="training qrels (TREC or BEIR tsv)")
-    p.add_argument("--output", required=True, help="index directory to write (replaced atomically)")
+    p.add_argument("--output", required=True, help="index directory to write (must not exist, or be an "
+                   "index and --overwrite be given)")
+    add_overwrite(p)
     p.add_argument("--M", type=int, required=True, help="sub-quantizers (must divide the dimension)")
     p.add_argument("--nbits", type=int, choices=[4, 8], default=8, help="bits per code (default 8)")
     p.add_argument("--ivf", type=int, metavar="NLIST", help="also partition into NLIST lists (non-residual IVF-PQ)")
@@ -66,6 +68,7 @@ def run_build_repconc(args: argparse.Namespace) -> int:
     from winnow.index.repconc import RepCONCConfig, to_ivf, train_repconc
     from winnow.vectors import load_vectors
 
+    check_index_output(args.output, args.overwrite, args.vectors, args.train_queries)
     start = time.perf_counter()
     vectors, docnos = load_vectors(args.vectors)
     meta_path = Path(args.vectors) / "meta.json"
@@ -78,7 +81,7 @@ def run_build_repconc(args: argparse.Namespace) -> int:
                         stage2_lr=args.stage2_lr, seed=args.seed, threads=args.threads)
     res = train_repconc(vectors, queries, qids, load_qrels(args.train_qrels), docnos, cfg, model=model)
     index = res.index if not args.ivf else to_ivf(res.index, vectors, args.ivf, args.seed, args.threads)
-    index.save(args.output)
+    index.save(args.output, overwrite=args.overwrite)
     (Path(args.output) / "training_log.json").write_text(json.dumps(res.to_dict(), indent=1))
     print(f"indexed {len(vectors):,} vectors (M={args.M}, {len(qids):,} training queries) in "
           f"{time.perf_counter() - start:.1f} s; {index.nbytes / 1e6:.1f} MB -> {args.output} "

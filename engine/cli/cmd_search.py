@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 
-from winnow.cli.common import add_threads, load_queries, positive_int
+from winnow.cli.common import add_overwrite, add_threads, load_queries, positive_int
 
 
 def register(sub) -> None:
@@ -17,7 +17,9 @@ def register(sub) -> None:
     p.add_argument("--queries", required=True, help="queries file or dataset directory")
     p.add_argument("--split", help="with a dataset directory: only the queries judged in this split")
     p.add_argument("--k", type=positive_int, default=1000, help="hits per query (default 1000)")
-    p.add_argument("--output", required=True, help="TREC run file to write ('-' for stdout)")
+    p.add_argument("--output", required=True, help="TREC run file to write ('-' for stdout); written "
+                   "atomically, and an existing run file is replaced only with --overwrite")
+    add_overwrite(p, "run file")
     p.add_argument("--tag", default="winnow", help="run tag in the last column (default winnow)")
     p.add_argument("--mmap", action="store_true", help="memory-map the index instead of reading it")
     p.add_argument("--nprobe", type=positive_int, default=None,
@@ -33,7 +35,10 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from winnow.index import load
+    from winnow.readers import check_run_output
 
+    if args.output != "-":
+        check_run_output(args.output, args.overwrite)  # before loading or searching anything
     queries = load_queries(args.queries, args.split)
     if not queries:
         raise ValueError(f"{args.queries}: no queries" + (f" in split {args.split}" if args.split else ""))
@@ -49,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     results = index.search(queries, k=args.k, **kwargs)
     elapsed = time.perf_counter() - start
     results.to_trec(sys.stdout if args.output == "-" else args.output, tag=args.tag,
-                    score_format=args.score_format)
+                    score_format=args.score_format, overwrite=args.overwrite)
     print(f"{len(queries):,} queries in {elapsed:.2f} s ({len(queries) / max(elapsed, 1e-9):,.0f} q/s)"
           + ("" if args.output == "-" else f" -> {args.output}"), file=sys.stderr)
     return 0

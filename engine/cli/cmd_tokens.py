@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from winnow.cli.common import add_threads, positive_int
+from winnow.cli.common import add_overwrite, add_threads, check_index_output, positive_int
 
 HELP = "late-interaction token store (float16 or PQ) with an IVF-PQ index over token vectors"
 
@@ -24,7 +24,9 @@ def add_tokens_parser(tsub) -> None:
                    help="corpus file or dataset directory, or a `winnow encode --tokens` output directory")
     p.add_argument("--model", default=None, metavar="PATH", help="local model directory (default: the "
                    "packaged all-MiniLM-L6-v2)")
-    p.add_argument("--output", required=True, metavar="DIR", help="store directory (replaced atomically)")
+    p.add_argument("--output", required=True, metavar="DIR", help="store directory to write (must not "
+                   "exist, or be a store and --overwrite be given)")
+    add_overwrite(p, "store")
     p.add_argument("--pq", type=positive_int, default=None, metavar="M",
                    help="store PQ codes with M sub-quantizers (8 bits each) instead of float16")
     p.add_argument("--pq-nbits", type=int, choices=[4, 8], default=8, help="bits per PQ code (default 8)")
@@ -59,6 +61,7 @@ def run_build_tokens(args: argparse.Namespace) -> int:
 
     from winnow.index.token_store import TokenStore
 
+    check_index_output(args.output, args.overwrite, args.input)
     start = time.perf_counter()
     threads = args.threads if args.threads > 0 else (os.cpu_count() or 1)
     src = Path(args.input)
@@ -108,7 +111,7 @@ def run_build_tokens(args: argparse.Namespace) -> int:
         special = model.pop("special_ids", [])
     store = TokenStore(vecs, tids, offsets, docnos, pq_M=args.pq, nbits=args.pq_nbits, seed=args.seed, threads=threads,
                        special_ids=special, model=model)
-    store.save(args.output)
+    store.save(args.output, overwrite=args.overwrite)
     msg = f"stored {store.ntokens:,} token vectors of {store.ndocs:,} documents ({store.storage}, " \
           f"{store.nbytes / 1e6:.1f} MB)"
     if not args.no_ann and store.ntokens:

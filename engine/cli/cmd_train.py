@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 
-from winnow.cli.common import load_queries, positive_int
+from winnow.cli.common import add_overwrite, check_index_output, load_queries, positive_int
 
 FAMILIES = ("linear", "sqrt", "quadratic", "power")
 
@@ -39,7 +39,9 @@ def register(sub) -> None:
     a.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     a.add_argument("--hidden", type=positive_int, default=64, help="hidden units (default 64)")
     a.add_argument("--max-epochs", type=positive_int, default=3000, help="full-batch epochs at most (default 3000)")
-    a.add_argument("--output", required=True, help="adapter directory to write")
+    a.add_argument("--output", required=True, help="adapter directory to write (must not exist, or be an "
+                   "adapter and --overwrite be given)")
+    add_overwrite(a, "adapter")
     a.set_defaults(func=run)
 
 
@@ -50,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from winnow.index import load
     from winnow.rerank.adapter_training import train_for_retriever
 
+    check_index_output(args.output, args.overwrite, args.index, args.queries)
     queries = load_queries(args.queries, args.split)
     qrels = load_qrels(args.qrels)
     index = load(args.index)
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                                   index_path=Path(args.index).resolve(), val_fraction=args.val_fraction,
                                   seed=args.seed, hidden=args.hidden, max_epochs=args.max_epochs,
                                   target_recall=target_recall, target_precision=args.target_precision)
-    adapter.save(args.output)
+    adapter.save(args.output, overwrite=args.overwrite)
     info = adapter.info
     point = info["threshold_on_validation"]
     print(f"adapter {args.family} on {info['n_fit_queries']} + {info['n_val_queries']} validation queries in "

@@ -59,3 +59,16 @@ def open_corpus(path: str, skip_bad_lines: bool = False):
     if not ds.corpus_paths:
         raise ValueError(f"{path}: dataset has no corpus (documents) to index")
     return ds.corpus(skip_bad_lines=skip_bad_lines, report=report), report
+
+
+def add_overwrite(parser: argparse.ArgumentParser, what: str = "index") -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help=f"replace an existing {what} at --output (anything else there is never replaced)")
+
+
+def check_index_output(output: str, overwrite: bool, *inputs) -> None:
+    """Refuse, before any work, an --output that is not a Winnow index (a user folder, a
+    file, the input) or an index without --overwrite; the save checks again under its lock."""
+    from winnow.index.safe_save import check_output
+
+    check_output(output, overwrite, inputs)

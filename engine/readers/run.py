@@ -9,7 +9,7 @@ from typing import IO, Iterable, Iterator, NamedTuple
 
 from winnow.readers.common import BadLineReport, LinePolicy
 
-__all__ = ["RunRow", "format_score", "iter_run", "read_run", "write_run"]
+__all__ = ["RunRow", "check_run_output", "format_score", "is_run_file", "iter_run", "read_run", "write_run"]
 
 
 class RunRow(NamedTuple):
@@ -137,8 +137,41 @@ def _write_rows(fh: IO[str], rows: Iterable[tuple], tag: str) -> int:
     return n
 
 
+def is_run_file(path: str | os.PathLike[str]) -> bool:
+    """An empty file, or one whose first line has the six columns of a TREC run line."""
+    if not os.path.isfile(path):
+        return False
+    try:
+        opener = gzip.open if os.fspath(path).endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as fh:
+            line = fh.readline(1 << 16)
+    except (OSError, UnicodeDecodeError, EOFError):
+        return False
+    parts = line.split()
+    if not parts:
+        return not line  # empty file; a blank first line is not what we write
+    try:
+        int(parts[3]), float(parts[4])
+    except (IndexError, ValueError):
+        return False
+    return len(parts) == 6
+
+
+def check_run_output(path: str | os.PathLike[str], overwrite: bool = False) -> None:
+    """The run-file policy, checked before any work: a run file is written where nothing is,
+    or replaces a TREC run file when ``overwrite`` (``--overwrite``) is given; anything else
+    (a directory, another file) is refused with ``ValueError`` naming the path."""
+    if not os.path.lexists(path):
+        return
+    if not is_run_file(path):
+        what = "a directory" if os.path.isdir(path) else "a file that is not a TREC run"
+        raise ValueError(f"{path}: exists and is {what}; refusing to replace it (choose another output)")
+    if not overwrite:
+        raise ValueError(f"{path}: a run file exists there; pass --overwrite (overwrite=True) to replace it")
+
+
 def write_run(path: str | os.PathLike[str] | IO[str], rows: Iterable[tuple],
-              tag: str = "winnow") -> int:
+              tag: str = "winnow", overwrite: bool = False) -> int:
     """Write a TREC run ``qid Q0 docno rank score tag``, one row per line.
 
     Parameters
@@ -146,13 +179,16 @@ def write_run(path: str | os.PathLike[str] | IO[str], rows: Iterable[tuple],
     path : str, os.PathLike or text file object
         Destination. A path is written atomically (temporary sibling, fsync, rename), and
         gzip-compressed when it ends in ``.gz``; an open text file (e.g. ``sys.stdout``) is
-        written to directly.
+        written to directly. An existing path is replaced only when it is a run file and
+        ``overwrite`` is true (:func:`check_run_output`).
     rows : iterable of tuple
         ``(qid, docno, rank, score)`` or ``(qid, docno, rank, score, tag)`` (e.g.
         :class:`RunRow`), written in the given order. Scores are formatted by
         :func:`format_score`; ids must be non-empty and free of whitespace.
     tag : str
         Run tag for rows that carry none.
+    overwrite : bool
+        Replace an existing run file at ``path``.
 
     Returns
     -------
@@ -168,6 +204,7 @@ def write_run(path: str | os.PathLike[str] | IO[str], rows: Iterable[tuple],
     if hasattr(path, "write"):
         return _write_rows(path, rows, tag)  # type: ignore[arg-type]
     dest = os.fspath(path)  # type: ignore[arg-type]
+    check_run_output(dest, overwrite)
     folder = os.path.dirname(os.path.abspath(dest))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=".tmp", dir=folder)
     try:

@@ -91,7 +91,9 @@ def test_npy_files_are_plain_and_aligned(saved):
 
 def test_save_replaces_existing_index(built, saved):
     other = BM25Index.build(CORPUS[:3], progress=False)
-    other.save(saved)
+    with pytest.raises(ValueError, match="--overwrite"):  # replacing an index needs overwrite
+        other.save(saved)
+    other.save(saved, overwrite=True)
     assert BM25Index.load(saved).n_docs == 3
     assert [p.name for p in saved.parent.iterdir()] == ["idx"]  # no temp or old dirs left
 
@@ -140,7 +142,7 @@ def test_truncated_npy_with_matching_meta(saved):
     truncate(p, 8)
     meta = json.loads((saved / "meta.json").read_text())
     meta["files"][p.name] = p.stat().st_size
-    (saved / "meta.json").write_text(json.dumps(meta))
+    fmt.write_meta(saved, meta)  # meta.json consistent with the damage: the .npy checks must catch it
     check_error(saved, "checksum mismatch", p)
     check_error(saved, "unreadable array", p, mmap=True)  # mapped loads skip checksums
 
@@ -150,7 +152,7 @@ def test_wrong_dtype_npy(saved):
     np.save(p, np.load(p).astype(np.int64))
     meta = json.loads((saved / "meta.json").read_text())
     meta["files"][p.name] = p.stat().st_size
-    (saved / "meta.json").write_text(json.dumps(meta))
+    fmt.write_meta(saved, meta)
     check_error(saved, "checksum mismatch", p)
     check_error(saved, "expected 1-D uint32", p, mmap=True)
 
@@ -166,7 +168,7 @@ def test_flipped_byte_in_npy_payload(saved):
 def edit_meta(path, **changes):
     meta = json.loads((path / "meta.json").read_text())
     meta.update(changes)
-    (path / "meta.json").write_text(json.dumps(meta))
+    fmt.write_meta(path, meta)  # a consistent meta.json: the field checks behind it must catch it
 
 
 def test_newer_format_version(saved):
@@ -224,7 +226,7 @@ def test_failed_save_leaves_old_index(built, saved, monkeypatch):
     monkeypatch.setattr(winnow._core, "write_section", failing)
     smaller = BM25Index.build(CORPUS[:2], progress=False)
     with pytest.raises(OSError, match="No space left"):
-        smaller.save(saved)
+        smaller.save(saved, overwrite=True)
     assert len(calls) == 2
     assert {p.name: p.read_bytes() for p in saved.iterdir()} == before
     assert sorted(p.name for p in saved.parent.iterdir()) == ["idx"]  # no temp dir behind

@@ -15,6 +15,7 @@ from dense_fixtures import KINDS, clustered, make_index  # noqa: E402
 
 import winnow  # noqa: E402
 from winnow.index import load  # noqa: E402
+from winnow.index.format import write_meta  # noqa: E402
 
 
 def _kw(index):
@@ -95,7 +96,7 @@ def test_newer_major_version(tmp_path, data, kind):
     meta_path = path / "meta.json"
     meta = json.loads(meta_path.read_text())
     meta["format_version"] = [meta["format_version"][0] + 1, 0]
-    meta_path.write_text(json.dumps(meta))
+    write_meta(path, meta)  # a consistent meta.json: the version check must catch it
     with pytest.raises(winnow.IndexFormatError, match=r"newer.*upgrade") as err:
         load(path)
     assert str(path) in str(err.value)
@@ -109,7 +110,7 @@ def test_wrong_format_and_meta_mismatch(tmp_path, data):
         FlatIndex.load(path)
     meta = json.loads((path / "meta.json").read_text())
     meta["arrays"]["codes"][1][1] += 1  # shape recorded differs from the file
-    (path / "meta.json").write_text(json.dumps(meta))
+    write_meta(path, meta)
     with pytest.raises(winnow.IndexFormatError, match="codes.npy"):
         load(path, mmap=True)
 

@@ -167,7 +167,7 @@ def test_write_run_is_atomic_on_error(tmp_path):
     write_run(path, [("1", "a", 1, 1.0)])
     before = path.read_text()
     with pytest.raises(ValueError, match="whitespace"):
-        write_run(path, [("1", "b", 1, 2.0), ("1", "bad id", 2, 1.0)])
+        write_run(path, [("1", "b", 1, 2.0), ("1", "bad id", 2, 1.0)], overwrite=True)
     assert path.read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.txt"]  # no temp file left
 
