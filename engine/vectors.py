@@ -34,6 +34,7 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 from winnow.errors import IndexFormatError
+from winnow.validation import check_finite
 
 __all__ = ["EncodeReport", "encode_to_dir", "load_tokens", "load_vectors"]
 
@@ -289,8 +290,12 @@ def _load_npy(path: Path, mmap: bool) -> np.ndarray:
 
 def _stack(paths: list[Path], mmap: bool, width: int | None, dtype=np.float32) -> np.ndarray:
     """Concatenate row chunks into one array of ``dtype``; a single chunk already of that
-    dtype is returned as is (a read-only memmap when ``mmap``)."""
+    dtype is returned as is (a read-only memmap when ``mmap``). A NaN or infinity in a float
+    file is a ValueError naming the file, row and column (checked here, where the file is
+    known, rather than later in an index's add or train)."""
     parts = [_load_npy(p, True) for p in paths]
+    for path, part in zip(paths, parts):
+        check_finite(part, str(path))
     if len(parts) == 1 and parts[0].dtype == dtype:
         return parts[0] if mmap else np.array(parts[0])
     tail = parts[0].shape[1:] if parts else ((width,) if width is not None else ())

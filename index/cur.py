@@ -31,6 +31,7 @@ from winnow.errors import IndexFormatError
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
 from winnow.index.format import load_arrays, open_index, register_format, save_directory
+from winnow.validation import check_finite, unique_docno_table
 
 __all__ = ["CURIndex", "score_matrix", "sample_pseudo_queries"]
 
@@ -182,8 +183,7 @@ class CURIndex(Retriever):
             if R.shape != (len(texts), n):
                 raise ValueError(f"R has shape {R.shape}, expected ({len(texts)}, {n})")
             cost = {"scorer_calls": 0, "seconds": 0.0, "precomputed": True, "matrix_entries": int(R.size)}
-        if not np.isfinite(R).all():
-            raise ValueError("the anchor score matrix has non-finite scores; CUR needs finite scores")
+        check_finite(R, "anchor score matrix R", "scores")  # pinv of a NaN matrix is all NaN
         if anchor_items is None:
             k_i = int(n_anchor_items)
             if not 1 <= k_i <= n:
@@ -223,7 +223,7 @@ class CURIndex(Retriever):
         raise ValueError(f"dense must be 'flat' or 'ivf', got {dense!r}")
 
     def set_docnos(self, docnos) -> None:
-        self.docnos = docnos if isinstance(docnos, DocnoTable) else DocnoTable.from_list([str(d) for d in docnos])
+        self.docnos = unique_docno_table(docnos)
 
     def item_embeddings(self) -> np.ndarray:
         """E.T (n, k_i) float32 (reconstructed from the dense index)."""

@@ -14,6 +14,7 @@ from winnow.docnos import DocnoTable, IdentityDocnos
 from winnow.errors import IndexFormatError
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
+from winnow.validation import check_finite, unique_docno_table
 from winnow.index.format import load_arrays, open_index, save_directory
 
 METRICS = ("ip", "l2")
@@ -28,7 +29,9 @@ def as_vectors(x, d: int | None = None, name: str = "vectors") -> np.ndarray:
         raise ValueError(f"{name} must be 2-D (n, d), got shape {arr.shape}")
     if d is not None and arr.shape[1] != d:
         raise ValueError(f"{name} have {arr.shape[1]} columns (dim), index dim is {d}")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    check_finite(out, name)  # one NaN would poison k-means, codebooks and every score
+    return out
 
 
 def check_metric(metric: str) -> str:
@@ -91,8 +94,8 @@ class DenseIndex(Retriever):
         raise NotImplementedError
 
     def set_docnos(self, docnos) -> None:
-        """Map ids 0..n-1 to external document ids (a list or DocnoTable)."""
-        self.docnos = docnos if isinstance(docnos, DocnoTable) else DocnoTable.from_list([str(d) for d in docnos])
+        """Map ids 0..n-1 to external document ids (a list or DocnoTable); duplicates are refused."""
+        self.docnos = unique_docno_table(docnos)
 
     # -- files ---------------------------------------------------------------------------------
     def _params(self) -> dict:

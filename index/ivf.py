@@ -15,6 +15,7 @@ from winnow.index.dense_base import DenseIndex, as_vectors
 from winnow.index.flat import _new_ids
 from winnow.index.format import register_format
 from winnow.index.opq import train_opq
+from winnow.validation import check_finite
 
 PAYLOADS = ("flat", "pq", "fastscan")
 
@@ -89,11 +90,18 @@ class IVFIndex(DenseIndex):
         c = np.ascontiguousarray(centroids, dtype=np.float32)
         if c.shape != (self.nlist, self.d):
             raise ValueError(f"centroids have shape {c.shape}, expected ({self.nlist}, {self.d})")
-        self.centroids = c
+        check_finite(c, "centroids")
         if codebooks is not None:
-            self.pq.set_centroids(np.ascontiguousarray(codebooks, dtype=np.float32))
+            codebooks = np.ascontiguousarray(codebooks, dtype=np.float32)
+            check_finite(codebooks, "codebooks")
         if rotation is not None:
-            self.rotation = np.ascontiguousarray(rotation, dtype=np.float32)
+            rotation = np.ascontiguousarray(rotation, dtype=np.float32)
+            check_finite(rotation, "rotation")
+        self.centroids = c  # set only once every array passed its checks
+        if codebooks is not None:
+            self.pq.set_centroids(codebooks)
+        if rotation is not None:
+            self.rotation = rotation
 
     def _assign(self, xr: np.ndarray, threads: int = 1) -> np.ndarray:
         _, lists = _core.dense_exact_search(xr, self.centroids, 1, self.metric, threads, None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from winnow import _core
+from winnow.validation import check_finite
 
 
 def train_opq(x: np.ndarray, M: int, nbits: int = 8, niter: int = 20, niter_pq: int = 4,
@@ -15,6 +16,7 @@ def train_opq(x: np.ndarray, M: int, nbits: int = 8, niter: int = 20, niter_pq: 
 
     x: (n, d) float32 training vectors; a seeded sample of at most ``max_train`` is used.
     """
+    check_finite(np.asarray(x), "x")  # before sampling, so the row named is the caller's
     rng = np.random.default_rng(seed)
     if len(x) > max_train:
         x = x[np.sort(rng.choice(len(x), max_train, replace=False))]

@@ -10,6 +10,7 @@ from winnow.index.dense_base import DenseIndex, as_vectors
 from winnow.index.flat import _new_ids, _rows_of
 from winnow.index.format import register_format
 from winnow.index.opq import train_opq
+from winnow.validation import check_finite
 
 
 def pq_luts(pq, x: np.ndarray, metric: str) -> np.ndarray:
@@ -75,6 +76,7 @@ class PQIndex(DenseIndex):
         r = np.ascontiguousarray(r, dtype=np.float32)
         if r.shape != (self.d, self.d):
             raise ValueError(f"rotation has shape {r.shape}, expected ({self.d}, {self.d})")
+        check_finite(r, "rotation")
         return r
 
     def _rotate(self, x: np.ndarray) -> np.ndarray:
@@ -91,7 +93,9 @@ class PQIndex(DenseIndex):
 
     def set_codebooks(self, centroids, rotation=None) -> None:
         """Use given centroids (M, ksub, d/M) (and rotation (d, d)) instead of training."""
-        self.pq.set_centroids(np.ascontiguousarray(centroids, dtype=np.float32))
+        centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+        check_finite(centroids, "centroids")
+        self.pq.set_centroids(centroids)
         if rotation is not None:
             self.rotation = self._check_rotation(rotation)
 

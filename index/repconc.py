@@ -32,6 +32,7 @@ from winnow.index.dense_base import as_vectors
 from winnow.index.flat import FlatIndex
 from winnow.index.opq import train_opq
 from winnow.index.pq_index import PQIndex
+from winnow.validation import check_finite, unique_docnos
 
 
 @dataclass
@@ -107,7 +108,7 @@ def train_repconc(doc_vectors, query_vectors, query_ids, qrels, docnos=None, con
     if len(query_ids) != len(q_all):
         raise ValueError(f"{len(query_ids)} query ids for {len(q_all)} query vectors")
     qrels = load_qrels(qrels) if not isinstance(qrels, dict) else qrels
-    docnos = [str(i) for i in range(n)] if docnos is None else [str(s) for s in docnos]
+    docnos = [str(i) for i in range(n)] if docnos is None else unique_docnos(docnos)
     doc_row = {dn: i for i, dn in enumerate(docnos)}
     rel = _relevant_rows(query_ids, qrels, doc_row)
     keep = [i for i, r in enumerate(rel) if len(r)]
@@ -122,6 +123,9 @@ def train_repconc(doc_vectors, query_vectors, query_ids, qrels, docnos=None, con
 
     if init is not None:
         rotation = None if init[1] is None else np.ascontiguousarray(init[1], dtype=np.float32)
+        check_finite(init[0], "init centroids")
+        if rotation is not None:
+            check_finite(rotation, "init rotation")
     else:
         rotation = train_opq(x, cfg.M, cfg.nbits, seed=cfg.seed, threads=cfg.threads) if cfg.opq else None
     xr = np.ascontiguousarray(x @ rotation) if rotation is not None else x

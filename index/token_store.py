@@ -26,6 +26,7 @@ from winnow import _core
 from winnow.docnos import DocnoTable, IdentityDocnos
 from winnow.errors import IndexFormatError
 from winnow.index.format import load_arrays, open_index, register_format, save_directory
+from winnow.validation import check_finite, unique_docno_table
 
 __all__ = ["TokenStore", "maxsim_reference", "document_frequencies"]
 
@@ -111,6 +112,7 @@ class TokenStore:
         tokens = np.asarray(tokens)
         if tokens.ndim != 2:
             raise ValueError(f"tokens must be 2-D (T, dim), got shape {tokens.shape}")
+        check_finite(tokens, "tokens")
         self.token_ids = np.ascontiguousarray(token_ids, dtype=np.int32)
         self.offsets = np.ascontiguousarray(offsets, dtype=np.int64)
         _check_layout(len(tokens), self.token_ids, self.offsets)
@@ -162,7 +164,7 @@ class TokenStore:
         return f"TokenStore(ndocs={self.ndocs}, ntokens={self.ntokens}, dim={self.dim}, storage={self.storage!r}{pq})"
 
     def set_docnos(self, docnos) -> None:
-        table = docnos if isinstance(docnos, DocnoTable) else DocnoTable.from_list([str(d) for d in docnos])
+        table = unique_docno_table(docnos)
         if len(table) != self.ndocs:
             raise ValueError(f"{len(table)} docnos for {self.ndocs} documents")
         self.docnos = table
@@ -205,10 +207,13 @@ class TokenStore:
         q = np.ascontiguousarray(q, dtype=np.float32)
         if q.ndim != 2 or q.shape[1] != self.dim:
             raise ValueError(f"query vectors have shape {q.shape}, expected (nq, dim={self.dim})")
+        check_finite(q, "query vectors")
         ids = np.ascontiguousarray(doc_ids, dtype=np.int64)
         w = None if weights is None else np.ascontiguousarray(weights, dtype=np.float32)
         if w is not None and w.shape != (len(q),):
             raise ValueError(f"weights have shape {w.shape}, expected ({len(q)},)")
+        if w is not None:
+            check_finite(w, "weights")
         if len(ids) and (ids.min() < 0 or ids.max() >= self.ndocs):
             raise IndexError(f"doc ids span [{ids.min()}, {ids.max()}], store has {self.ndocs} documents")
         if not has_core_maxsim():
@@ -225,6 +230,7 @@ class TokenStore:
         if self.pq is None:
             raise ValueError("look-up tables need PQ storage")
         q = np.ascontiguousarray(q, dtype=np.float32)
+        check_finite(q, "query vectors")
         out = np.empty((len(q), self.pq.M, self.pq.ksub), np.float32)
         for i in range(len(q)):
             out[i] = self.pq.compute_lut(q[i], "ip")
