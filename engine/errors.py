@@ -14,3 +14,9 @@ class IndexFormatError(WinnowError, ValueError):
 
 class InputFormatError(WinnowError, ValueError):
     """A corpus, query, qrels or run file is malformed; the message names file and line."""
+
+
+class InputWarning(UserWarning):
+    """Input that is accepted but probably not what was meant: queries that analyze to no
+    terms, queries with no results (absent from a run file), qrels that share no query with
+    a run, a ``rel`` grade that no judgement reaches. The CLI prints each as ``warning: ...``."""

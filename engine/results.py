@@ -117,7 +117,9 @@ class Results:
 
         ``score_format``: ``exact`` writes the float32 scores; ``anserini`` writes them as
         Anserini does (rounded to 1e-4, ties perturbed by 1e-6 so that trec_eval keeps the
-        rank order), for runs byte-comparable with pyserini's.
+        rank order), for runs byte-comparable with pyserini's. A query without hits (e.g. one
+        that analyzes to no terms) has no lines, since the format cannot hold it: an
+        :class:`~winnow.errors.InputWarning` names such queries instead.
         """
         from winnow.readers import check_run_output, write_run
 
@@ -125,6 +127,16 @@ class Results:
             raise ValueError(f"score_format must be 'exact' or 'anserini', got {score_format!r}")
         if not hasattr(path, "write"):
             check_run_output(path, overwrite)  # before any work
+        empty = [q for q, n in zip(self.qids, self.counts()) if n == 0]
+        if empty:  # a run file has no way to hold a query without lines: this warning is the record
+            import warnings
+
+            from winnow.errors import InputWarning
+            from winnow.validation import name_some
+
+            warnings.warn(f"{len(empty)} of {self.nq} queries have no results, so the run file has no lines "
+                          f"for them (evaluation scores a judged query without lines 0): {name_some(empty)}",
+                          InputWarning, stacklevel=2)
         if score_format == "anserini":  # Anserini prints "%.6f"
             rows = ((q, d, r, f"{s:.6f}") for q, d, r, s in _anserini_rows(self.iter_rows()))
         else:  # float32 scalars print in their shortest exact form

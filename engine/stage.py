@@ -12,22 +12,30 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from winnow.results import Results
+from winnow.validation import check_texts
 
 
 def as_queries(queries) -> tuple[list[str], list[str]]:
-    """Normalise ``queries`` to (qids, texts)."""
+    """Normalise ``queries`` to (qids, texts).
+
+    A text that is not a ``str`` (None, a DataFrame's NaN) or holds a lone surrogate is a
+    ValueError naming the query id: ``str()`` would search for the word "None" or "nan".
+    """
     if isinstance(queries, str):
-        return ["0"], [queries]
-    if isinstance(queries, Mapping):
-        return [str(q) for q in queries], [str(t) for t in queries.values()]
-    if hasattr(queries, "columns"):  # a DataFrame
+        qids, texts = ["0"], [queries]
+    elif isinstance(queries, Mapping):
+        qids, texts = [str(q) for q in queries], list(queries.values())
+    elif hasattr(queries, "columns"):  # a DataFrame
         missing = [c for c in ("qid", "query") if c not in queries.columns]
         if missing:
             raise ValueError(f"queries DataFrame lacks column(s) {missing}; found {list(queries.columns)}")
-        return [str(q) for q in queries["qid"]], [str(t) for t in queries["query"]]
-    if isinstance(queries, Sequence):
-        return [str(i) for i in range(len(queries))], [str(t) for t in queries]
-    raise ValueError(f"queries must be a dict, a list of texts or a DataFrame, got {type(queries).__name__}")
+        qids, texts = [str(q) for q in queries["qid"]], list(queries["query"])
+    elif isinstance(queries, Sequence):
+        qids, texts = [str(i) for i in range(len(queries))], list(queries)
+    else:
+        raise ValueError(f"queries must be a dict, a list of texts or a DataFrame, got {type(queries).__name__}")
+    check_texts(qids, texts, "query")
+    return qids, [str(t) for t in texts]
 
 
 class Stage:

@@ -14,6 +14,7 @@ import queue
 import sys
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -21,9 +22,10 @@ import numpy as np
 
 from winnow import _core
 from winnow.docnos import DocnoTable
-from winnow.errors import IndexFormatError
+from winnow.errors import IndexFormatError, InputWarning
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
+from winnow.validation import first_bad_text, name_some
 from winnow.index.format import (check_files, check_version, inspect, load_npy, register_format,
                                  save_directory, verify_checksums)
 
@@ -40,20 +42,44 @@ _NPY = {
 _SECTIONS = {"postings": "POSTINGS", "term_bytes": "TERMS", "docno_bytes": "DOCNOS"}
 
 
-def _batches(docs: Iterable, batch_size: int) -> Iterator[tuple[list[str], list]]:
+def _batches(docs: Iterable, batch_size: int, pretokenized: bool = False) -> Iterator[tuple[list[str], list]]:
+    """Batches of (docnos, texts or term lists), each document checked here (in the prefetch
+    thread, overlapping the C++ analysis): None or non-str text would be indexed as the word
+    "None", a lone surrogate has no UTF-8 form for the core."""
     docnos, payload = [], []
-    for item in docs:
+    for pos, item in enumerate(docs):
         try:
             docno, body = item
         except (TypeError, ValueError):
             raise ValueError(f"documents must be (docno, text) pairs, got {type(item).__name__}") from None
-        docnos.append(str(docno))
+        why = "is None" if docno is None else first_bad_text(str(docno))
+        if why is not None:
+            raise ValueError(f"the docno of document {pos} {why}")
+        docno = str(docno)
+        body = _terms(docno, body) if pretokenized else body
+        why = None if pretokenized else first_bad_text(body)
+        if why is not None:
+            raise ValueError(f"document {docno!r} text {why}")
+        docnos.append(docno)
         payload.append(body)
         if len(docnos) >= batch_size:
             yield docnos, payload
             docnos, payload = [], []
     if docnos:
         yield docnos, payload
+
+
+def _terms(docno: str, body, what: str = "document") -> list[str]:
+    """The terms of a pretokenized document or query (str of each, so integer term ids work too)."""
+    if body is None or isinstance(body, (str, bytes)):
+        raise ValueError(f"{what} {docno!r} terms are {type(body).__name__}, expected a list of terms")
+    terms = []
+    for t in body:
+        why = "is None" if t is None else first_bad_text(str(t))
+        if why is not None:
+            raise ValueError(f"{what} {docno!r} term {len(terms)} {why}")
+        terms.append(str(t))
+    return terms
 
 
 def _prefetch(it: Iterator, depth: int = 2) -> Iterator:
@@ -77,6 +103,13 @@ def _prefetch(it: Iterator, depth: int = 2) -> Iterator:
         if isinstance(item, BaseException):
             raise item
         yield item
+
+
+def _warn_no_terms(empty: list[str], nq: int) -> None:
+    """Queries that analyze to nothing stay in Results (padding only); say so once per search."""
+    if empty:
+        warnings.warn(f"{len(empty)} of {nq} queries analyze to no terms (only stop words or punctuation) "
+                      f"and have no results: {name_some(empty)}", InputWarning, stacklevel=3)
 
 
 def _ties_by_docno(ties: str) -> bool:
@@ -131,11 +164,11 @@ class BM25Index(Retriever):
             bar = tqdm(total=total, unit="doc", desc="indexing", file=sys.stderr, dynamic_ncols=True,
                        mininterval=0.5)
         try:
-            for docnos, payload in _prefetch(_batches(docs, batch_size)):
+            for docnos, payload in _prefetch(_batches(docs, batch_size, pretokenized)):
                 if pretokenized:
-                    builder.add_tokens(docnos, [[str(t) for t in terms] for terms in payload])
+                    builder.add_tokens(docnos, payload)
                 else:
-                    builder.add_texts(docnos, [str(t) for t in payload])
+                    builder.add_texts(docnos, payload)
                 if bar is not None:
                     bar.update(len(docnos))
         finally:
@@ -160,13 +193,18 @@ class BM25Index(Retriever):
         if self.params["analyzer"] == "pretokenized":
             return self.search_terms(dict(zip(qids, [t.split() for t in texts])), k, threads, algorithm, ties)
         scores, ids = self._searcher.search(texts, int(k), algorithm, int(threads), _ties_by_docno(ties))
+        no_hits = np.flatnonzero(ids[:, 0] < 0) if ids.ndim == 2 and ids.shape[1] else []
+        if len(no_hits):  # only these are re-analyzed, to tell "no terms" from "no match"
+            analyzer = _core.Analyzer(self.params["analyzer"])
+            _warn_no_terms([qids[i] for i in no_hits if not analyzer.analyze(texts[i])], len(qids))
         return Results(qids, ids, scores, self.docnos, texts)
 
     def search_terms(self, queries: dict, k: int = 10, threads: int = 1, algorithm: str = "maxscore",
                      ties: str = "docno") -> Results:
         """Search with already-analyzed queries: {qid: [term, ...]} (repeats raise the weight)."""
         qids = [str(q) for q in queries]
-        terms = [[str(t) for t in queries[q]] for q in queries]
+        terms = [_terms(str(q), queries[q], "query") for q in queries]
+        _warn_no_terms([q for q, t in zip(qids, terms) if not t], len(qids))
         scores, ids = self._searcher.search_terms(terms, int(k), algorithm, int(threads), _ties_by_docno(ties))
         return Results(qids, ids, scores, self.docnos, [" ".join(t) for t in terms])
 

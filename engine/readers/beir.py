@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any, Iterator
 
 from winnow.readers.common import BadLineReport, LinePolicy
 from winnow.readers.trec import fold_qrels
 from winnow.readers.unique import collect_unique, unique_documents
+from winnow.validation import first_bad_text
 
 __all__ = ["iter_beir_corpus", "read_beir_qrels", "read_beir_queries"]
+
+# A JSON \u escape of a UTF-16 surrogate: only such a line can decode to a lone surrogate
+# (valid UTF-8 never holds one), which no UTF-8 consumer (the C++ core) can take.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _records(policy: LinePolicy, fields: tuple[str, ...],
@@ -36,6 +42,7 @@ def _records(policy: LinePolicy, fields: tuple[str, ...],
                        f"{', '.join(fields)}")
             continue
         out: dict[str, str] = {}
+        check_unicode = _SURROGATE_ESCAPE.search(line) is not None
         for name in fields + optional:
             value = obj.get(name, "" if name in optional else None)
             if name == "_id" and isinstance(value, int) and not isinstance(value, bool):
@@ -47,6 +54,10 @@ def _records(policy: LinePolicy, fields: tuple[str, ...],
             if not isinstance(value, str):
                 policy.bad(lineno, f"field {name!r} is {type(value).__name__}; expected a "
                            "string")
+                break
+            why = first_bad_text(value) if check_unicode else None
+            if why is not None:
+                policy.bad(lineno, f"field {name!r} {why}")
                 break
             out[name] = value
         else:

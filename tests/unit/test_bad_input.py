@@ -186,3 +186,20 @@ def test_input_format_error_is_value_error(tmp_path):
     p = write(tmp_path / "c.tsv", "oops\n")
     with pytest.raises(ValueError):
         list(iter_collection(p))
+
+
+def test_beir_lone_surrogate_escape_is_a_bad_line(tmp_path):
+    """JSON can spell a lone UTF-16 surrogate (``\\ud800``) that no UTF-8 consumer can take;
+    it is a malformed line like invalid UTF-8, while an escaped pair is one valid character."""
+    p = write(tmp_path / "corpus.jsonl", '{"_id": "a", "text": "ok \\ud83d\\ude00"}\n'
+              '{"_id": "b", "title": "\\uD800x", "text": "t"}\n{"_id": "c", "text": "fine"}\n')
+    with pytest.raises(InputFormatError, match=r"corpus\.jsonl:2: field 'title' has a lone surrogate "
+                       r"U\+D800 at character 0: text must be valid Unicode"):
+        list(iter_beir_corpus(p))
+    report = BadLineReport()
+    assert list(iter_beir_corpus(p, skip_bad_lines=True, report=report)) == [("a", " ok \U0001f600"),
+                                                                             ("c", " fine")]
+    assert report.total_skipped == 1
+    q = write(tmp_path / "queries.jsonl", '{"_id": "1", "text": "\\udfff"}\n')
+    with pytest.raises(InputFormatError, match=r"queries\.jsonl:1: field 'text' has a lone surrogate U\+DFFF"):
+        read_beir_queries(q)
