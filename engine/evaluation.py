@@ -12,6 +12,11 @@ Conventions (the ones the reference numbers in ``shared/data/README.md`` use):
   ``-c``). Run queries with no judgements are ignored. Each aggregate is the arithmetic mean over
   the qrels queries. ``ir_measures`` 0.4.3 already fills absent queries with the measure's
   default (0); this module does it itself as well, so the convention does not depend on it.
+  A query a search kept with no results (e.g. one that analyzes to no terms) has no lines in a
+  run file and scores 0 the same way.
+* Cutoffs must be integers >= 1 (``P@0`` is a ValueError; pytrec_eval would abort the process).
+  An :class:`~winnow.errors.InputWarning` is issued when the run answers no qrels query and
+  when a measure's ``rel`` exceeds every grade in the qrels: all zeros by construction.
 * Ties in score are broken as trec_eval does for **every** measure: score descending, then docno
   descending (the rank column of a run file is ignored). ``ir_measures`` alone is not
   consistent here: its pytrec_eval backend (AP, R, P, nDCG, RR without cutoff) follows trec_eval
@@ -23,10 +28,11 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
-from winnow.errors import InputFormatError
+from winnow.errors import InputFormatError, InputWarning
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -92,6 +98,11 @@ def resolve_metrics(metrics: Union[str, Iterable[str]], rel: Optional[int] = Non
                 f"unknown metric {name!r} ({exc}); expected ir_measures names such as "
                 "nDCG@10, RR@10, AP, R@1000, P@10, RR(rel=2)@10"
             ) from None
+        cutoff = measure.params.get("cutoff")
+        if cutoff is not None and (isinstance(cutoff, bool) or not isinstance(cutoff, (int, float))
+                                   or cutoff < 1 or cutoff != int(cutoff)):
+            # checked here: pytrec_eval aborts the whole process (an assertion) on a cutoff of 0
+            raise ValueError(f"metric {name!r}: cutoff must be an integer >= 1, got {cutoff!r}")
         if rel is not None and "rel" in measure.SUPPORTED_PARAMS and "rel" not in measure.params:
             measure = measure(rel=rel)
         try:
@@ -241,6 +252,30 @@ def _break_ties(docs: Dict[str, float]) -> Dict[str, float]:
 
 
 
+def _warn_pointless(run_d: Run, qrels_d: Qrels, run_judged: Run, measures: Dict[str, object]) -> None:
+    """Warn (InputWarning) when every value is 0 by construction rather than by ranking: the
+    run answers no qrels query, or a measure's ``rel`` exceeds every grade in the qrels."""
+    if not run_judged:
+        answered = [q for q, d in run_d.items() if d]
+        if not answered:
+            why = "the run has no results"
+        else:
+            one = len(answered) == 1
+            some_run = ", ".join(repr(q) for q in answered[:3])
+            some_qrels = ", ".join(repr(q) for q in list(qrels_d)[:3])
+            why = (f"the run's {len(answered)} {'query' if one else 'queries'} (e.g. {some_run}) "
+                   f"{'shares' if one else 'share'} none with the qrels' {len(qrels_d)} (e.g. {some_qrels})")
+        warnings.warn(f"{why}: every measure is 0; check that run and qrels use the same query ids",
+                      InputWarning, stacklevel=3)
+    top = max(g for docs in qrels_d.values() for g in docs.values())
+    unreached = [str(m) for m in measures.values() if getattr(m, "params", {}).get("rel") is not None
+                 and m.params["rel"] > top]
+    if unreached:
+        verb = "is" if len(unreached) == 1 else "are"
+        warnings.warn(f"no judgement reaches the relevance grade of {', '.join(unreached)} (the highest grade in "
+                      f"the qrels is {top}): {verb} 0 for every query", InputWarning, stacklevel=3)
+
+
 def evaluate(
     run: Union[PathLike, Mapping],
     qrels: Union[PathLike, Mapping],
@@ -285,6 +320,7 @@ def evaluate(
     # Only the judged queries matter; dropping the others also keeps ir_measures from
     # evaluating queries it would discard anyway.
     run_judged = {q: _break_ties(d) for q, d in run_d.items() if q in qrels_d and d}
+    _warn_pointless(run_d, qrels_d, run_judged, measures)
     if run_judged:
         for metric in ir_measures.iter_calc(list(measures.values()), qrels_d, run_judged):
             name = by_measure[metric.measure]
