@@ -8,6 +8,8 @@ import math
 import sys
 from typing import List, Sequence
 
+from winnow.cli.common import positive_int
+
 DEFAULT_METRICS = ["nDCG@10", "RR@10", "AP", "R@1000"]  # == winnow.evaluation.DEFAULT_METRICS
 
 METRICS_HELP = (
@@ -29,18 +31,8 @@ def add_qrels_metrics_args(parser: argparse.ArgumentParser) -> None:
              "'query-id<TAB>corpus-id<TAB>score' (header optional); gzip accepted",
     )
     group.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS), metavar="METRIC", help=METRICS_HELP)
-    group.add_argument("--rel", type=_positive_int, default=None, metavar="N", help=REL_HELP)
+    group.add_argument("--rel", type=positive_int, default=None, metavar="N", help=REL_HELP)
     group.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
 
 
 def format_value(value: float, digits: int = 4) -> str:

@@ -5,6 +5,8 @@ import argparse
 import sys
 import textwrap
 
+from winnow.cli.common import nonnegative_int
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -28,7 +30,7 @@ def register(subparsers) -> None:
                         help="override a config value: dotted key, TOML scalar value "
                              "(e.g. evaluation.k=100, indexes.bm25.k1=1.2, dataset.root=/data/x); repeatable")
     parser.add_argument("--output", metavar="DIR", default=None, help="results directory (default: output.dir)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
+    parser.add_argument("--threads", type=nonnegative_int, default=None, metavar="N",
                         help="threads for indexing and search (default: the config's, else 1; 0 = all cores)")
     parser.add_argument("--only", metavar="NAME[,NAME...]", default=None,
                         help="run only these pipelines (comma-separated; the baseline falls back to the first)")

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from winnow.cli.common import add_input_policy, add_overwrite, add_threads, check_index_output, open_corpus
+from winnow.cli.common import add_input_policy, add_overwrite, add_threads, check_index_output, open_corpus, positive_int
 
 INDEX_TYPES = {
     "bm25": "BM25 inverted index (Lucene-exact scoring, block-max pruning)",
@@ -16,6 +16,15 @@ INDEX_TYPES = {
     "ivf": "inverted file with flat (float32) lists",
     "ivfpq": "inverted file with PQ lists (8-bit ADC or 4-bit fast-scan)",
     "cur": "CUR (ANNCUR) k-NN index for a pairwise scorer (cross-encoder, MaxSim)",
+}
+# Whole sentences for each dense type's --help (the short INDEX_TYPES entries are list items).
+DENSE_DESCRIPTIONS = {
+    "flat": "Build a Flat index: exact dense search over float32 vectors.",
+    "pq": "Build a PQ index: product quantization with 8-bit ADC or 4-bit fast-scan codes, "
+          "optionally after a learned OPQ rotation.",
+    "ivf": "Build an IVF index: an inverted file whose lists hold float32 vectors.",
+    "ivfpq": "Build an IVF-PQ index: an inverted file whose lists hold PQ codes (8-bit ADC or "
+             "4-bit fast-scan).",
 }
 
 
@@ -26,8 +35,8 @@ def register(sub) -> None:
     isub.required = True
 
     build = isub.add_parser("build", help="build an index from a corpus",
-                            description="Build an index. Types: " +
-                            "; ".join(f"{k}: {v}" for k, v in INDEX_TYPES.items()))
+                            description="Build an index of one TYPE (listed below). "
+                            "`winnow index build TYPE --help` shows the options of that type.")
     tsub = build.add_subparsers(dest="index_type", metavar="TYPE")
     tsub.required = True
 
@@ -49,7 +58,7 @@ def register(sub) -> None:
                       help="documents are already tokenized: split on whitespace, no analysis")
     bm25.add_argument("--memory-budget-mb", type=float, default=2048,
                       help="in-memory postings before a segment is written to disk (default 2048)")
-    bm25.add_argument("--batch-size", type=int, default=8192, help="documents per batch (default 8192)")
+    bm25.add_argument("--batch-size", type=positive_int, default=8192, help="documents per batch (default 8192)")
     add_threads(bm25)
     add_input_policy(bm25)
     bm25.set_defaults(func=run_build_bm25)
@@ -104,27 +113,27 @@ def run_build_bm25(args: argparse.Namespace) -> int:
 
 def _add_dense_parser(tsub, kind: str) -> None:
     p = tsub.add_parser(kind, help=INDEX_TYPES[kind],
-                        description=f"Build a {INDEX_TYPES[kind]} index from vectors written by "
-                        "`winnow encode` (or a directory with corpus.npy + corpus_ids.txt).")
+                        description=DENSE_DESCRIPTIONS[kind] + " The vectors come from `winnow "
+                        "encode` or a directory with corpus.npy and corpus_ids.txt.")
     p.add_argument("--vectors", required=True, help="vectors directory")
     p.add_argument("--output", required=True, help="index directory to write (must not exist, or be an "
                    "index and --overwrite be given)")
     add_overwrite(p)
     p.add_argument("--metric", choices=["ip", "l2"], default="ip", help="inner product (default) or L2")
     if kind in ("pq", "ivfpq"):
-        p.add_argument("--M", type=int, required=True, help="sub-quantizers (must divide the dimension)")
+        p.add_argument("--M", type=positive_int, required=True, help="sub-quantizers (must divide the dimension)")
         p.add_argument("--nbits", type=int, choices=[4, 8], default=8,
                        help="bits per sub-quantizer: 8 (ADC) or 4 (fast-scan); default 8")
         p.add_argument("--opq", action="store_true", help="learn an OPQ rotation before PQ")
     if kind in ("ivf", "ivfpq"):
-        p.add_argument("--nlist", type=int, required=True, help="number of inverted lists")
+        p.add_argument("--nlist", type=positive_int, required=True, help="number of inverted lists")
     if kind == "ivfpq":
         p.add_argument("--no-residual", action="store_true",
                        help="encode vectors, not residuals (for codebooks learned elsewhere)")
     if kind != "flat":
         p.add_argument("--refine", action="store_true", help="keep float32 vectors to re-score candidates")
-        p.add_argument("--train-size", type=int, default=200_000, help="training sample (default 200000)")
-        p.add_argument("--niter", type=int, default=20, help="k-means iterations (default 20)")
+        p.add_argument("--train-size", type=positive_int, default=200_000, help="training sample (default 200000)")
+        p.add_argument("--niter", type=positive_int, default=20, help="k-means iterations (default 20)")
         p.add_argument("--seed", type=int, default=1234, help="random seed (default 1234)")
     add_threads(p)
     p.set_defaults(func=run_build_dense, dense_kind=kind)
@@ -200,13 +209,13 @@ def _add_cur_parser(tsub) -> None:
     p.add_argument("--anchor-queries", required=True,
                    help="queries file or dataset directory (training queries), or sample:N for N "
                    "pseudo-queries sampled from the corpus")
-    p.add_argument("--n-anchor-items", type=int, default=200, help="anchor items k_i (default 200)")
+    p.add_argument("--n-anchor-items", type=positive_int, default=200, help="anchor items k_i (default 200)")
     p.add_argument("--output", required=True, help="index directory to write (must not exist, or be an "
                    "index and --overwrite be given)")
     add_overwrite(p)
     p.add_argument("--dense", choices=["flat", "ivf"], default="flat", help="item-embedding index (default flat)")
-    p.add_argument("--nlist", type=int, default=None, help="IVF lists (default sqrt(n))")
-    p.add_argument("--budget", type=int, default=None, help="default scorer calls per query (default k_i + 100)")
+    p.add_argument("--nlist", type=positive_int, default=None, help="IVF lists (default sqrt(n))")
+    p.add_argument("--budget", type=positive_int, default=None, help="default scorer calls per query (default k_i + 100)")
     p.add_argument("--work-dir", default=None, help="chunk directory for resuming (default OUTPUT.chunks)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=run_build_cur)

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from winnow.cli.common import add_overwrite, add_threads, check_index_output
+from winnow.cli.common import add_overwrite, add_threads, check_index_output, nonnegative_int, positive_int
 
 HELP = "RepCONC constrained PQ: Sinkhorn-balanced codebooks + ranking-loss centroid training"
 
@@ -28,17 +28,17 @@ def add_repconc_parser(tsub) -> None:
     p.add_argument("--output", required=True, help="index directory to write (must not exist, or be an "
                    "index and --overwrite be given)")
     add_overwrite(p)
-    p.add_argument("--M", type=int, required=True, help="sub-quantizers (must divide the dimension)")
+    p.add_argument("--M", type=positive_int, required=True, help="sub-quantizers (must divide the dimension)")
     p.add_argument("--nbits", type=int, choices=[4, 8], default=8, help="bits per code (default 8)")
-    p.add_argument("--ivf", type=int, metavar="NLIST", help="also partition into NLIST lists (non-residual IVF-PQ)")
-    p.add_argument("--epochs", type=int, default=4, help="stage-1 epochs: ranking + MSE loss (default 4)")
-    p.add_argument("--stage2-epochs", type=int, default=4, help="stage-2 (JPQ) epochs (default 4)")
-    p.add_argument("--cpq-niter", type=int, default=10, help="constrained k-means iterations (default 10)")
+    p.add_argument("--ivf", type=positive_int, metavar="NLIST", help="also partition into NLIST lists (non-residual IVF-PQ)")
+    p.add_argument("--epochs", type=nonnegative_int, default=4, help="stage-1 epochs: ranking + MSE loss (default 4)")
+    p.add_argument("--stage2-epochs", type=nonnegative_int, default=4, help="stage-2 (JPQ) epochs (default 4)")
+    p.add_argument("--cpq-niter", type=nonnegative_int, default=10, help="constrained k-means iterations (default 10)")
     p.add_argument("--epsilon", type=float, default=0.01, help="Sinkhorn epsilon on [-1,1]-scaled costs")
-    p.add_argument("--sinkhorn-iters", type=int, default=20, help="Sinkhorn iterations (default 20)")
+    p.add_argument("--sinkhorn-iters", type=positive_int, default=20, help="Sinkhorn iterations (default 20)")
     p.add_argument("--lr", type=float, default=5e-4, help="stage-1 centroid learning rate")
     p.add_argument("--stage2-lr", type=float, default=2e-4, help="stage-2 centroid learning rate")
-    p.add_argument("--batch-size", type=int, default=64, help="queries per step (default 64)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="queries per step (default 64)")
     p.add_argument("--no-opq", action="store_true", help="no OPQ rotation before the constrained k-means")
     p.add_argument("--seed", type=int, default=1234, help="random seed (default 1234)")
     add_threads(p)

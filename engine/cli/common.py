@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def add_threads(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads", type=int, default=1, metavar="N",
+    parser.add_argument("--threads", type=nonnegative_int, default=1, metavar="N",
                         help="worker threads (default 1; 0 = all cores)")
 
 
@@ -16,9 +16,25 @@ def add_input_policy(parser: argparse.ArgumentParser) -> None:
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    """argparse type of counts such as --k, --nprobe, --nlist, --M: an integer >= 1 (a usage
+    error, exit 2, otherwise; ``--k 0`` used to print a table of zeros)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type of --threads (0 = all cores) and of counts that may be 0: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
     return value
 
 
