@@ -12,6 +12,9 @@ import numpy as np
 
 
 class DocnoTable:
+    # the file a loaded table came from: a docno that is not UTF-8 is then a damaged index
+    source: str | None = None
+
     def __init__(self, data: np.ndarray, offsets: np.ndarray):
         self.data = np.asarray(data, dtype=np.uint8)
         self.offsets = np.asarray(offsets, dtype=np.uint64)
@@ -40,7 +43,13 @@ class DocnoTable:
             raise IndexError(f"document id {i} out of range for {n} documents")
         i %= n
         a, b = int(self.offsets[i]), int(self.offsets[i + 1])
-        return self.data[a:b].tobytes().decode("utf-8")
+        try:
+            return self.data[a:b].tobytes().decode("utf-8")
+        except UnicodeDecodeError:
+            from winnow.errors import IndexFormatError
+
+            raise IndexFormatError(f"{self.source or 'docno table'}: docno of document {i} is not valid UTF-8 "
+                                   "(corrupt file)") from None
 
     def lookup(self, ids: Iterable[int]) -> list[str]:
         """External ids of the internal ``ids`` (IndexError on an id out of range).

@@ -1,0 +1,274 @@
+"""Structural invariants every index load checks, memory-mapped loads included (DESIGN.md
+section 4): offsets that start at 0, never decrease and end at the length they index, counts
+that agree, ids within range, tables of the right shape, small float arrays (centroids,
+codebooks, rotations, pruning bounds) finite.
+
+The passes are numpy over offset and count tables, so a load costs time linear in the number
+of terms, blocks, lists and documents, never in payload bytes (vectors, codes, postings):
+those are covered by checksums (always for read loads, ``verify=True`` for mapped ones).
+Every failure is an ``IndexFormatError`` naming the file, so a damaged index fails at load
+instead of crashing or answering wrongly at search time.
+"""
+from __future__ import annotations
+
+import numbers
+from pathlib import Path
+
+import numpy as np
+
+from winnow.docnos import DocnoTable
+from winnow.errors import IndexFormatError
+
+BLOCK_SIZE = 128  # postings per block (csrc/core/sparse/block_codec.hpp kBlockSize)
+# The structure files of each format: offset and count tables, a few bytes per term, block,
+# list or document. An unverified (mapped) load still checksums these, so a structural change
+# that happens to stay self-consistent (another index's offset table of the same size) is
+# caught too; the rest (vectors, codes, postings, strings) is payload.
+STRUCTURE_FILES = {
+    "winnow.bm25": ("term_offsets.npy", "df.npy", "first_block.npy", "block_offset.npy", "block_last_doc.npy",
+                    "docno_offsets.npy"),
+    "winnow.flat": ("docno_offsets.npy",),
+    "winnow.pq": ("docno_offsets.npy",),
+    "winnow.ivf": ("list_offsets.npy", "packed_offsets.npy", "docno_offsets.npy"),
+    "winnow.tokens": ("offsets.npy", "docno_offsets.npy"),
+    "winnow.cur": ("dense.list_offsets.npy", "dense.packed_offsets.npy", "query_offsets.npy", "docno_offsets.npy"),
+}
+POSTINGS_PADDING = 8  # zero bytes after the last block (kPostingsPadding)
+
+
+def _fail(path, name: str, what: str):
+    raise IndexFormatError(f"{Path(path) / name}: {what}")
+
+
+def verify_structure(meta: dict, path, mmap: bool, verify: bool | None) -> None:
+    """Checksum the structure files of an unverified load (a verified one checksums all)."""
+    if ((not mmap) if verify is None else bool(verify)):
+        return
+    from winnow.index.format import _file_checksum
+
+    recorded = meta.get("checksums", {})
+    for name in STRUCTURE_FILES.get(meta.get("format"), ()):
+        if name in recorded and _file_checksum(Path(path) / name) != recorded[name]:
+            _fail(path, name, "checksum mismatch (corrupt or replaced offset table)")
+
+
+def shape(arr, path, name: str, expected: tuple) -> None:
+    """``arr.shape == expected`` (None in ``expected`` matches any length)."""
+    got = tuple(np.shape(arr))
+    if len(got) != len(expected) or any(e is not None and g != e for g, e in zip(got, expected)):
+        want = tuple("*" if e is None else e for e in expected)
+        _fail(path, name, f"shape {got}, expected {want} (inconsistent with the other files)")
+
+
+def offsets(arr, path, name: str, end: int, count: int | None = None) -> None:
+    """A 1-D integer table of ``count + 1`` entries rising from 0 to ``end``."""
+    a = np.asarray(arr)
+    if a.ndim != 1 or len(a) < 1 or a.dtype.kind not in "iu":
+        _fail(path, name, f"expected a 1-D integer offset table, got {a.dtype} {a.shape}")
+    if count is not None and len(a) != count + 1:
+        _fail(path, name, f"{len(a)} offsets for {count} entries (expected {count + 1})")
+    first, last = int(a[0]), int(a[-1])
+    if first != 0 or last != end:
+        _fail(path, name, f"offsets run from {first} to {last}, expected 0 to {end}")
+    drop = np.flatnonzero(a[1:] < a[:-1])
+    if len(drop):
+        _fail(path, name, f"offsets decrease at entry {int(drop[0]) + 1}")
+
+
+def in_range(arr, path, name: str, lo: int, hi: int, what: str = "values") -> None:
+    """Every entry in ``[lo, hi)``."""
+    a = np.asarray(arr)
+    if a.size:
+        mn, mx = int(a.min()), int(a.max())
+        if mn < lo or mx >= hi:
+            _fail(path, name, f"{what} span [{mn}, {mx}], expected within [{lo}, {hi - 1}]")
+
+
+def finite(arr, path, name: str) -> None:
+    a = np.asarray(arr)
+    if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
+        _fail(path, name, "holds NaN or infinite values")
+
+
+def docno_table(data, offs, path, n: int | None, data_name: str = "docno_bytes.npy",
+                offsets_name: str = "docno_offsets.npy") -> DocnoTable:
+    """A checked docno table (its docnos decode lazily; bad UTF-8 raises IndexFormatError)."""
+    offsets(offs, path, offsets_name, len(data), n)
+    table = DocnoTable(data, offs)
+    table.source = str(Path(path) / data_name)
+    return table
+
+
+def _real(value, path, key: str, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (lo <= float(value) <= hi):
+        _fail(path, "meta.json", f"{key} is {value!r}, expected a number in [{lo}, {hi}]")
+    return float(value)
+
+
+def _count(value, path, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 0:
+        _fail(path, "meta.json", f"{key} is {value!r}, expected a count >= 0")
+    return int(value)
+
+
+# -- BM25 ----------------------------------------------------------------------------------------
+def check_bm25(arrays: dict, stats: dict, params: dict, path) -> None:
+    """Counts, offset tables and block tables of a BM25 index against each other and the
+    postings (two bytes read per block: the bit widths that fix each block's size)."""
+    if not isinstance(stats, dict) or not isinstance(params, dict):
+        _fail(path, "meta.json", "'stats' and 'params' must be JSON objects")
+    _real(params.get("k1"), path, "params.k1", 1e-9, 1e9)
+    _real(params.get("b"), path, "params.b", 0.0, 1.0)
+    n_docs = len(arrays["norms"])
+    n_terms, n_blocks = len(arrays["df"]), len(arrays["block_last_doc"])
+    for name, n in (("term_offsets", n_terms + 1), ("cf", n_terms), ("first_block", n_terms + 1),
+                    ("term_max_x", n_terms), ("block_offset", n_blocks + 1), ("block_max_x", n_blocks),
+                    ("doc_len", n_docs), ("docno_offsets", n_docs + 1), ("docno_order", n_docs)):
+        shape(arrays[name], path, f"{name}.npy", (n,))
+    if _count(stats.get("n_docs"), path, "stats.n_docs") != n_docs:
+        _fail(path, "meta.json", f"stats.n_docs is {stats['n_docs']}, norms.npy holds {n_docs} documents")
+    doc_len = arrays["doc_len"]
+    with_terms = int(np.count_nonzero(doc_len))
+    if _count(stats.get("n_docs_with_terms"), path, "stats.n_docs_with_terms") != with_terms:
+        _fail(path, "meta.json", f"stats.n_docs_with_terms is {stats['n_docs_with_terms']}, "
+                                 f"doc_len.npy has {with_terms} documents with terms")
+    total = int(doc_len.sum(dtype=np.uint64))
+    if _count(stats.get("total_length"), path, "stats.total_length") != total:
+        _fail(path, "meta.json", f"stats.total_length is {stats['total_length']}, doc_len.npy sums to {total}")
+    df, cf = arrays["df"], arrays["cf"]
+    if n_terms and (int(df.min()) < 1 or np.any(cf < df)):
+        _fail(path, "df.npy", "a term has df 0 or a collection frequency below its df")
+    if int(cf.sum(dtype=np.uint64)) != total:
+        _fail(path, "cf.npy", f"collection frequencies sum to {int(cf.sum(dtype=np.uint64))}, "
+                              f"the document lengths to {total}")
+    offsets(arrays["term_offsets"], path, "term_offsets.npy", len(arrays["term_bytes"]), n_terms)
+    first = arrays["first_block"]
+    offsets(first, path, "first_block.npy", n_blocks, n_terms)
+    per_term = np.diff(first.astype(np.int64))
+    if np.any(per_term != (df.astype(np.int64) + BLOCK_SIZE - 1) // BLOCK_SIZE):
+        _fail(path, "first_block.npy", "block counts do not match the terms' df")
+    _check_blocks(arrays, path, n_docs, n_terms, n_blocks, per_term)
+    docno_order = arrays["docno_order"]
+    in_range(docno_order, path, "docno_order.npy", 0, max(n_docs, 1), "doc ids")
+    if n_docs and np.any(np.bincount(docno_order, minlength=n_docs) != 1):
+        _fail(path, "docno_order.npy", "is not a permutation of the document ids")
+
+
+def _check_blocks(arrays, path, n_docs: int, n_terms: int, n_blocks: int, per_term) -> None:
+    block_offset = arrays["block_offset"]
+    postings = arrays["postings"]
+    offsets(block_offset, path, "block_offset.npy", int(block_offset[-1]), n_blocks)
+    if int(block_offset[-1]) + POSTINGS_PADDING > len(postings):
+        _fail(path, "postings.bin", f"{len(postings)} bytes, the blocks need {int(block_offset[-1])} + padding")
+    if n_blocks == 0:
+        return
+    term_of = np.repeat(np.arange(n_terms), per_term)
+    start = arrays["first_block"][:-1].astype(np.int64)
+    pos = np.arange(n_blocks, dtype=np.int64) - start[term_of]
+    n = np.minimum(BLOCK_SIZE, arrays["df"].astype(np.int64)[term_of] - BLOCK_SIZE * pos)
+    size = np.diff(block_offset.astype(np.int64))
+    if np.any(size < 2):
+        _fail(path, "block_offset.npy", "a block is shorter than its 2-byte header")
+    at = block_offset[:-1].astype(np.int64)
+    doc_bits, tf_bits = postings[at].astype(np.int64), postings[at + 1].astype(np.int64)
+    want = 2 + (n * doc_bits + 7) // 8 + (n * tf_bits + 7) // 8
+    bad = np.flatnonzero((doc_bits > 32) | (tf_bits > 32) | (want != size))
+    if len(bad):
+        _fail(path, "postings.bin", f"block {int(bad[0])} is {int(size[bad[0]])} bytes, its header and df "
+                                    f"say {int(want[bad[0]])} (corrupt postings or block tables)")
+    last = arrays["block_last_doc"].astype(np.int64)
+    in_range(last, path, "block_last_doc.npy", 0, max(n_docs, 1), "doc ids")
+    # docs rise strictly: a term's first block ends at >= n - 1, each later one >= n past the previous
+    prev = np.where(pos == 0, -1, np.concatenate([[-1], last[:-1]]))
+    if np.any(last - prev < n):
+        _fail(path, "block_last_doc.npy", "last doc ids do not rise by at least each block's postings")
+    block_max, term_max = arrays["block_max_x"], arrays["term_max_x"]
+    finite(block_max, path, "block_max_x.npy")
+    finite(term_max, path, "term_max_x.npy")
+    if np.any(block_max < 0) or not np.array_equal(np.maximum.reduceat(block_max, start), term_max):
+        _fail(path, "term_max_x.npy", "pruning bounds disagree with block_max_x.npy")
+
+
+# -- dense ---------------------------------------------------------------------------------------
+def check_docnos_cover(index, ids, path, ids_name: str = "ids.npy") -> None:
+    """Ids are >= 0 (-1 is padding), and below the docno table's length when there is one."""
+    table = getattr(index, "docnos", None)
+    hi = len(table) if table is not None and not type(table).__name__ == "IdentityDocnos" else 2**63 - 1
+    in_range(ids, path, ids_name, 0, hi, "ids")
+
+
+def check_dense(index, path, mmap: bool, prefix: str = "") -> None:
+    """Shapes of a Flat / PQ / IVF index's arrays against its parameters, list tables,
+    small float arrays finite (and, for read loads, the stored vectors too)."""
+    from winnow.index.ivf import IVFIndex
+    from winnow.index.pq_index import PQIndex
+
+    d, n = index.d, len(index.ids)
+    p = prefix
+    shape(index.ids, path, f"{p}ids.npy", (n,))
+    check_docnos_cover(index, index.ids, path, f"{p}ids.npy")
+    rotation = getattr(index, "rotation", None)
+    if rotation is not None:
+        shape(rotation, path, f"{p}rotation.npy", (d, d))
+        finite(rotation, path, f"{p}rotation.npy")
+    if getattr(index, "refine", False):
+        shape(index.vectors, path, f"{p}vectors.npy", (n, d))
+    if isinstance(index, PQIndex):
+        shape(index.codes, path, f"{p}codes.npy", (n, index.pq.code_size))
+        finite(index.pq.centroids, path, f"{p}centroids.npy")
+    elif isinstance(index, IVFIndex):
+        shape(index.centroids, path, f"{p}centroids.npy", (index.nlist, d))
+        finite(index.centroids, path, f"{p}centroids.npy")
+        offsets(index.list_offsets, path, f"{p}list_offsets.npy", n, index.nlist)
+        if index.pq is not None:
+            finite(index.pq.centroids, path, f"{p}codebooks.npy")
+        if index.payload == "fastscan":
+            sizes = np.diff(index.list_offsets.astype(np.int64))
+            packed = (sizes + 31) // 32 * 32 * index.M // 2  # fastscan_pack: 32-row groups, M nibbles a row
+            offsets(index.packed_offsets, path, f"{p}packed_offsets.npy", len(index.packed), index.nlist)
+            if not np.array_equal(np.diff(index.packed_offsets.astype(np.int64)), packed):
+                _fail(path, f"{p}packed_offsets.npy", "packed list sizes do not match the list sizes")
+        else:
+            width = d if index.payload == "flat" else index.pq.code_size
+            shape(index.payload_rows, path, f"{p}payload_rows.npy", (n, width))
+    else:
+        shape(index.vectors, path, f"{p}vectors.npy", (n, d))
+    if not mmap:  # a read load holds the vectors in memory already: one more pass is cheap
+        for name in ("vectors", "payload_rows"):
+            arr = getattr(index, name, None)
+            if arr is not None and arr.dtype.kind == "f":
+                finite(arr, path, f"{p}{name}.npy")
+
+
+# -- token store ---------------------------------------------------------------------------------
+def check_tokens(raw: dict, params: dict, path) -> None:
+    ndocs = len(raw["offsets"]) - 1
+    if params.get("ndocs") is not None and _count(params["ndocs"], path, "params.ndocs") != ndocs:
+        _fail(path, "offsets.npy", f"{ndocs} documents, meta.json records {params['ndocs']}")
+    ntok = len(raw["token_ids"])
+    if raw["storage"] == "float16":
+        shape(raw["tokens"], path, "tokens.npy", (ntok, raw["dim"]))
+    else:
+        shape(raw["codes"], path, "codes.npy", (ntok, raw["pq"].code_size))
+        finite(raw["codebooks"], path, "codebooks.npy")
+    shape(raw["df"], path, "df.npy", (None,))
+
+
+# -- CUR -----------------------------------------------------------------------------------------
+def check_cur(arrays: dict, params: dict, dense, path) -> None:
+    n = dense.ntotal
+    if _count(params.get("n_items"), path, "params.n_items") != n:
+        _fail(path, "meta.json", f"n_items is {params['n_items']}, the dense index holds {n} items")
+    ids = np.asarray(dense.ids)
+    in_range(ids, path, "dense.ids.npy", 0, max(n, 1), "item ids")
+    if n and np.any(np.bincount(ids, minlength=n) != 1):
+        _fail(path, "dense.ids.npy", "item ids are not a permutation of 0..n_items-1")
+    anchors = arrays["anchor_items"]
+    shape(anchors, path, "anchor_items.npy", (None,))
+    in_range(anchors, path, "anchor_items.npy", 0, max(n, 1), "item ids")
+    if len(np.unique(anchors)) != len(anchors) or not len(anchors):
+        _fail(path, "anchor_items.npy", "anchor items must be distinct and non-empty")
+    k_q = len(arrays["query_offsets"]) - 1
+    offsets(arrays["query_offsets"], path, "query_offsets.npy", len(arrays["query_bytes"]))
+    if "R" in arrays:
+        shape(arrays["R"], path, "R.npy", (k_q, n))
