@@ -148,3 +148,23 @@ def test_cli_index_verify(saved, capsys):
     assert main(["index", "verify", str(saved)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and str(p) in err and err.count("\n") == 1
+
+
+def test_verify_every_index_kind(tmp_path):
+    """verify() loads each format's structure; CUR needs no scorer (model) for it."""
+    from winnow.index import IVFIndex, TokenStore
+    from winnow.index.cur import CURIndex
+    from winnow.rerank.scorers import CallableScorer
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 8)).astype(np.float32)
+    ivf = IVFIndex(8, 4)
+    ivf.train(x, seed=0)
+    ivf.add(x)
+    ivf.save(tmp_path / "ivf")
+    TokenStore(x, np.arange(64, dtype=np.int32) % 10, np.arange(0, 65, 8, dtype=np.int64)).save(tmp_path / "tok")
+    M = rng.standard_normal((30, 50)).astype(np.float32)
+    scorer = CallableScorer(lambda q, ids: M[int(q), ids], 50)
+    CURIndex.build(scorer, [str(i) for i in range(30)], n_anchor_items=10, progress=False).save(tmp_path / "cur")
+    for name in ("ivf", "tok", "cur"):
+        assert winnow.index.verify(tmp_path / name)["files"]

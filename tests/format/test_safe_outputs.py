@@ -151,6 +151,7 @@ def test_kill_between_replace_steps_leaves_a_loadable_index(tmp_path, step, fall
     proc = run_py(KILLED_SAVE, step, int(fallback), path)
     assert proc.returncode == 9, proc.stderr  # killed at that step
     assert hidden(tmp_path)  # the kill left something behind ...
+    assert path.exists() == (step != "moved-old")  # between the two renames: no index at the path
     loaded = winnow.index.load(path)  # ... and the next load recovers an index
     assert loaded.n_docs in (len(CORPUS), 2)
     if step != "exchanged":  # the new index was complete at both fallback steps: it wins
@@ -172,6 +173,19 @@ def test_exchange_is_used_where_supported(tmp_path, monkeypatch):
         pytest.skip("renameat2 unsupported here")
     assert seen == [safe_save.RENAME_EXCHANGE]
     assert winnow.index.load(path).n_docs == 2
+
+
+def test_saves_without_renameat2(tmp_path, monkeypatch):
+    """Where renameat2's flags are missing (ENOSYS / EINVAL), first saves and replaces still work."""
+    def unsupported(src, dst, flags):
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(safe_save, "_renameat2", unsupported)
+    path = tmp_path / "idx"
+    BM25Index.build(CORPUS, progress=False).save(path)
+    BM25Index.build(CORPUS[:2], progress=False).save(path, overwrite=True)
+    assert winnow.index.load(path).n_docs == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
 
 
 def test_killed_save_tmp_dirs_are_cleaned_on_next_load(tmp_path):
