@@ -28,6 +28,7 @@ from winnow.experiment_cache import (ExperimentCache, copy_file, files_fingerpri
                                      queries_fingerprint, read_trec)
 from winnow.experiment_config import STAGES, ConfigError, ExperimentConfig, canonical, index_names, load_config
 from winnow.experiment_indexes import Bound, IndexHandle, bind, ensure, index_key
+from winnow.readers.run import check_run_output
 from winnow.stage import Retriever
 
 __all__ = ["run_experiment", "DEFAULT_METRICS", "split_kind"]
@@ -222,6 +223,8 @@ def run_experiment(config: str | os.PathLike | Mapping | ExperimentConfig, overr
                 else:
                     logger(f"{what}: reused {cache.run_path(rkey)}")
                 dest = out / "runs" / f"{pname}.{split.name}.run"
+                # the run-file policy: a re-run replaces its own runs (atomically), never another file
+                check_run_output(dest, overwrite=True)
                 copy_file(cache.run_path(rkey), dest)
                 run_d = read_trec(dest)
                 agg, pq = evaluate(run_d, split.qrels, metrics, rel=rel, per_query=True)

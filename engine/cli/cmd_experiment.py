@@ -29,7 +29,9 @@ def register(subparsers) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value: dotted key, TOML scalar value "
                              "(e.g. evaluation.k=100, indexes.bm25.k1=1.2, dataset.root=/data/x); repeatable")
-    parser.add_argument("--output", metavar="DIR", default=None, help="results directory (default: output.dir)")
+    parser.add_argument("--output", metavar="DIR", default=None,
+                        help="results directory (default: output.dir); a re-run replaces its tables and "
+                        "runs/*.run atomically, and never a file there that is not a run")
     parser.add_argument("--threads", type=nonnegative_int, default=None, metavar="N",
                         help="threads for indexing and search (default: the config's, else 1; 0 = all cores)")
     parser.add_argument("--only", metavar="NAME[,NAME...]", default=None,
