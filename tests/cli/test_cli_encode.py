@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from tiny_encoder import build_tiny_model  # noqa: E402  (skips without the dense extra)
+from tiny_encoder import build_tiny_model  # noqa: E402
 
 from winnow.cli.main import main  # noqa: E402
 from winnow.encoders import SentenceEncoder  # noqa: E402

@@ -90,7 +90,7 @@ def test_bad_layout_is_a_value_error():
 
 def test_cli_builds_a_store_from_a_corpus_and_retrieves(tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))  # tiny_encoder lives there
-    tiny = pytest.importorskip("tiny_encoder", reason="needs the dense extra")
+    import tiny_encoder as tiny
     from winnow.cli.main import main
     from winnow.rerank.maxsim import MaxSimRetriever
 

@@ -6,7 +6,6 @@ import pytest
 from winnow.index.token_store import TokenStore
 from winnow.results import Results
 
-pytest.importorskip("sklearn", reason="ColBERT-PRF's parity KMeans needs scikit-learn")
 
 DIM, SPECIAL = 16, [0, 1, 2]
 
@@ -110,7 +109,7 @@ def test_parameter_checks():
 def _tiny_colbert(root, dim=8):
     """A tiny randomly initialised ColBERT-shaped checkpoint: BERT + linear.weight, with the
     [unused0]/[unused1] markers in the vocabulary."""
-    tiny = pytest.importorskip("tiny_encoder", reason="needs the dense extra")
+    import tiny_encoder as tiny
     import torch
     from transformers import BertConfig, BertModel, BertTokenizer
 
@@ -152,7 +151,7 @@ def test_colbert_encoder_markers_mask_augmentation_and_normalisation(tmp_path):
 
 
 def test_sentence_token_encoder_on_a_tiny_model(tmp_path):
-    tiny = pytest.importorskip("tiny_encoder", reason="needs the dense extra")
+    import tiny_encoder as tiny
     from winnow.colbert import SentenceTokenEncoder, load_late_encoder
 
     enc = load_late_encoder(tiny.build_tiny_model(tmp_path))

@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 from stage_conformance import StageConformance, check_results_contract  # noqa: E402

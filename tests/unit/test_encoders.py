@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from tiny_encoder import build_tiny_model  # skips this module without torch/sentence-transformers
+from tiny_encoder import build_tiny_model
 
 from winnow.embedding_cache import EmbeddingCache
 from winnow.encoders import (SentenceEncoder, corpus_fingerprint, default_model_path, hash_pairs,

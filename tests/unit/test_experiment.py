@@ -96,7 +96,6 @@ def test_tiny_beir_end_to_end_then_cache(beir: Path, tmp_path: Path):
 
 
 def test_cranfield_reproduces_reference(tmp_path: Path):
-    pytest.importorskip("matplotlib")
     cfg = {"dataset": {"path": "bundled:cranfield"}, "indexes": {"bm25": {"type": "bm25"}},
            "output": {"dir": str(tmp_path / "cran"), "score_format": "anserini"}}
     report = run_experiment(cfg, log=None)
@@ -131,17 +130,8 @@ def test_msmarco_layout_trec_dl_defaults(tmp_path: Path):
     assert split_kind("beir", "test", "test.tsv") == "other"
 
 
-def test_dense_flat_from_precomputed_vectors(beir: Path, tmp_path: Path, monkeypatch):
-    """The dense path (precomputed corpus and query vectors, index cache) with the exact-search
-    kernel replaced by numpy where the C++ core lacks it."""
-    from winnow import _core
-
-    if not hasattr(_core, "dense_exact_search"):
-        def exact(x, vectors, k, metric, threads, norms):
-            s = x @ vectors.T
-            rows = np.argsort(-s, axis=1, kind="stable")[:, :k]
-            return np.take_along_axis(s, rows, 1).astype(np.float32), rows.astype(np.int64)
-        monkeypatch.setattr(_core, "dense_exact_search", exact, raising=False)
+def test_dense_flat_from_precomputed_vectors(beir: Path, tmp_path: Path):
+    """The dense path (precomputed corpus and query vectors, index cache)."""
     rng = np.random.default_rng(0)
     vec = tmp_path / "vec"
     vec.mkdir()

@@ -7,9 +7,6 @@ from winnow import _core
 from winnow.index.token_store import TokenStore, maxsim_reference
 from winnow.results import Results
 
-needs_core = pytest.mark.skipif(not hasattr(_core, "maxsim_f16"),
-                                reason="winnow._core was built before bind_late (no maxsim kernels)")
-
 
 def _corpus(rng, ndocs=60, dim=32, max_len=30, empty=(3,)):
     lens = rng.integers(1, max_len, ndocs)
@@ -22,7 +19,6 @@ def _corpus(rng, ndocs=60, dim=32, max_len=30, empty=(3,)):
     return x, offsets
 
 
-@needs_core
 @pytest.mark.parametrize("threads", [1, 2])
 def test_f16_equals_numpy_reference(threads):
     rng = np.random.default_rng(0)
@@ -41,7 +37,6 @@ def test_f16_equals_numpy_reference(threads):
     np.testing.assert_array_equal(_core.maxsim_f32(q, w, tok.astype(np.float32), off, ids, threads), got)
 
 
-@needs_core
 def test_thread_count_does_not_change_scores():
     rng = np.random.default_rng(1)
     x, off = _corpus(rng, ndocs=200)
@@ -52,7 +47,6 @@ def test_thread_count_does_not_change_scores():
                                   _core.maxsim_f16(q, None, tok, off, ids, 3))
 
 
-@needs_core
 @pytest.mark.parametrize("M,nbits", [(8, 8), (5, 8), (8, 4), (7, 4)])
 def test_pq_equals_reference_to_the_decode(M, nbits):
     rng = np.random.default_rng(2)
@@ -77,7 +71,6 @@ def test_pq_equals_reference_to_the_decode(M, nbits):
         assert got[c] == np.float32((w.astype(np.float64) * best.astype(np.float64)).sum())
 
 
-@needs_core
 def test_binding_boundaries(tmp_path):
     rng = np.random.default_rng(3)
     x, off = _corpus(rng, ndocs=10)

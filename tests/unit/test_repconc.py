@@ -1,13 +1,7 @@
 """RepCONC driver (index/repconc.py): determinism, training log, checkpoint import, CLI."""
 import numpy as np
 import pytest
-
-from winnow import _core
-
-torch = pytest.importorskip("torch")
-
-needs_sinkhorn = pytest.mark.skipif(not hasattr(_core, "train_constrained_pq"),
-                                    reason="winnow._core built without bind_sinkhorn (rebuild the extension)")
+import torch
 
 
 def _data(n=400, d=16, nq=60, seed=0):
@@ -32,7 +26,6 @@ def _cfg(**kw):
     return RepCONCConfig(**base)
 
 
-@needs_sinkhorn
 def test_training_deterministic_and_logged():
     from winnow.index.repconc import train_repconc
 
@@ -59,7 +52,6 @@ def test_training_deterministic_and_logged():
     assert ids.shape == (len(q), 5) and (ids >= 0).all()
 
 
-@needs_sinkhorn
 def test_ivf_keeps_learned_codes():
     from winnow.index.repconc import to_ivf, train_repconc
 
@@ -111,7 +103,6 @@ def test_checkpoint_import_round_trip(tmp_path):
         load_checkpoint({"rotation": torch.from_numpy(rot)})
 
 
-@needs_sinkhorn
 def test_cli_build_repconc(tmp_path):
     from winnow.cli.main import main
     from winnow.index import load

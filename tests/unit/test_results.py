@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from stage_conformance import check_results_contract
@@ -145,7 +146,6 @@ def test_trec_to_stream(capsys):
 
 # -- DataFrame ---------------------------------------------------------------------------------
 def test_dataframe_round_trip():
-    pd = pytest.importorskip("pandas")
     r = sample()
     df = r.to_dataframe()
     assert list(df.columns) == ["qid", "query", "docno", "score", "rank"]
@@ -161,7 +161,6 @@ def test_dataframe_round_trip():
 
 
 def test_dataframe_missing_columns():
-    pd = pytest.importorskip("pandas")
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['score'\]"):
         Results.from_dataframe(pd.DataFrame({"qid": ["1"], "docno": ["d"]}))
 
@@ -261,7 +260,6 @@ def test_as_queries_forms():
 
 
 def test_as_queries_dataframe():
-    pd = pytest.importorskip("pandas")
     df = pd.DataFrame({"qid": [3, 1], "query": ["c", "a"], "other": [0, 0]})
     assert as_queries(df) == (["3", "1"], ["c", "a"])
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['query'\]"):

@@ -6,16 +6,13 @@ run for the same fixed number of iterations with ``stopThr=0``.
 import warnings
 
 import numpy as np
+import ot
 import pytest
 
 from winnow import _core
 
-pytestmark = pytest.mark.skipif(not hasattr(_core, "sinkhorn_plan"),
-                                reason="winnow._core built without bind_sinkhorn (rebuild the extension)")
-
 
 def _pot_plan(a, b, cost, eps, iters):
-    ot = pytest.importorskip("ot")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "did not converge": we fix the iteration count on purpose
         return ot.sinkhorn(a, b, cost.astype(np.float64), eps, numItermax=iters, stopThr=0.0)
