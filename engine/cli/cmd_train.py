@@ -12,8 +12,8 @@ FAMILIES = ("linear", "sqrt", "quadratic", "power")
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train models on top of an index (adapter)",
-                       description="Train a model on top of an index. Models: adapter (the Cosine "
-                       "Adapter relevance filter).")
+                       description="Train a model on top of an index. The one model so far is "
+                       "adapter, the Cosine Adapter relevance filter.")
     models = p.add_subparsers(dest="model", metavar="MODEL")
     models.required = True
     a = models.add_parser("adapter", help="train a Cosine Adapter relevance filter",
