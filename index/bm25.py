@@ -26,6 +26,7 @@ from winnow.errors import IndexFormatError, InputWarning
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
 from winnow.validation import first_bad_text, name_some
+from winnow.index import invariants
 from winnow.index.format import (check_files, check_version, inspect, load_npy, register_format,
                                  save_directory, verify_checksums)
 
@@ -322,17 +323,28 @@ class BM25Index(Retriever):
             raise IndexFormatError(f"{path}: index format is {meta['format']}, not {FORMAT}")
         check_version(meta, path, FORMAT_VERSION[0])
         check_files(meta, path)
-        if not mmap:  # a mapped load would page everything in to checksum it
-            verify_checksums(meta, path)
+        verify = (not mmap) if verify is None else bool(verify)
+        recorded = meta.get("checksums", {})
+        sections = [f"{name}.bin" for name in _SECTIONS]
+        if verify:  # a mapped load would page everything in to checksum it: only on request
+            verify_checksums(meta, path, skip=sections)  # the sections after their headers, below
         arrays = {name: load_npy(path / f"{name}.npy", mmap, dtype) for name, dtype in _NPY.items()}
         for name, tag in _SECTIONS.items():
-            # checksums would page in the whole file, so a mapped load checks sizes and headers only
+            # an unverified mapped load checks sizes and headers only; a verified one checks the
+            # payload here only when meta.json (an older index's) has no checksum of the file
             _header, arrays[name] = _core.read_section(str(path / f"{name}.bin"), tag, FORMAT_VERSION[0], mmap,
-                                                       not mmap)
+                                                       verify and f"{name}.bin" not in recorded)
+        if verify:
+            # whole-file checksums of the sections too: a section's own checksums cannot tell
+            # another index's intact section of the same size (seen by the fuzzer: docno_bytes.bin)
+            verify_checksums(meta, path, skip=[n for n in meta["files"] if n not in sections])
+        invariants.verify_structure(meta, path, mmap, verify)
+        invariants.check_bm25(arrays, meta.get("stats"), meta.get("params"), path)  # O(terms + blocks + docs)
         try:
             index = cls(arrays, meta["stats"], meta["params"], path)
         except ValueError as exc:
             raise IndexFormatError(f"{path}: {exc}") from None
+        index.docnos.source = str(path / "docno_bytes.bin")
         if k1 is not None or b is not None or scoring is not None:
             index = index.with_params(k1, b, scoring)
         return index

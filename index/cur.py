@@ -30,6 +30,7 @@ from winnow.docnos import DocnoTable, IdentityDocnos
 from winnow.errors import IndexFormatError
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
+from winnow.index import invariants
 from winnow.index.format import load_arrays, open_index, register_format, save_directory
 from winnow.validation import check_finite, unique_docno_table
 
@@ -370,16 +371,22 @@ class CURIndex(Retriever):
 
         path = Path(path)
         meta = open_index(path, cls.FORMAT, cls.FORMAT_VERSION[0], mmap, verify)
+        invariants.verify_structure(meta, path, mmap, verify)
         arrays = load_arrays(meta, path, mmap)
         p = meta["params"]
         dense_cls = {FlatIndex.FORMAT: FlatIndex, IVFIndex.FORMAT: IVFIndex}.get(p.get("dense_format"))
         if dense_cls is None:
             raise IndexFormatError(f"{path}: unknown dense index format {p.get('dense_format')!r}")
+        missing = [n for n in ("anchor_items", "query_bytes", "query_offsets") if n not in arrays]
+        if missing or ("docno_bytes" in arrays) != ("docno_offsets" in arrays):
+            raise IndexFormatError(f"{path}: meta.json lists no {missing or 'docno_bytes/docno_offsets'} array(s)")
         try:
             dense = dense_cls._from_arrays(p["dense_params"], {k[6:]: v for k, v in arrays.items()
                                                                if k.startswith("dense.")})
-        except (KeyError, ValueError) as exc:
-            raise IndexFormatError(f"{path}: {exc}") from None
+        except (KeyError, ValueError, TypeError) as exc:
+            raise IndexFormatError(f"{path}: {exc!r}") from None
+        invariants.check_dense(dense, path, mmap, prefix="dense.")
+        invariants.check_cur(arrays, p, dense, path)  # before the scorer: a damaged index is not a scorer mismatch
         if scorer is None:
             if not p.get("scorer_spec"):
                 raise ValueError(f"{path}: no scorer spec recorded; pass scorer= to CURIndex.load")
@@ -389,11 +396,14 @@ class CURIndex(Retriever):
         if scorer.n_items != p["n_items"]:
             raise ValueError(f"scorer covers {scorer.n_items} items, the index {p['n_items']}")
         qb, qo = arrays["query_bytes"].tobytes(), arrays["query_offsets"]
-        queries = [qb[qo[i]:qo[i + 1]].decode("utf-8") for i in range(len(qo) - 1)]
-        index = cls(scorer, np.asarray(arrays["anchor_items"]), arrays.get("R"), dense, queries, p.get("rcond"),
-                    meta.get("build_cost"), p.get("budget"), p.get("min_score"))
+        try:
+            queries = [qb[qo[i]:qo[i + 1]].decode("utf-8") for i in range(len(qo) - 1)]
+            index = cls(scorer, np.asarray(arrays["anchor_items"]), arrays.get("R"), dense, queries, p.get("rcond"),
+                        meta.get("build_cost"), p.get("budget"), p.get("min_score"))
+        except (ValueError, TypeError) as exc:  # undecodable query texts, a mistyped budget
+            raise IndexFormatError(f"{path}: {exc}") from None
         if "docno_bytes" in arrays:
-            index.docnos = DocnoTable(arrays["docno_bytes"], arrays["docno_offsets"])
+            index.docnos = invariants.docno_table(arrays["docno_bytes"], arrays["docno_offsets"], path, dense.ntotal)
         index.path = path
         return index
 

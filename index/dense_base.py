@@ -15,6 +15,7 @@ from winnow.errors import IndexFormatError
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
 from winnow.validation import check_finite, unique_docno_table
+from winnow.index import invariants
 from winnow.index.format import load_arrays, open_index, save_directory
 
 METRICS = ("ip", "l2")
@@ -129,13 +130,15 @@ class DenseIndex(Retriever):
         load checks meta.json, sizes and structure only (see ``winnow.index.load``)."""
         path = Path(path)
         meta = open_index(path, cls.FORMAT, cls.FORMAT_VERSION[0], mmap, verify)
+        invariants.verify_structure(meta, path, mmap, verify)
         arrays = load_arrays(meta, path, mmap)
         try:
             index = cls._from_arrays(meta["params"], arrays)
-        except (KeyError, ValueError) as exc:
-            raise IndexFormatError(f"{path}: {exc}") from None
-        if "docno_bytes" in arrays:
-            index.docnos = DocnoTable(arrays["docno_bytes"], arrays["docno_offsets"])
+            if "docno_bytes" in arrays:
+                index.docnos = invariants.docno_table(arrays["docno_bytes"], arrays["docno_offsets"], path, None)
+        except (KeyError, ValueError, TypeError) as exc:  # a missing array or parameter, or a wrong type
+            raise IndexFormatError(f"{path}: {exc!r}") from None
+        invariants.check_dense(index, path, mmap)  # shapes, list tables, id ranges: before any search
         index.path = path
         return index
 

@@ -220,12 +220,27 @@ def check_files(meta: dict, path) -> None:
             raise IndexFormatError(f"{p}: {actual} bytes, meta.json records {size} (truncated or modified)")
 
 
+def npy_extent(path: Path, arr: np.ndarray) -> None:
+    """The array's data fills the .npy after its header exactly: np.load accepts a file with
+    spare bytes, so a damaged header-length field would silently shift every value."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    if head[6:7] == b"\x01":  # format 1.0: u16 header length; 2.0 and 3.0: u32
+        start = 10 + int.from_bytes(head[8:10], "little")
+    else:
+        start = 12 + int.from_bytes(head[8:12], "little")
+    size = Path(path).stat().st_size
+    if start + arr.nbytes != size:
+        raise IndexFormatError(f"{path}: {size} bytes, its header describes {start} + {arr.nbytes} (corrupt header)")
+
+
 def load_npy(path: Path, mmap: bool, dtype, expected_len: int | None = None) -> np.ndarray:
     """Load a 1-D ``.npy`` array, checking dtype and length; mmap read-only when asked."""
     try:
         arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError, SyntaxError, TokenError) as exc:  # header parse errors too
-        raise IndexFormatError(f"{path}: unreadable array ({exc})") from None
+    except (ValueError, OSError, EOFError, SyntaxError, TokenError, OverflowError, MemoryError) as exc:
+        raise IndexFormatError(f"{path}: unreadable array ({exc})") from None  # header parse errors too
+    npy_extent(path, arr)
     if arr.dtype != np.dtype(dtype) or arr.ndim != 1:
         raise IndexFormatError(f"{path}: dtype {arr.dtype} shape {arr.shape}, expected 1-D {np.dtype(dtype)}")
     if expected_len is not None and len(arr) != expected_len:
@@ -253,8 +268,9 @@ def load_array(path: Path, mmap: bool, dtype: str, shape: tuple) -> np.ndarray:
     """Load a ``.npy`` of the recorded dtype and shape (read-only map when ``mmap``)."""
     try:
         arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError, SyntaxError, TokenError) as exc:  # header parse errors too
-        raise IndexFormatError(f"{path}: unreadable array ({exc})") from None
+    except (ValueError, OSError, EOFError, SyntaxError, TokenError, OverflowError, MemoryError) as exc:
+        raise IndexFormatError(f"{path}: unreadable array ({exc})") from None  # header parse errors too
+    npy_extent(path, arr)
     if str(arr.dtype) != dtype or tuple(arr.shape) != tuple(shape):
         raise IndexFormatError(f"{path}: dtype {arr.dtype} shape {arr.shape}, meta.json records {dtype} {tuple(shape)}")
     return arr

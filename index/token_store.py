@@ -25,6 +25,7 @@ import numpy as np
 from winnow import _core
 from winnow.docnos import DocnoTable, IdentityDocnos
 from winnow.errors import IndexFormatError
+from winnow.index import invariants
 from winnow.index.format import load_arrays, open_index, register_format, save_directory
 from winnow.validation import check_finite, unique_docno_table
 
@@ -270,6 +271,7 @@ class TokenStore:
         ``verify`` (default ``not mmap``) checksums every payload file."""
         path = Path(path)
         meta = open_index(path, cls.FORMAT, cls.FORMAT_VERSION[0], mmap, verify)
+        invariants.verify_structure(meta, path, mmap, verify)
         p = meta.get("params", {})
         storage = p.get("storage")
         if storage not in STORAGES:
@@ -279,24 +281,28 @@ class TokenStore:
         missing = [n for n in need if n not in arrays]
         if missing:
             raise IndexFormatError(f"{path}: meta.json lists no {missing} array(s) for storage {storage!r}")
-        raw = {"dim": int(p["dim"]), "storage": storage, "token_ids": arrays["token_ids"],
-               "offsets": arrays["offsets"], "df": arrays["df"], "special_ids": list(p.get("special_ids", [])),
-               "model": dict(p.get("model") or {}), "tokens": arrays.get("tokens"), "codes": arrays.get("codes"),
-               "codebooks": arrays.get("codebooks"), "pq": None, "path": path, "docnos": IdentityDocnos()}
-        if storage == "pq":
-            cb = arrays["codebooks"]
-            pq = _core.ProductQuantizer(raw["dim"], int(p["M"]), int(p["nbits"]))
-            if cb.shape != (pq.M, pq.ksub, pq.dsub):
-                raise IndexFormatError(f"{path}: codebooks shape {cb.shape}, expected {(pq.M, pq.ksub, pq.dsub)}")
-            pq.set_centroids(np.ascontiguousarray(cb, dtype=np.float32))
-            raw["pq"] = pq
-        try:
+        try:  # a missing or mistyped parameter (meta.json of an older winnow has no checksum)
+            raw = {"dim": int(p["dim"]), "storage": storage, "token_ids": arrays["token_ids"],
+                   "offsets": arrays["offsets"], "df": arrays["df"], "special_ids": list(p.get("special_ids", [])),
+                   "model": dict(p.get("model") or {}), "tokens": arrays.get("tokens"), "codes": arrays.get("codes"),
+                   "codebooks": arrays.get("codebooks"), "pq": None, "path": path, "docnos": IdentityDocnos()}
+            if storage == "pq":
+                cb = arrays["codebooks"]
+                pq = _core.ProductQuantizer(raw["dim"], int(p["M"]), int(p["nbits"]))
+                if cb.shape != (pq.M, pq.ksub, pq.dsub):
+                    raise IndexFormatError(f"{path}: codebooks shape {cb.shape}, expected {(pq.M, pq.ksub, pq.dsub)}")
+                pq.set_centroids(np.ascontiguousarray(cb, dtype=np.float32))
+                raw["pq"] = pq
             payload = arrays["tokens"] if storage == "float16" else arrays["codes"]
             _check_layout(len(payload), arrays["token_ids"], arrays["offsets"])
-        except ValueError as exc:
+            if "docno_bytes" in arrays:
+                raw["docnos"] = invariants.docno_table(arrays["docno_bytes"], arrays["docno_offsets"], path,
+                                                       len(arrays["offsets"]) - 1)
+        except (KeyError, ValueError, TypeError) as exc:  # IndexFormatError passes through unchanged
+            if isinstance(exc, IndexFormatError):
+                raise
             raise IndexFormatError(f"{path}: {exc}") from None
-        if "docno_bytes" in arrays:
-            raw["docnos"] = DocnoTable(arrays["docno_bytes"], arrays["docno_offsets"])
+        invariants.check_tokens(raw, p, path)
         return cls(None, None, None, _raw=raw)
 
 

@@ -424,10 +424,11 @@ def replay(root, seed: int, kind: str, mutation: dict, mode: str) -> tuple[str, 
     from winnow.index import load
 
     files, twin = read_files(root / "pristine" / kind), read_files(root / "twin" / kind)
-    path = Path(tempfile.mkdtemp(prefix="fuzz-replay-")) / kind
-    write_files(path, apply_mutation(mutation, files, twin))
     baseline = fx.fingerprint(kind, load(root / "pristine" / kind, **fx.load_kwargs(kind, root)), root, seed)
-    return run_case(path, kind, mode, root, seed, baseline)
+    with tempfile.TemporaryDirectory(prefix="fuzz-replay-") as tmp:
+        path = Path(tmp) / kind
+        write_files(path, apply_mutation(mutation, files, twin))
+        return run_case(path, kind, mode, root, seed, baseline)
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:
