@@ -339,7 +339,7 @@ class BM25Index(Retriever):
             # another index's intact section of the same size (seen by the fuzzer: docno_bytes.bin)
             verify_checksums(meta, path, skip=[n for n in meta["files"] if n not in sections])
         invariants.verify_structure(meta, path, mmap, verify)
-        invariants.check_bm25(arrays, meta.get("stats"), meta.get("params"), path)  # O(terms + blocks + docs)
+        invariants.check_bm25(arrays, meta.get("stats"), meta.get("params"), path, mmap)  # O(terms + blocks + docs)
         try:
             index = cls(arrays, meta["stats"], meta["params"], path)
         except ValueError as exc:

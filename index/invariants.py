@@ -112,9 +112,9 @@ def _count(value, path, key: str) -> int:
 
 
 # -- BM25 ----------------------------------------------------------------------------------------
-def check_bm25(arrays: dict, stats: dict, params: dict, path) -> None:
-    """Counts, offset tables and block tables of a BM25 index against each other and the
-    postings (two bytes read per block: the bit widths that fix each block's size)."""
+def check_bm25(arrays: dict, stats: dict, params: dict, path, mmap: bool = False) -> None:
+    """Counts, offset tables and block tables of a BM25 index against each other and, for
+    read loads, the postings (two bytes per block: the bit widths that fix its size)."""
     if not isinstance(stats, dict) or not isinstance(params, dict):
         _fail(path, "meta.json", "'stats' and 'params' must be JSON objects")
     _real(params.get("k1"), path, "params.k1", 1e-9, 1e9)
@@ -147,14 +147,14 @@ def check_bm25(arrays: dict, stats: dict, params: dict, path) -> None:
     per_term = np.diff(first.astype(np.int64))
     if np.any(per_term != (df.astype(np.int64) + BLOCK_SIZE - 1) // BLOCK_SIZE):
         _fail(path, "first_block.npy", "block counts do not match the terms' df")
-    _check_blocks(arrays, path, n_docs, n_terms, n_blocks, per_term)
+    _check_blocks(arrays, path, n_docs, n_blocks, per_term, mmap)
     docno_order = arrays["docno_order"]
     in_range(docno_order, path, "docno_order.npy", 0, max(n_docs, 1), "doc ids")
     if n_docs and np.any(np.bincount(docno_order, minlength=n_docs) != 1):
         _fail(path, "docno_order.npy", "is not a permutation of the document ids")
 
 
-def _check_blocks(arrays, path, n_docs: int, n_terms: int, n_blocks: int, per_term) -> None:
+def _check_blocks(arrays, path, n_docs: int, n_blocks: int, per_term, mmap: bool) -> None:
     block_offset = arrays["block_offset"]
     postings = arrays["postings"]
     offsets(block_offset, path, "block_offset.npy", int(block_offset[-1]), n_blocks)
@@ -162,25 +162,32 @@ def _check_blocks(arrays, path, n_docs: int, n_terms: int, n_blocks: int, per_te
         _fail(path, "postings.bin", f"{len(postings)} bytes, the blocks need {int(block_offset[-1])} + padding")
     if n_blocks == 0:
         return
-    term_of = np.repeat(np.arange(n_terms), per_term)
+    # postings per block: 128, but df - 128 * (blocks - 1) in each term's last block
     start = arrays["first_block"][:-1].astype(np.int64)
-    pos = np.arange(n_blocks, dtype=np.int64) - start[term_of]
-    n = np.minimum(BLOCK_SIZE, arrays["df"].astype(np.int64)[term_of] - BLOCK_SIZE * pos)
+    n = np.full(n_blocks, BLOCK_SIZE, np.int32)
+    n[start + per_term - 1] = arrays["df"] - BLOCK_SIZE * (per_term - 1)
     size = np.diff(block_offset.astype(np.int64))
     if np.any(size < 2):
         _fail(path, "block_offset.npy", "a block is shorter than its 2-byte header")
-    at = block_offset[:-1].astype(np.int64)
-    doc_bits, tf_bits = postings[at].astype(np.int64), postings[at + 1].astype(np.int64)
-    want = 2 + (n * doc_bits + 7) // 8 + (n * tf_bits + 7) // 8
-    bad = np.flatnonzero((doc_bits > 32) | (tf_bits > 32) | (want != size))
-    if len(bad):
-        _fail(path, "postings.bin", f"block {int(bad[0])} is {int(size[bad[0]])} bytes, its header and df "
-                                    f"say {int(want[bad[0]])} (corrupt postings or block tables)")
-    last = arrays["block_last_doc"].astype(np.int64)
+    if not mmap:
+        # each block's 2-byte header fixes its size; reading it touches every page of the
+        # postings, so a mapped load leaves this to the decoder (which checks each block it
+        # decodes against the block table) instead of paging in the whole file
+        at = block_offset[:-1].astype(np.int64)
+        doc_bits, tf_bits = postings[at].astype(np.int32), postings[at + 1].astype(np.int32)
+        want = 2 + (n * doc_bits + 7) // 8 + (n * tf_bits + 7) // 8  # < 2^31: n <= 128, bits <= 255
+        bad = np.flatnonzero((doc_bits > 32) | (tf_bits > 32) | (want != size))
+        if len(bad):
+            _fail(path, "postings.bin", f"block {int(bad[0])} is {int(size[bad[0]])} bytes, its header and df "
+                                        f"say {int(want[bad[0]])} (corrupt postings or block tables)")
+    last = arrays["block_last_doc"]
     in_range(last, path, "block_last_doc.npy", 0, max(n_docs, 1), "doc ids")
     # docs rise strictly: a term's first block ends at >= n - 1, each later one >= n past the previous
-    prev = np.where(pos == 0, -1, np.concatenate([[-1], last[:-1]]))
-    if np.any(last - prev < n):
+    rise = np.empty(n_blocks, np.int64)
+    rise[0] = int(last[0]) + 1
+    np.subtract(last[1:], last[:-1], out=rise[1:], dtype=np.int64)
+    rise[start] = last[start].astype(np.int64) + 1
+    if np.any(rise < n):
         _fail(path, "block_last_doc.npy", "last doc ids do not rise by at least each block's postings")
     block_max, term_max = arrays["block_max_x"], arrays["term_max_x"]
     finite(block_max, path, "block_max_x.npy")
