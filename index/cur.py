@@ -403,7 +403,7 @@ class CURIndex(Retriever):
         except (ValueError, TypeError) as exc:  # undecodable query texts, a mistyped budget
             raise IndexFormatError(f"{path}: {exc}") from None
         if "docno_bytes" in arrays:
-            index.docnos = invariants.docno_table(arrays["docno_bytes"], arrays["docno_offsets"], path, dense.ntotal)
+            index.docnos = invariants.docno_table(arrays["docno_bytes"], arrays["docno_offsets"], path, len(dense.ids))
         index.path = path
         return index
 

@@ -250,8 +250,9 @@ def check_dense(index, path, mmap: bool, prefix: str = "") -> None:
 # -- token store ---------------------------------------------------------------------------------
 def check_tokens(raw: dict, params: dict, path) -> None:
     ndocs = len(raw["offsets"]) - 1
-    if params.get("ndocs") is not None and _count(params["ndocs"], path, "params.ndocs") != ndocs:
-        _fail(path, "offsets.npy", f"{ndocs} documents, meta.json records {params['ndocs']}")
+    key = "n_docs" if "n_docs" in params else "ndocs"  # "ndocs" in indexes saved before the rename
+    if params.get(key) is not None and _count(params[key], path, f"params.{key}") != ndocs:
+        _fail(path, "offsets.npy", f"{ndocs} documents, meta.json records {params[key]}")
     ntok = len(raw["token_ids"])
     if raw["storage"] == "float16":
         shape(raw["tokens"], path, "tokens.npy", (ntok, raw["dim"]))
@@ -263,9 +264,10 @@ def check_tokens(raw: dict, params: dict, path) -> None:
 
 # -- CUR -----------------------------------------------------------------------------------------
 def check_cur(arrays: dict, params: dict, dense, path) -> None:
-    n = dense.ntotal
-    if _count(params.get("n_items"), path, "params.n_items") != n:
-        _fail(path, "meta.json", f"n_items is {params['n_items']}, the dense index holds {n} items")
+    n = len(dense.ids)
+    key = "n_docs" if "n_docs" in params else "n_items"  # "n_items" in indexes saved before the rename
+    if _count(params.get(key), path, f"params.{key}") != n:
+        _fail(path, "meta.json", f"{key} is {params[key]}, the dense index holds {n} items")
     ids = np.asarray(dense.ids)
     in_range(ids, path, "dense.ids.npy", 0, max(n, 1), "item ids")
     if n and np.any(np.bincount(ids, minlength=n) != 1):

@@ -38,6 +38,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import fuzz_fixtures as fx  # noqa: E402
@@ -51,7 +53,7 @@ BAD = ("silent_wrong", "other_exception", "crash", "hang", "baseline_broken")
 # meta.json fields whose edits the issue names (score-changing statistics, shapes, the
 # checksum table); a meta edit picks among these half the time.
 HOT_META = ("k1", "b", "total_length", "n_docs_with_terms", "n_docs", "checksums", "arrays", "nlist", "M", "nbits",
-            "d", "dim", "ndocs", "ntokens", "n_items", "k_i", "metric", "storage", "scoring", "payload", "files",
+            "d", "dim", "n_docs", "ndocs", "ntokens", "n_items", "k_i", "metric", "storage", "scoring", "payload", "files",
             "format_version", "residual", "refine", "dense_params")
 
 
@@ -107,14 +109,19 @@ def _meta_mutation(rng: random.Random, meta: dict) -> dict:
     return {"op": "meta_edit", "action": "set", "path": ["format_version", 0], "value": 99}
 
 
-def _targets(path: Path, raw: bytes, kind: str) -> list[tuple[int, int]]:
-    """Byte ranges worth aiming at: the header, and the whole data of structure files."""
+def _targets(path: Path, raw: bytes, kind: str, files: dict[str, bytes]) -> list[tuple[int, int]]:
+    """Byte ranges worth aiming at: the header, the whole data of structure files, and in
+    BM25 postings the 2-byte headers (bit widths) of the blocks, which fix every block's size."""
     off = fx.data_offset(path, raw)
     ranges = [(0, min(off, len(raw)))]
     if path.name not in fx.PAYLOAD_FILES[fx.family(kind)] and off < len(raw):
         ranges.append((off, len(raw)))  # offset and count tables (all of them structure)
     if path.suffix == ".bin" and off < len(raw):
         ranges.append((off, min(len(raw), off + 64)))  # the first encoded blocks / strings
+    if path.name == "postings.bin" and "block_offset.npy" in files:
+        table = files["block_offset.npy"]
+        starts = np.frombuffer(table[fx.data_offset(Path("block_offset.npy"), table):], "<u8")[:-1]
+        ranges += [(off + int(s), off + int(s) + 2) for s in starts]
     return [r for r in ranges if r[1] > r[0]]
 
 
@@ -147,8 +154,8 @@ def draw_mutation(rng: random.Random, kind: str, files: dict[str, bytes], twin: 
         a = rng.randrange(n)
         return {"op": op, "file": name, "start": a, "end": min(n, a + rng.choice([1, 2, 4, 8, 16, 64, 512]))}
     if op == "flip_targeted":
-        cands = [(f, r) for f in names for r in _targets(Path(f), files[f], kind)]
-        name, (a, b) = rng.choice(cands)
+        name = rng.choice([f for f in names if files[f]])  # a file first: postings has many ranges
+        a, b = rng.choice(_targets(Path(name), files[name], kind, files))
         count = rng.choice([1, 1, 1, 2, 4])
     elif op == "flip1":
         a, b, count = 0, n, 1
