@@ -38,23 +38,6 @@ def _env(threads: int) -> dict:
             "numpy": np.__version__, "python": platform.python_version(), "git": sha}
 
 
-def _kernels(harness: str | None):
-    """winnow._core when it has the MaxSim kernels, else a harness module built from the same
-    sources (``--harness DIR`` holding ``late_only*.so``)."""
-    from winnow import _core
-
-    if hasattr(_core, "maxsim_f16"):
-        return _core, "winnow._core"
-    if harness:
-        sys.path.insert(0, harness)
-        import late_only
-
-        for n in ("maxsim_f16", "maxsim_f32", "maxsim_pq"):
-            setattr(_core, n, getattr(late_only, n))
-        return _core, f"harness build ({harness})"
-    raise SystemExit("winnow._core has no maxsim kernels (rebuild, or pass --harness DIR)")
-
-
 def _emit(rec: dict, out: str | None) -> None:
     line = json.dumps(rec)
     print(line, flush=True)
@@ -74,7 +57,9 @@ def _time(fn, reps: int) -> float:
 
 
 def throughput(args) -> None:
-    core, source = _kernels(args.harness)
+    from winnow import _core as core
+
+    source = "winnow._core"
     rng = np.random.default_rng(0)
     lens = rng.integers(args.min_len, args.max_len + 1, args.docs)
     off = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
@@ -146,7 +131,6 @@ def quality(args) -> None:
     from winnow.significance import paired_t_test
     from winnow.vectors import load_tokens
 
-    _kernels(args.harness)
     warnings.simplefilter("ignore", RuntimeWarning)
     t0 = time.perf_counter()
     vecs, tids, off, docnos = load_tokens(args.docs)
@@ -220,8 +204,6 @@ def main(argv=None) -> None:
     q = sub.add_parser("quality", help="effectiveness table on an encoded collection")
     for p in (t, q):
         p.add_argument("--threads", type=int, default=1)
-        p.add_argument("--harness", default=None, help="directory of a late_only*.so harness build (until "
-                       "winnow._core is rebuilt with bind_late)")
         p.add_argument("--out", default=None, help="append JSON lines here")
     q.add_argument("--name", required=True)
     q.add_argument("--docs", required=True, help="`winnow encode --tokens` output of the corpus")

@@ -1,9 +1,6 @@
 """Indexes of an experiment: cache keys, building (BM25 from the corpus; Flat, PQ, IVF from
 corpus vectors encoded with a model or read from a precomputed directory), loading from the
 cache, and binding search-time parameters into a retriever stage.
-
-Dense index types need ``winnow.index.flat/pq_index/ivf`` and the C++ dense kernels; when
-they are missing, :func:`index_key` raises a :class:`ConfigError` naming the index.
 """
 from __future__ import annotations
 
@@ -17,29 +14,6 @@ from winnow.experiment_config import ConfigError, ExperimentConfig, IndexSpec
 from winnow.stage import Retriever, as_queries
 
 __all__ = ["IndexHandle", "Bound", "index_key", "ensure", "bind"]
-
-_DENSE_CORE = {"flat": ["dense_exact_search"], "pq": ["ProductQuantizer", "pq_search"],
-               "ivf": ["kmeans", "ivf_search"], "ivfpq": ["kmeans", "ivf_search", "ProductQuantizer"]}
-
-
-def _check_dense(spec: IndexSpec) -> None:
-    try:
-        from winnow import _core
-        import winnow.index.flat  # noqa: F401
-        import winnow.index.ivf  # noqa: F401
-        import winnow.index.pq_index  # noqa: F401
-
-        missing = [f for f in _DENSE_CORE[spec.type] if not hasattr(_core, f)]
-        if missing:
-            raise ImportError(f"winnow._core has no {', '.join(missing)}; rebuild the C++ core")
-        if spec.params["model"] is not None:
-            import winnow.encoders  # noqa: F401
-        else:
-            import winnow.vectors  # noqa: F401
-    except ImportError as exc:
-        raise ConfigError(f"indexes.{spec.name}", f"type '{spec.type}' needs the dense modules "
-                                                  f"(winnow.index.flat/ivf/pq_index, winnow.encoders), "
-                                                  f"which are not available in this build: {exc}") from None
 
 
 def _model_path(spec: IndexSpec) -> str:
@@ -67,7 +41,6 @@ class IndexHandle:
 def index_key(spec: IndexSpec, corpus_fp: str) -> tuple[str, dict]:
     source: dict[str, Any] = {"corpus": corpus_fp}
     if spec.dense:
-        _check_dense(spec)
         if spec.params["vectors"] is not None:
             source["vectors"] = files_fingerprint([spec.params["vectors"]])
         else:

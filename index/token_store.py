@@ -6,7 +6,7 @@ Layout (``format: winnow.tokens``; one ``.npy`` per array, memory-mappable)::
     codes.npy       (T, code_size) uint8      storage "pq": PQ codes of the token vectors
     codebooks.npy   (M, ksub, dim / M) float32 storage "pq"
     token_ids.npy   (T,) int32                word-piece id of every token row ("emb2tid")
-    offsets.npy     (ndocs + 1,) int64        document t owns rows offsets[t]:offsets[t + 1]
+    offsets.npy     (n_docs + 1,) int64        document t owns rows offsets[t]:offsets[t + 1]
     df.npy          (vocab,) int64            documents containing each token id (for IDF)
     docno_bytes.npy / docno_offsets.npy       external document ids (when set)
 
@@ -17,12 +17,12 @@ rows converted on the fly or from PQ codes through per-query-vector look-up tabl
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from winnow import _core
+from winnow.deprecation import deprecated_alias
 from winnow.docnos import DocnoTable, IdentityDocnos
 from winnow.errors import IndexFormatError
 from winnow.index import invariants
@@ -48,8 +48,8 @@ def document_frequencies(token_ids: np.ndarray, offsets: np.ndarray, vocab_size:
 
 def maxsim_reference(q: np.ndarray, weights: np.ndarray | None, tokens: np.ndarray, offsets: np.ndarray,
                      doc_ids: np.ndarray) -> np.ndarray:
-    """Numpy weighted MaxSim (float64 accumulation): the oracle of the C++ kernels and the
-    fallback when the compiled core predates them. Empty documents score 0."""
+    """Numpy weighted MaxSim (float64 accumulation): the oracle the tests hold the C++ kernels
+    to. Empty documents score 0."""
     q = np.asarray(q, dtype=np.float64)
     w = np.ones(len(q)) if weights is None else np.asarray(weights, dtype=np.float64)
     out = np.zeros(len(doc_ids), np.float32)
@@ -58,22 +58,6 @@ def maxsim_reference(q: np.ndarray, weights: np.ndarray | None, tokens: np.ndarr
         if len(d) and len(q):
             out[c] = float((w * (q @ d.T).max(axis=1)).sum())
     return out
-
-
-def has_core_maxsim() -> bool:
-    """Whether the compiled core has the MaxSim kernels (``bind_late``)."""
-    return all(hasattr(_core, n) for n in ("maxsim_f16", "maxsim_pq"))
-
-
-_warned = False
-
-
-def _warn_fallback() -> None:
-    global _warned
-    if not _warned:
-        warnings.warn("winnow._core has no maxsim kernels (built before bind_late): scoring MaxSim "
-                      "with the slow numpy reference; rebuild the extension", RuntimeWarning, stacklevel=3)
-        _warned = True
 
 
 @register_format("winnow.tokens")
@@ -86,7 +70,7 @@ class TokenStore:
         Token vectors (any float dtype; stored as float16, or PQ-encoded when ``pq_M`` is set).
     token_ids : (T,) int
         Word-piece id of each row.
-    offsets : (ndocs + 1,) int64
+    offsets : (n_docs + 1,) int64
         Document ``t`` owns rows ``offsets[t]:offsets[t + 1]``.
     docnos : list of str, optional
         External document ids.
@@ -146,8 +130,11 @@ class TokenStore:
 
     # -- shape -----------------------------------------------------------------------------
     @property
-    def ndocs(self) -> int:
+    def n_docs(self) -> int:
+        """Number of documents (``len(offsets) - 1``)."""
         return len(self.offsets) - 1
+
+    ndocs = deprecated_alias("ndocs", "n_docs")
 
     @property
     def ntokens(self) -> int:
@@ -158,16 +145,16 @@ class TokenStore:
         return None if self.pq is None else int(self.pq.M)
 
     def __len__(self) -> int:
-        return self.ndocs
+        return self.n_docs
 
     def __repr__(self) -> str:
         pq = "" if self.pq is None else f", M={self.pq.M}, nbits={self.pq.nbits}"
-        return f"TokenStore(ndocs={self.ndocs}, ntokens={self.ntokens}, dim={self.dim}, storage={self.storage!r}{pq})"
+        return f"TokenStore(n_docs={self.n_docs}, ntokens={self.ntokens}, dim={self.dim}, storage={self.storage!r}{pq})"
 
     def set_docnos(self, docnos) -> None:
         table = unique_docno_table(docnos)
-        if len(table) != self.ndocs:
-            raise ValueError(f"{len(table)} docnos for {self.ndocs} documents")
+        if len(table) != self.n_docs:
+            raise ValueError(f"{len(table)} docnos for {self.n_docs} documents")
         self.docnos = table
 
     # -- statistics ----------------------------------------------------------------------------
@@ -175,7 +162,7 @@ class TokenStore:
         """ColBERT-PRF IDF ``ln((N + 1) / (df + 1))`` of token ids (unknown ids: df 0)."""
         t = np.asarray(token_ids, dtype=np.int64)
         df = np.where((t >= 0) & (t < len(self.df)), self.df[np.clip(t, 0, max(len(self.df) - 1, 0))], 0)
-        return np.log((self.ndocs + 1.0) / (df + 1.0))
+        return np.log((self.n_docs + 1.0) / (df + 1.0))
 
     def doc_of_rows(self, rows) -> np.ndarray:
         """Document of each token row (``offsets`` inverted by binary search)."""
@@ -215,12 +202,8 @@ class TokenStore:
             raise ValueError(f"weights have shape {w.shape}, expected ({len(q)},)")
         if w is not None:
             check_finite(w, "weights")
-        if len(ids) and (ids.min() < 0 or ids.max() >= self.ndocs):
-            raise IndexError(f"doc ids span [{ids.min()}, {ids.max()}], store has {self.ndocs} documents")
-        if not has_core_maxsim():
-            _warn_fallback()
-            src = self.tokens if self.storage == "float16" else _LazyDecode(self)
-            return maxsim_reference(q, w, src, self.offsets, ids)
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.n_docs):
+            raise IndexError(f"doc ids span [{ids.min()}, {ids.max()}], store has {self.n_docs} documents")
         if self.storage == "float16":
             return _core.maxsim_f16(q, w, self.tokens, self.offsets, ids, threads)
         luts = self.luts(q)
@@ -257,7 +240,7 @@ class TokenStore:
             for name, arr in arrays.items():
                 np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr))
 
-        params = {"dim": self.dim, "storage": self.storage, "ndocs": self.ndocs, "ntokens": self.ntokens,
+        params = {"dim": self.dim, "storage": self.storage, "n_docs": self.n_docs, "ntokens": self.ntokens,
                   "M": self.M, "nbits": None if self.pq is None else int(self.pq.nbits),
                   "special_ids": self.special_ids, "model": self.model}
         meta = {"format": self.FORMAT, "format_version": list(self.FORMAT_VERSION), "params": params,
@@ -306,20 +289,10 @@ class TokenStore:
         return cls(None, None, None, _raw=raw)
 
 
-class _LazyDecode:
-    """``store[a:b]`` -> decoded PQ rows (for the numpy fallback)."""
-
-    def __init__(self, store: TokenStore):
-        self.store = store
-
-    def __getitem__(self, sl: slice) -> np.ndarray:
-        return self.store.rows(np.arange(sl.start, sl.stop))
-
-
 def _check_layout(ntokens: int, token_ids: np.ndarray, offsets: np.ndarray) -> None:
     if token_ids.ndim != 1 or len(token_ids) != ntokens:
         raise ValueError(f"token_ids has shape {token_ids.shape}, expected ({ntokens},)")
     if offsets.ndim != 1 or len(offsets) < 1:
-        raise ValueError(f"offsets must be 1-D with ndocs + 1 >= 1 entries, got shape {offsets.shape}")
+        raise ValueError(f"offsets must be 1-D with n_docs + 1 >= 1 entries, got shape {offsets.shape}")
     if offsets[0] != 0 or offsets[-1] != ntokens or (len(offsets) > 1 and np.any(np.diff(offsets) < 0)):
         raise ValueError(f"offsets must rise from 0 to the {ntokens} token rows, got [{offsets[0]} .. {offsets[-1]}]")

@@ -22,6 +22,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from winnow.deprecation import deprecated_alias, renamed_argument
+
 __all__ = ["PairwiseScorer", "CrossEncoderScorer", "MaxSimScorer", "CallableScorer",
            "scorer_from_spec", "maxsim_numpy"]
 
@@ -29,7 +31,7 @@ __all__ = ["PairwiseScorer", "CrossEncoderScorer", "MaxSimScorer", "CallableScor
 class PairwiseScorer:
     """Base class. Subclasses implement ``_score(query, ids) -> (m,) float`` for valid ids.
 
-    ``n_items`` is the number of documents (ids 0..n_items-1); ``calls`` counts every pair
+    ``n_docs`` is the number of documents (ids 0..n_docs-1); ``calls`` counts every pair
     scored since construction or :meth:`reset_calls`; ``batch_size`` bounds the pairs
     handed to ``_score`` at once; ``spec`` (when known) rebuilds the scorer from text.
     """
@@ -37,12 +39,15 @@ class PairwiseScorer:
     batch_size: int = 256
     spec: str | None = None
 
-    def __init__(self, n_items: int, batch_size: int = 256):
-        if int(n_items) < 0:
-            raise ValueError(f"n_items must be >= 0, got {n_items}")
+    n_items = deprecated_alias("n_items", "n_docs")
+
+    def __init__(self, n_docs: int | None = None, batch_size: int = 256, *, n_items: int | None = None):
+        n_docs = renamed_argument(n_docs, n_items, "n_items", "n_docs")
+        if n_docs is None or int(n_docs) < 0:
+            raise ValueError(f"n_docs must be an integer >= 0, got {n_docs}")
         if int(batch_size) <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        self.n_items = int(n_items)
+        self.n_docs = int(n_docs)
         self.batch_size = int(batch_size)
         self.calls = 0
 
@@ -56,9 +61,9 @@ class PairwiseScorer:
 
         Counts ``m`` calls (duplicates included: each listed pair is scored)."""
         ids = np.asarray(doc_ids, dtype=np.int64).reshape(-1)
-        if len(ids) and (ids.min() < 0 or ids.max() >= self.n_items):
-            bad = ids[(ids < 0) | (ids >= self.n_items)]
-            raise IndexError(f"document id(s) {bad[:5].tolist()} outside 0..{self.n_items - 1}")
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.n_docs):
+            bad = ids[(ids < 0) | (ids >= self.n_docs)]
+            raise IndexError(f"document id(s) {bad[:5].tolist()} outside 0..{self.n_docs - 1}")
         out = np.empty(len(ids), np.float32)
         for s in range(0, len(ids), self.batch_size):
             part = ids[s:s + self.batch_size]
@@ -73,15 +78,16 @@ class PairwiseScorer:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(n_items={self.n_items}, calls={self.calls})"
+        return f"{type(self).__name__}(n_docs={self.n_docs}, calls={self.calls})"
 
 
 class CallableScorer(PairwiseScorer):
     """Wrap ``fn(query, doc_ids (m,) int64) -> (m,) scores``; ``pairwise=True`` wraps a
     ``fn(query, doc_id) -> float`` instead (called once per pair)."""
 
-    def __init__(self, fn: Callable, n_items: int, pairwise: bool = False, batch_size: int = 256):
-        super().__init__(n_items, batch_size)
+    def __init__(self, fn: Callable, n_docs: int | None = None, pairwise: bool = False,
+                 batch_size: int = 256, *, n_items: int | None = None):
+        super().__init__(renamed_argument(n_docs, n_items, "n_items", "n_docs"), batch_size)
         if not callable(fn):
             raise ValueError(f"fn must be callable, got {type(fn).__name__}")
         self.fn, self.pairwise = fn, bool(pairwise)
@@ -151,7 +157,9 @@ class MaxSimScorer(PairwiseScorer):
     """
 
     def __init__(self, doc_vectors=None, doc_offsets=None, query_encoder: Callable | None = None,
-                 kernel: Callable | None = None, n_items: int | None = None, batch_size: int = 1024):
+                 kernel: Callable | None = None, n_docs: int | None = None, batch_size: int = 1024,
+                 *, n_items: int | None = None):
+        n_docs = renamed_argument(n_docs, n_items, "n_items", "n_docs")
         if kernel is None and (doc_vectors is None or doc_offsets is None):
             raise ValueError("MaxSimScorer needs doc_vectors and doc_offsets, or a kernel")
         if doc_offsets is not None:
@@ -159,32 +167,22 @@ class MaxSimScorer(PairwiseScorer):
             if doc_offsets.ndim != 1 or len(doc_offsets) < 1:
                 raise ValueError(f"doc_offsets must be 1-D (n + 1,), got shape {doc_offsets.shape}")
             n = len(doc_offsets) - 1
-        elif n_items is None:
-            raise ValueError("with a kernel and no offsets, pass n_items")
-        super().__init__(n if n_items is None else n_items, batch_size)
+        elif n_docs is None:
+            raise ValueError("with a kernel and no offsets, pass n_docs")
+        super().__init__(n if n_docs is None else n_docs, batch_size)
         self.doc_vectors, self.doc_offsets = doc_vectors, doc_offsets
         self.query_encoder, self.kernel = query_encoder, kernel
         self._cache: dict[str, np.ndarray] = {}
 
     @classmethod
     def from_token_store(cls, path, query_encoder: Callable | None = None, batch_size: int = 1024):
-        """Adapter to ``winnow.index.token_store`` (the late-interaction index). Uses the
-        store's ``maxsim(q, ids)`` when it has one, else its ``vectors``/``offsets`` arrays
-        (decoded when compressed, via ``decode_all()``)."""
-        try:
-            from winnow.index.token_store import TokenStore  # type: ignore
-        except ImportError as exc:
-            raise ValueError(f"maxsim scorer needs winnow.index.token_store, not available in this "
-                             f"build ({exc}); pass token arrays to MaxSimScorer instead") from None
+        """Adapter to ``winnow.index.token_store`` (the late-interaction index): scores with
+        the store's C++ ``maxsim(q, ids)``."""
+        from winnow.index.token_store import TokenStore
+
         store = TokenStore.load(path)
-        if hasattr(store, "maxsim"):
-            n = getattr(store, "n_docs", None) or len(store)
-            return cls(kernel=store.maxsim, n_items=int(n), query_encoder=query_encoder, batch_size=batch_size)
-        if hasattr(store, "decode_all"):
-            vecs, offs = store.decode_all()
-        else:
-            vecs, offs = store.vectors, store.offsets
-        return cls(vecs, offs, query_encoder=query_encoder, batch_size=batch_size)
+        return cls(kernel=store.maxsim, n_docs=store.n_docs, query_encoder=query_encoder,
+                   batch_size=batch_size)
 
     def query_tokens(self, query) -> np.ndarray:
         if isinstance(query, np.ndarray):

@@ -233,8 +233,8 @@ def run_build_cur(args: argparse.Namespace) -> int:
     spec = args.scorer if "@" in args.scorer or not args.scorer.startswith("cross-encoder:") \
         else f"{args.scorer}@{Path(args.input).resolve()}"
     scorer = scorer_from_spec(spec)
-    if scorer.n_items != len(docnos):
-        raise ValueError(f"scorer covers {scorer.n_items} documents, --input has {len(docnos)}")
+    if scorer.n_docs != len(docnos):
+        raise ValueError(f"scorer covers {scorer.n_docs} documents, --input has {len(docnos)}")
     if args.anchor_queries.startswith("sample:"):
         queries = sample_pseudo_queries(texts, int(args.anchor_queries[7:]), seed=args.seed)
     else:

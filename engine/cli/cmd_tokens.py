@@ -112,7 +112,7 @@ def run_build_tokens(args: argparse.Namespace) -> int:
     store = TokenStore(vecs, tids, offsets, docnos, pq_M=args.pq, nbits=args.pq_nbits, seed=args.seed, threads=threads,
                        special_ids=special, model=model)
     store.save(args.output, overwrite=args.overwrite)
-    msg = f"stored {store.ntokens:,} token vectors of {store.ndocs:,} documents ({store.storage}, " \
+    msg = f"stored {store.ntokens:,} token vectors of {store.n_docs:,} documents ({store.storage}, " \
           f"{store.nbytes / 1e6:.1f} MB)"
     if not args.no_ann and store.ntokens:
         from winnow.rerank.maxsim import build_token_ann

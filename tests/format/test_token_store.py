@@ -104,7 +104,7 @@ def test_cli_builds_a_store_from_a_corpus_and_retrieves(tmp_path):
     assert main(["index", "build", "tokens", "--input", str(corpus), "--model", str(model), "--output", str(out),
                  "--pq", "8", "--pq-nbits", "4", "--nlist", "2", "--ann-M", "4", "--ann-nbits", "4"]) == 0
     r = MaxSimRetriever.load(out, faiss_depth=100, nprobe=2)
-    assert r.store.storage == "pq" and r.store.ndocs == 6 and r.ann is not None
+    assert r.store.storage == "pq" and r.store.n_docs == 6 and r.ann is not None
     res = r.search({"q": "lazy dog"}, k=3)
     assert res.docnos.lookup(res.ids[0][:1]) == ["d1"]
     # experiment-config stages over the same store: bm25-like first pass >> maxsim_rerank >> colbert_prf

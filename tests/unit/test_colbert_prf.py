@@ -61,7 +61,7 @@ def test_expanded_weights_are_ones_then_beta_idf_descending(kmeans):
     np.testing.assert_array_equal(w[:len(q)], np.ones(len(q), np.float32))
     np.testing.assert_allclose(w[len(q):], 0.5 * info["idf"], rtol=1e-6)
     assert np.all(np.diff(w[len(q):]) <= 0)  # descending IDF
-    n, df = store.ndocs, store.df[info["token_ids"]]
+    n, df = store.n_docs, store.df[info["token_ids"]]
     np.testing.assert_allclose(info["idf"], np.log((n + 1) / (df + 1)), rtol=1e-6)
     assert not set(info["token_ids"].tolist()) & set(SPECIAL)
 

@@ -238,6 +238,6 @@ def test_maxsim_scorer_from_token_store(tmp_path):
     s = MaxSimScorer.from_token_store(tmp_path / "ts")
     q = rng.standard_normal((3, 8)).astype(np.float32)
     got = s.score(q, [0, 1, 2, 3])
-    assert s.calls == 4 and s.n_items == 4
+    assert s.calls == 4 and s.n_docs == 4
     want = maxsim_numpy(q, vecs.astype(np.float16).astype(np.float32), offs, [0, 1, 2, 3])
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)

@@ -93,9 +93,9 @@ def test_add_refuses_non_finite_before_adding_anything(kind):
     index = trained(kind)
     with pytest.raises(ValueError, match=r"^vectors row 17 column 3 is nan: vectors must be finite$"):
         index.add(poisoned())
-    assert index.ntotal == 0
+    assert index.n_docs == 0
     index.add(vectors())
-    assert index.ntotal == 64
+    assert index.n_docs == 64
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -169,7 +169,7 @@ def test_token_store_refuses_non_finite_tokens_and_queries():
 
 
 def test_cur_refuses_non_finite_anchor_scores():
-    scorer = CallableScorer(lambda query, ids: np.zeros(len(ids)), n_items=6)
+    scorer = CallableScorer(lambda query, ids: np.zeros(len(ids)), n_docs=6)
     R = np.ones((3, 6), np.float32)
     R[2, 4] = np.nan
     with pytest.raises(ValueError, match=r"^anchor score matrix R row 2 column 4 is nan: scores must be finite$"):
@@ -264,7 +264,7 @@ def test_dense_set_docnos_refuses_duplicates(kind):
 def test_token_store_and_cur_refuse_duplicate_docnos():
     with pytest.raises(ValueError, match="duplicate docno 'p'"):
         TokenStore(vectors(4), np.zeros(4, np.int32), [0, 2, 4], docnos=["p", "p"])
-    scorer = CallableScorer(lambda query, ids: np.asarray(ids, float), n_items=4)
+    scorer = CallableScorer(lambda query, ids: np.asarray(ids, float), n_docs=4)
     R = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
     with pytest.raises(ValueError, match="duplicate docno 'a'"):
         CURIndex.build(scorer, ["q1", "q2", "q3"], n_anchor_items=2, R=R, docnos=["a", "b", "a", "c"],

@@ -127,8 +127,8 @@ def test_retriever_with_full_probe_is_exhaustive_maxsim(pq_M):
     qv = {"q1": (rng.standard_normal((3, 16)).astype(np.float32), np.zeros(3, np.int32))}
     r = MaxSimRetriever(store, ann, query_tokens=qv, faiss_depth=store.ntokens, nprobe=4)
     res = r.search({"q1": "ignored"}, k=10)
-    all_scores = store.maxsim(qv["q1"][0], np.arange(store.ndocs))
-    expected = np.lexsort((np.arange(store.ndocs), -all_scores.astype(np.float64)))[:10]
+    all_scores = store.maxsim(qv["q1"][0], np.arange(store.n_docs))
+    expected = np.lexsort((np.arange(store.n_docs), -all_scores.astype(np.float64)))[:10]
     np.testing.assert_array_equal(res.ids[0], expected)
     np.testing.assert_allclose(res.scores[0], all_scores[expected], rtol=1e-6)
     assert res.docnos.lookup(res.ids[0][:1]) == [f"d{expected[0]}"]
@@ -141,8 +141,8 @@ def test_reranker_maps_foreign_docnos_and_keeps_the_candidate_set():
     store = _store(rng)
     q = rng.standard_normal((3, 16)).astype(np.float32)
     # first-pass results from "another index" whose ids are reversed docnos, one unknown docno
-    foreign = [f"d{i}" for i in reversed(range(store.ndocs))] + ["zzz"]
-    first = Results(["q"], np.array([[0, 5, 7, store.ndocs, -1]]), np.array([[5, 4, 3, 2, -np.inf]]), foreign)
+    foreign = [f"d{i}" for i in reversed(range(store.n_docs))] + ["zzz"]
+    first = Results(["q"], np.array([[0, 5, 7, store.n_docs, -1]]), np.array([[5, 4, 3, 2, -np.inf]]), foreign)
     out = MaxSimReranker(store, query_tokens={"q": (q, np.zeros(3, np.int32))}, k=5)({"q": "x"}, first)
     kept = set(out.docnos.lookup(out.ids[0][out.ids[0] >= 0]))
     assert kept == {foreign[0], foreign[5], foreign[7]}
