@@ -3,7 +3,7 @@ tests/format/test_fuzz.py, the harness tests/format/fuzz_indexes.py).
 
 Builds a tiny seeded index of every built-in format, draws ``--mutations`` mutations of its
 files (spread evenly over the formats) and loads + searches each mutated index in every
-mode (``read``, ``mmap_verify``, ``mmap``) in worker subprocesses. Prints the count of every
+mode (``read``, ``mmap_verify``, ``mmap``, ``index_verify``) in worker subprocesses. Prints the count of every
 outcome per format and mode and appends one JSON line to ``benchmarks/results/fuzz.jsonl``.
 Exit status 1 if any case crashed, hung, raised another exception than IndexFormatError or
 returned different results silently.
@@ -48,8 +48,9 @@ def _table(summary: dict) -> str:
     outcomes = list(fz.GOOD) + list(fz.TOLERATED) + list(fz.BAD)
     head = f"{'format':<14}{'mode':<13}" + "".join(f"{o:>{max(9, len(o) + 1)}}" for o in outcomes)
     lines = [head]
-    for kind, modes in summary["counts"].items():
-        for mode, c in modes.items():
+    for kind in summary["kinds"]:
+        for mode in summary["modes"]:
+            c = summary["counts"].get(kind, {}).get(mode, {})
             lines.append(f"{kind:<14}{mode:<13}" + "".join(f"{c.get(o, 0):>{max(9, len(o) + 1)}}" for o in outcomes))
     tot = summary["totals"]
     lines.append(f"{'total':<27}" + "".join(f"{tot.get(o, 0):>{max(9, len(o) + 1)}}" for o in outcomes))

@@ -17,8 +17,10 @@ the fixed query set and reports one outcome per (mutation, mode):
 * ``crash`` -- the worker died by a signal (bad; the worker is restarted) and ``hang`` --
   no answer within the time limit (bad).
 
-Modes: ``read`` (``mmap=False``), ``mmap_verify`` (``mmap=True, verify=True``) and ``mmap``
-(``mmap=True``, no payload checksums).
+Modes: ``read`` (``mmap=False``), ``mmap_verify`` (``mmap=True, verify=True``), ``mmap``
+(``mmap=True``, no payload checksums) and ``index_verify`` (``winnow.index.verify`` -- the
+``winnow index verify`` command -- then an unverified ``mmap=True`` load: an index that
+passes the check must answer exactly as the unmutated one).
 
 Run as a script it is the worker: ``python fuzz_indexes.py --worker ROOT`` reads one JSON
 job per line on stdin and answers one JSON line per job on stdout.
@@ -44,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import fuzz_fixtures as fx  # noqa: E402
 
-MODES = ("read", "mmap_verify", "mmap")
+MODES = ("read", "mmap_verify", "mmap", "index_verify")
 OPS = ("flip1", "flip_multi", "flip_targeted", "truncate", "zero_range", "replace_from_twin", "swap_within",
        "meta_edit")
 GOOD = ("format_error", "identical")
@@ -239,6 +241,10 @@ def _load(path: Path, mode: str, kind: str, root: Path):
         return load(path, mmap=False, **kw)
     if mode == "mmap_verify":
         return load(path, mmap=True, verify=True, **kw)
+    if mode == "index_verify":
+        from winnow.index import verify
+
+        verify(path)
     return load(path, mmap=True, **kw)
 
 
