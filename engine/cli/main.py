@@ -33,13 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"winnow.cli.{name}")
-        except ModuleNotFoundError as exc:  # a subcommand not written yet must not break the rest
-            if exc.name != f"winnow.cli.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"winnow.cli.{name}").register(sub)
     _add_debug_to_subcommands(parser)
     return parser
 
