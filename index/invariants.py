@@ -4,8 +4,9 @@ that agree, ids within range, tables of the right shape, small float arrays (cen
 codebooks, rotations, pruning bounds) finite.
 
 The passes are numpy over offset and count tables, so a load costs time linear in the number
-of terms, blocks, lists and documents, never in payload bytes (vectors, codes, postings):
-those are covered by checksums (always for read loads, ``verify=True`` for mapped ones).
+of terms, blocks, lists and documents, never in payload bytes (vectors, codes, postings) on
+a mapped load: those are covered by checksums (always for read loads, ``verify=True`` for
+mapped ones). An unverified mapped load still checksums the structure files themselves.
 Every failure is an ``IndexFormatError`` naming the file, so a damaged index fails at load
 instead of crashing or answering wrongly at search time.
 """
@@ -16,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from winnow.docnos import DocnoTable
+from winnow.docnos import DocnoTable, IdentityDocnos
 from winnow.errors import IndexFormatError
 
 BLOCK_SIZE = 128  # postings per block (csrc/core/sparse/block_codec.hpp kBlockSize)
+POSTINGS_PADDING = 8  # zero bytes after the last block (kPostingsPadding)
 # The structure files of each format: offset and count tables, a few bytes per term, block,
 # list or document. An unverified (mapped) load still checksums these, so a structural change
 # that happens to stay self-consistent (another index's offset table of the same size) is
@@ -33,7 +35,6 @@ STRUCTURE_FILES = {
     "winnow.tokens": ("offsets.npy", "docno_offsets.npy"),
     "winnow.cur": ("dense.list_offsets.npy", "dense.packed_offsets.npy", "query_offsets.npy", "docno_offsets.npy"),
 }
-POSTINGS_PADDING = 8  # zero bytes after the last block (kPostingsPadding)
 
 
 def _fail(path, name: str, what: str):
@@ -200,7 +201,7 @@ def _check_blocks(arrays, path, n_docs: int, n_blocks: int, per_term, mmap: bool
 def check_docnos_cover(index, ids, path, ids_name: str = "ids.npy") -> None:
     """Ids are >= 0 (-1 is padding), and below the docno table's length when there is one."""
     table = getattr(index, "docnos", None)
-    hi = len(table) if table is not None and not type(table).__name__ == "IdentityDocnos" else 2**63 - 1
+    hi = 2**63 - 1 if table is None or isinstance(table, IdentityDocnos) else len(table)
     in_range(ids, path, ids_name, 0, hi, "ids")
 
 
