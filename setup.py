@@ -5,6 +5,7 @@ Opt-in build switches (never the default, see DESIGN.md section 2):
   WINNOW_NATIVE=1   add -march=native
   WINNOW_OPENMP=1   add -fopenmp
   WINNOW_DEBUG=1    -O0 -g instead of -O3
+  WINNOW_SANITIZE=1 -fsanitize=address,undefined (see .ci/sanitize)
 """
 import glob
 import os
@@ -26,11 +27,19 @@ if os.environ.get("WINNOW_NATIVE") == "1":
 if os.environ.get("WINNOW_OPENMP") == "1":
     flags.append("-fopenmp")
     link.append("-fopenmp")
+if os.environ.get("WINNOW_SANITIZE") == "1":
+    # ASan + UBSan for .ci/sanitize (never a release build: the extension then needs libasan
+    # preloaded into python). -O1 keeps stack traces readable at a tolerable speed.
+    san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
+    flags = [f for f in flags if f != "-O3"] + ["-O1", "-g"] + san
+    link += san
 
 ext = Pybind11Extension(
     "winnow._core",
     sources,
     include_dirs=["csrc/core"],
+    # headers too: without them a header-only change (e.g. thread_pool.hpp) leaves a stale build
+    depends=sorted(glob.glob("csrc/**/*.hpp", recursive=True) + glob.glob("csrc/**/*.inc", recursive=True)),
     cxx_std=17,
     extra_compile_args=flags,
     extra_link_args=link,

@@ -52,69 +52,70 @@ py::dict stats_to_dict(const Bm25Stats& s) {
   return d;
 }
 
-template <typename T>
-const T* get_array(const py::dict& arrays, const char* name, size_t* count) {
-  if (!arrays.contains(name)) throw std::invalid_argument(std::string("BM25 index array '") + name + "' is missing");
-  auto arr = py::cast<carray<T>>(arrays[name]);  // no conversion: dtype must already match
-  if (arr.ndim() != 1) throw std::invalid_argument(std::string("BM25 index array '") + name + "' must be 1-D");
-  *count = static_cast<size_t>(arr.size());
-  return arr.data();
-}
+// The view's arrays, taken from the caller's dict without copies (as_carray: exact dtype,
+// C-contiguous, else ValueError) and kept alive here: the view points into them, and the
+// caller's dict may be changed or dropped after the call.
+struct ViewArrays {
+  std::vector<py::object> keep;
+
+  template <typename T>
+  const T* get(const py::dict& arrays, const char* name, size_t* count, size_t expected = SIZE_MAX) {
+    if (!arrays.contains(name)) throw std::invalid_argument(std::string("BM25 index array '") + name + "' is missing");
+    const std::string label = std::string("BM25 index array '") + name + "'";
+    carray<T> arr = winnow_py::as_carray<T>(arrays[name], label.c_str());
+    winnow_py::check_ndim(arr, 1, label.c_str());
+    const size_t n = static_cast<size_t>(arr.size());
+    if (expected != SIZE_MAX && n != expected)
+      throw std::invalid_argument(label + " has " + std::to_string(n) + " entries, expected " + std::to_string(expected));
+    if (count) *count = n;
+    keep.push_back(arr);
+    return arr.data();
+  }
+};
 
 // Searcher plus the numpy arrays its view points into (kept alive here).
 struct PySearcher {
-  py::dict arrays;
+  ViewArrays arrays;
   std::unique_ptr<Bm25Searcher> searcher;
 };
 
-template <typename T>
-const T* need(const py::dict& arrays, const char* name, size_t expected) {
-  size_t n = 0;
-  if (!arrays.contains(name)) throw std::invalid_argument(std::string("BM25 index array '") + name + "' is missing");
-  py::object obj = arrays[name];
-  if (!py::isinstance<py::array_t<T>>(obj) || !py::array_t<T>::check_(obj))
-    throw std::invalid_argument(std::string("BM25 index array '") + name + "' has the wrong dtype");
-  const T* p = get_array<T>(arrays, name, &n);
-  if (expected != SIZE_MAX && n != expected)
-    throw std::invalid_argument(std::string("BM25 index array '") + name + "' has " + std::to_string(n) +
-                                " entries, expected " + std::to_string(expected));
-  return p;
-}
-
-Bm25View make_view(const py::dict& arrays, const py::dict& stats) {
+Bm25View make_view(const py::dict& arrays, const py::dict& stats, ViewArrays& keep, const std::string& source) {
   Bm25View v;
   size_t n = 0;
-  v.df = get_array<uint32_t>(arrays, "df", &n);
+  v.source = source;
+  v.df = keep.get<uint32_t>(arrays, "df", &n);
   v.n_terms = static_cast<int64_t>(n);
-  v.block_last_doc = get_array<uint32_t>(arrays, "block_last_doc", &n);
+  v.block_last_doc = keep.get<uint32_t>(arrays, "block_last_doc", &n);
   v.n_blocks = static_cast<int64_t>(n);
-  v.norms = get_array<uint8_t>(arrays, "norms", &n);
+  v.norms = keep.get<uint8_t>(arrays, "norms", &n);
   v.n_docs = static_cast<int64_t>(n);
-  v.term_bytes = reinterpret_cast<const char*>(get_array<uint8_t>(arrays, "term_bytes", &v.term_bytes_size));
-  v.term_offsets = need<uint64_t>(arrays, "term_offsets", v.n_terms + 1);
-  v.cf = need<uint64_t>(arrays, "cf", v.n_terms);
-  v.first_block = need<uint64_t>(arrays, "first_block", v.n_terms + 1);
-  v.block_offset = need<uint64_t>(arrays, "block_offset", v.n_blocks + 1);
-  v.block_max_x = need<float>(arrays, "block_max_x", v.n_blocks);
-  v.term_max_x = need<float>(arrays, "term_max_x", v.n_terms);
-  v.postings = get_array<uint8_t>(arrays, "postings", &v.postings_size);
-  v.doc_len = need<uint32_t>(arrays, "doc_len", v.n_docs);
-  v.docno_bytes = reinterpret_cast<const char*>(get_array<uint8_t>(arrays, "docno_bytes", &v.docno_bytes_size));
-  v.docno_offsets = need<uint64_t>(arrays, "docno_offsets", v.n_docs + 1);
+  v.term_bytes = reinterpret_cast<const char*>(keep.get<uint8_t>(arrays, "term_bytes", &v.term_bytes_size));
+  v.term_offsets = keep.get<uint64_t>(arrays, "term_offsets", nullptr, v.n_terms + 1);
+  v.cf = keep.get<uint64_t>(arrays, "cf", nullptr, v.n_terms);
+  v.first_block = keep.get<uint64_t>(arrays, "first_block", nullptr, v.n_terms + 1);
+  v.block_offset = keep.get<uint64_t>(arrays, "block_offset", nullptr, v.n_blocks + 1);
+  v.block_max_x = keep.get<float>(arrays, "block_max_x", nullptr, v.n_blocks);
+  v.term_max_x = keep.get<float>(arrays, "term_max_x", nullptr, v.n_terms);
+  v.postings = keep.get<uint8_t>(arrays, "postings", &v.postings_size);
+  v.doc_len = keep.get<uint32_t>(arrays, "doc_len", nullptr, v.n_docs);
+  v.docno_bytes = reinterpret_cast<const char*>(keep.get<uint8_t>(arrays, "docno_bytes", &v.docno_bytes_size));
+  v.docno_offsets = keep.get<uint64_t>(arrays, "docno_offsets", nullptr, v.n_docs + 1);
   v.stats.n_docs = v.n_docs;
+  for (const char* key : {"n_docs_with_terms", "total_length"})
+    if (!stats.contains(key)) throw std::invalid_argument(std::string("BM25 stats lack '") + key + "'");
   v.stats.n_docs_with_terms = py::cast<int64_t>(stats["n_docs_with_terms"]);
   v.stats.total_length = py::cast<uint64_t>(stats["total_length"]);
+  if (v.stats.n_docs_with_terms < 0 || v.stats.n_docs_with_terms > v.n_docs)
+    throw std::invalid_argument("BM25 stats: n_docs_with_terms " + std::to_string(v.stats.n_docs_with_terms) +
+                                " is not in [0, n_docs = " + std::to_string(v.n_docs) + "]");
   return v;
 }
 
-Bm25Params make_params(float k1, float b, const std::string& scoring) {
-  if (!(k1 > 0.0f)) throw std::invalid_argument("k1 must be > 0, got " + std::to_string(k1));
-  if (!(b >= 0.0f && b <= 1.0f)) throw std::invalid_argument("b must be in [0, 1], got " + std::to_string(b));
-  Bm25Params p;
-  p.k1 = k1;
-  p.b = b;
-  p.scoring = parse_scoring(scoring);
-  return p;
+// (scores, ids) outputs of a search: (nq, min(k, n_docs)), allocated with the GIL held.
+py::tuple search_outputs(const Bm25Searcher& s, size_t nq, int64_t k) {
+  const auto cols = static_cast<py::ssize_t>(s.result_columns(k));
+  return py::make_tuple(py::array_t<float>({static_cast<py::ssize_t>(nq), cols}),
+                        py::array_t<int64_t>({static_cast<py::ssize_t>(nq), cols}));
 }
 
 }  // namespace
@@ -124,8 +125,9 @@ void bind_bm25(py::module_& m) {
       .def(py::init([](float k1, float b, const std::string& scoring, const std::string& analyzer, int threads,
                        double memory_budget_mb, const std::string& temp_dir) {
              BuildOptions o;
-             o.params = make_params(k1, b, scoring);
+             o.params = make_params(k1, b, scoring);  // core validation
              o.analyzer = winnow::text::parse_analyzer_kind(analyzer);
+             winnow::check_threads(threads);  // before any document is read
              o.threads = threads;
              if (!(memory_budget_mb > 0)) throw std::invalid_argument("memory_budget_mb must be > 0");
              o.memory_budget_bytes = static_cast<size_t>(memory_budget_mb * 1024 * 1024);
@@ -159,41 +161,36 @@ void bind_bm25(py::module_& m) {
 
   py::class_<PySearcher>(m, "Bm25Searcher")
       .def(py::init([](py::dict arrays, py::dict stats, float k1, float b, const std::string& scoring,
-                       const std::string& analyzer, bool validate) {
+                       const std::string& analyzer, bool validate, const std::string& source) {
              auto s = std::make_unique<PySearcher>();
-             s->arrays = arrays;
-             Bm25View v = make_view(arrays, stats);
+             Bm25View v = make_view(arrays, stats, s->arrays, source);
              Bm25Params p = make_params(k1, b, scoring);
              auto kind = winnow::text::parse_analyzer_kind(analyzer);
+             const uint32_t* order = nullptr;
+             if (arrays.contains("docno_order")) order = s->arrays.get<uint32_t>(arrays, "docno_order", nullptr, v.n_docs);
              {
                py::gil_scoped_release nogil;
                if (validate) v.validate();
                s->searcher = std::make_unique<Bm25Searcher>(v, p, kind);
+               if (order) s->searcher->set_docno_order(order);
              }
-             if (arrays.contains("docno_order")) s->searcher->set_docno_order(need<uint32_t>(arrays, "docno_order", v.n_docs));
              return s;
            }),
            py::arg("arrays"), py::arg("stats"), py::arg("k1"), py::arg("b"), py::arg("scoring"),
-           py::arg("analyzer"), py::arg("validate") = true)
+           py::arg("analyzer"), py::arg("validate") = true, py::arg("source") = "")
       .def(
           "search",
           [](PySearcher& self, const std::vector<std::string>& texts, int64_t k, const std::string& algorithm,
              int threads, bool ties_by_docno) {
             auto alg = parse_algorithm(algorithm);
-            if (k < 0) throw std::invalid_argument("k must be >= 0, got " + std::to_string(k));
-            const auto nq = static_cast<py::ssize_t>(texts.size());
-            py::array_t<float> scores({nq, static_cast<py::ssize_t>(k)});
-            py::array_t<int64_t> ids({nq, static_cast<py::ssize_t>(k)});
-            float* sp = scores.mutable_data();
-            int64_t* ip = ids.mutable_data();
+            py::tuple out = search_outputs(*self.searcher, texts.size(), k);
+            float* sp = out[0].cast<py::array_t<float>>().mutable_data();
+            int64_t* ip = out[1].cast<py::array_t<int64_t>>().mutable_data();
             {
               py::gil_scoped_release nogil;
-              std::vector<WeightedQuery> queries(texts.size());
-              winnow::parallel_for(static_cast<int64_t>(texts.size()), threads,
-                                   [&](int64_t i) { queries[i] = self.searcher->parse(texts[i]); }, 16);
-              self.searcher->search(queries, k, alg, threads, sp, ip, ties_by_docno);
+              self.searcher->search_texts(texts, k, alg, threads, sp, ip, ties_by_docno);
             }
-            return py::make_tuple(scores, ids);
+            return out;
           },
           py::arg("texts"), py::arg("k"), py::arg("algorithm") = "maxscore", py::arg("threads") = 1,
           py::arg("ties_by_docno") = false)
@@ -202,19 +199,14 @@ void bind_bm25(py::module_& m) {
           [](PySearcher& self, const std::vector<std::vector<std::string>>& terms, int64_t k,
              const std::string& algorithm, int threads, bool ties_by_docno) {
             auto alg = parse_algorithm(algorithm);
-            if (k < 0) throw std::invalid_argument("k must be >= 0, got " + std::to_string(k));
-            const auto nq = static_cast<py::ssize_t>(terms.size());
-            py::array_t<float> scores({nq, static_cast<py::ssize_t>(k)});
-            py::array_t<int64_t> ids({nq, static_cast<py::ssize_t>(k)});
-            float* sp = scores.mutable_data();
-            int64_t* ip = ids.mutable_data();
+            py::tuple out = search_outputs(*self.searcher, terms.size(), k);
+            float* sp = out[0].cast<py::array_t<float>>().mutable_data();
+            int64_t* ip = out[1].cast<py::array_t<int64_t>>().mutable_data();
             {
               py::gil_scoped_release nogil;
-              std::vector<WeightedQuery> queries;
-              for (const auto& t : terms) queries.push_back(self.searcher->weigh(t));
-              self.searcher->search(queries, k, alg, threads, sp, ip, ties_by_docno);
+              self.searcher->search_terms(terms, k, alg, threads, sp, ip, ties_by_docno);
             }
-            return py::make_tuple(scores, ids);
+            return out;
           },
           py::arg("terms"), py::arg("k"), py::arg("algorithm") = "maxscore", py::arg("threads") = 1,
           py::arg("ties_by_docno") = false)
@@ -237,8 +229,10 @@ void bind_bm25(py::module_& m) {
 
   m.def(
       "bm25_block_maxima",
-      [](py::dict arrays, py::dict stats, float k1, float b, const std::string& scoring, int threads) {
-        Bm25View v = make_view(arrays, stats);
+      [](py::dict arrays, py::dict stats, float k1, float b, const std::string& scoring, int threads,
+         const std::string& source) {
+        ViewArrays keep;
+        Bm25View v = make_view(arrays, stats, keep, source);
         Bm25Params p = make_params(k1, b, scoring);
         py::array_t<float> block_max(v.n_blocks), term_max(v.n_terms);
         float* bp = block_max.mutable_data();
@@ -250,6 +244,8 @@ void bind_bm25(py::module_& m) {
         }
         return py::make_tuple(block_max, term_max);
       },
+      py::arg("arrays"), py::arg("stats"), py::arg("k1"), py::arg("b"), py::arg("scoring"), py::arg("threads") = 1,
+      py::arg("source") = "",
       "Recompute per-block and per-term maxima of tf * norm_inverse for other k1/b/scoring.");
 
   m.def("lucene_length_to_byte", &lucene_length_to_byte);

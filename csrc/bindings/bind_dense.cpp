@@ -14,6 +14,7 @@
 #include "dense/distances.hpp"
 #include "dense/kmeans.hpp"
 #include "dense/pq.hpp"
+#include "topk.hpp"
 
 namespace py = pybind11;
 using namespace winnow::dense;
@@ -28,10 +29,6 @@ void check_cols(const carray<float>& a, const char* name, int64_t d, const char*
   if (a.shape(1) != d)
     throw std::invalid_argument(std::string(name) + " has " + str(a.shape(1)) + " columns, " + what + " dim is " +
                                 str(d));
-}
-
-void check_k(int64_t k) {
-  if (k < 0) throw std::invalid_argument("k must be >= 0, got " + str(k));
 }
 
 void check_codes(const carray<uint8_t>& codes, const ProductQuantizer& pq) {
@@ -61,9 +58,9 @@ void bind_dense(py::module_& m) {
          std::optional<carray<float>> y_norms) {
         check_ndim(x, 2, "x");
         check_ndim(y, 2, "y");
-        check_k(k);
         const Metric met = parse_metric(metric);
         const int64_t nq = x.shape(0), nb = y.shape(0), d = y.shape(1);
+        k = winnow::result_columns(k, nb);
         check_cols(x, "x", d, "index");
         if (d <= 0) throw std::invalid_argument("index dim must be > 0, got " + str(d));
         const float* yn = nullptr;
@@ -87,7 +84,7 @@ void bind_dense(py::module_& m) {
       },
       py::arg("x").noconvert(), py::arg("y").noconvert(), py::arg("k"), py::arg("metric") = "ip",
       py::arg("threads") = 1, py::arg("y_norms").noconvert() = py::none(),
-      "Exact top-k of x (nq, d) against y (nb, d): (scores (nq, k) float32, ids (nq, k) int64), padded -inf / -1.");
+      "Exact top-k of x (nq, d) against y (nb, d): (scores (nq, kc) float32, ids (nq, kc) int64), kc = min(k, nb).");
 
   m.def(
       "dense_squared_norms",

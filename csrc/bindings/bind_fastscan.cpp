@@ -10,6 +10,7 @@
 #include "array_utils.hpp"
 #include "dense/fastscan.hpp"
 #include "thread_pool.hpp"
+#include "topk.hpp"
 
 namespace py = pybind11;
 using winnow_py::carray;
@@ -85,8 +86,10 @@ void bind_fastscan(py::module_& m) {
         if (luts.ndim() != 3 || luts.shape(1) != M || luts.shape(2) != 16)
           throw std::invalid_argument("luts has shape " + shape_str(luts) + ", expected (nq, " + std::to_string(M) +
                                       ", 16)");
-        if (k < 0) throw std::invalid_argument("k must be >= 0, got " + std::to_string(k));
+        k = winnow::result_columns(k, n);  // at most n columns, whatever k asks for
         if (rescore_k < 0) throw std::invalid_argument("rescore_k must be >= 0, got " + std::to_string(rescore_k));
+        rescore_k = std::min(rescore_k, n);
+        winnow::check_threads(threads);
         const int64_t* map = nullptr;
         if (id_map) {
           winnow_py::check_ndim(*id_map, 1, "id_map");
@@ -114,7 +117,7 @@ void bind_fastscan(py::module_& m) {
       py::arg("rescore_k") = 0, py::arg("id_map").noconvert() = py::none(), py::arg("threads") = 1,
       "Exhaustive top-k over packed 4-bit codes for each query LUT (nq, M, 16) float32; higher scores first. "
       "rescore_k > 0 re-scores the best max(k, rescore_k) approximate candidates with the float LUT. "
-      "Returns (scores (nq, k) float32, ids (nq, k) int64), padded with -inf / -1.");
+      "Returns (scores (nq, kc) float32, ids (nq, kc) int64), kc = min(k, n), padded with -inf / -1.");
 
   m.def("fastscan_kernel", []() { return std::string(winnow::dense::fastscan_kernel()); },
         "Name of the fast-scan kernel in use: 'avx512', 'avx2' or 'scalar'.");

@@ -6,6 +6,8 @@
 #include "array_utils.hpp"
 #include "dense/fastscan.hpp"
 #include "dense/ivf.hpp"
+#include "thread_pool.hpp"
+#include "topk.hpp"
 
 namespace py = pybind11;
 using namespace winnow::dense;
@@ -42,14 +44,18 @@ void check_queries(const carray<float>& x, int64_t d) {
                                 std::to_string(d));
 }
 
-SearchOptions options(int64_t k, int64_t nprobe, int64_t refine_k, int64_t rescore_k, const py::object& allow,
-                      int threads, carray<int64_t>& allow_arr) {
-  if (k < 0) throw std::invalid_argument("k must be >= 0, got " + std::to_string(k));
+// k is capped at the n rows searched (the output has min(k, n) columns), and so are the
+// candidate depths refine_k / rescore_k: no request can allocate more than the index holds.
+SearchOptions options(int64_t k, int64_t n, int64_t nprobe, int64_t refine_k, int64_t rescore_k,
+                      const py::object& allow, int threads, carray<int64_t>& allow_arr) {
+  if (refine_k < 0) throw std::invalid_argument("refine_k must be >= 0, got " + std::to_string(refine_k));
+  if (rescore_k < 0) throw std::invalid_argument("rescore_k must be >= 0, got " + std::to_string(rescore_k));
+  winnow::check_threads(threads);
   SearchOptions o;
-  o.k = k;
+  o.k = winnow::result_columns(k, n);
   o.nprobe = nprobe;
-  o.refine_k = refine_k;
-  o.rescore_k = rescore_k;
+  o.refine_k = std::min(refine_k, n);
+  o.rescore_k = std::min(rescore_k, n);
   o.threads = threads;
   if (!allow.is_none()) {
     allow_arr = winnow_py::as_carray<int64_t>(allow, "allow");
@@ -121,9 +127,9 @@ void bind_ivf(py::module_& m) {
         }
         check_queries(x, v.d);
         v.validate(packed_bytes);
-        SearchOptions o = options(k, nprobe, refine_k, rescore_k, allow, threads, allow_arr);
+        SearchOptions o = options(k, v.n, nprobe, refine_k, rescore_k, allow, threads, allow_arr);
         const int64_t nq = x.shape(0);
-        py::tuple out = outputs(nq, k);
+        py::tuple out = outputs(nq, o.k);
         float* sp = out[0].cast<py::array_t<float>>().mutable_data();
         int64_t* ip = out[1].cast<py::array_t<int64_t>>().mutable_data();
         const float* xp = x.data();
@@ -139,7 +145,7 @@ void bind_ivf(py::module_& m) {
       py::arg("residual") = false, py::arg("refine") = py::none(), py::arg("metric") = "ip",
       py::arg("x").noconvert(), py::arg("k") = 10, py::arg("nprobe") = 1, py::arg("refine_k") = 0,
       py::arg("rescore_k") = 0, py::arg("allow") = py::none(), py::arg("threads") = 1,
-      "IVF search; returns (scores (nq, k) float32, ids (nq, k) int64).");
+      "IVF search; returns (scores (nq, kc) float32, ids (nq, kc) int64), kc = min(k, n).");
 
   m.def(
       "pq_search",
@@ -162,10 +168,10 @@ void bind_ivf(py::module_& m) {
           rp = refine_arr.data();
         }
         check_queries(x, pq.d());
-        SearchOptions o = options(k, 1, refine_k, 0, allow, threads, allow_arr);
+        SearchOptions o = options(k, n, 1, refine_k, 0, allow, threads, allow_arr);
         Metric mt = parse_metric(metric);
         const int64_t nq = x.shape(0);
-        py::tuple out = outputs(nq, k);
+        py::tuple out = outputs(nq, o.k);
         float* sp = out[0].cast<py::array_t<float>>().mutable_data();
         int64_t* ip = out[1].cast<py::array_t<int64_t>>().mutable_data();
         const uint8_t* cp = codes.data();
@@ -179,5 +185,5 @@ void bind_ivf(py::module_& m) {
       py::arg("pq"), py::arg("metric"), py::arg("codes").noconvert(), py::arg("ids") = py::none(),
       py::arg("refine") = py::none(), py::arg("x").noconvert(), py::arg("k") = 10, py::arg("refine_k") = 0,
       py::arg("allow") = py::none(), py::arg("threads") = 1,
-      "Exhaustive PQ (ADC) search; returns (scores (nq, k) float32, ids (nq, k) int64).");
+      "Exhaustive PQ (ADC) search; returns (scores (nq, kc) float32, ids (nq, kc) int64), kc = min(k, n).");
 }

@@ -20,6 +20,10 @@ using winnow_py::check_ndim;
 
 namespace {
 
+// Defaults come from the core's option structs, so Python and C++ callers get the same ones.
+const SinkhornOptions kSk{};
+const ConstrainedPQOptions kCpq{};
+
 SinkhornOptions sk_options(double epsilon, int iterations, bool scale_costs, int threads) {
   SinkhornOptions o;
   o.epsilon = epsilon;
@@ -96,8 +100,9 @@ void bind_sinkhorn(py::module_& m) {
         d["marginal_error"] = info.marginal_error;
         return d;
       },
-      py::arg("cost").noconvert(), py::arg("epsilon"), py::arg("iterations"), py::arg("scale_costs") = true,
-      py::arg("sample_marginals").noconvert() = py::none(), py::arg("centroid_marginals").noconvert() = py::none(),
+      py::arg("cost").noconvert(), py::arg("epsilon") = kSk.epsilon, py::arg("iterations") = kSk.iterations,
+      py::arg("scale_costs") = kSk.scale_costs, py::arg("sample_marginals").noconvert() = py::none(),
+      py::arg("centroid_marginals").noconvert() = py::none(),
       "One log-domain Sinkhorn problem on cost (n, K) float32: dict(plan (n, K) float64, codes (n,) int32, "
       "log_u (K,), log_v (n,), cost_scale, marginal_error).");
 
@@ -121,8 +126,9 @@ void bind_sinkhorn(py::module_& m) {
         }
         return py::make_tuple(codes, err);
       },
-      py::arg("cost").noconvert(), py::arg("epsilon"), py::arg("iterations"), py::arg("scale_costs") = true,
-      py::arg("sample_marginals").noconvert() = py::none(), py::arg("threads") = 1,
+      py::arg("cost").noconvert(), py::arg("epsilon") = kSk.epsilon, py::arg("iterations") = kSk.iterations,
+      py::arg("scale_costs") = kSk.scale_costs, py::arg("sample_marginals").noconvert() = py::none(),
+      py::arg("threads") = kSk.threads,
       "Batched Sinkhorn codes for cost (M, n, K): (codes (n, M) int32, marginal_error (M,)).");
 
   m.def(
@@ -145,8 +151,9 @@ void bind_sinkhorn(py::module_& m) {
         }
         return py::make_tuple(codes, err);
       },
-      py::arg("x").noconvert(), py::arg("centroids").noconvert(), py::arg("epsilon"), py::arg("iterations"),
-      py::arg("scale_costs") = true, py::arg("sample_marginals").noconvert() = py::none(), py::arg("threads") = 1,
+      py::arg("x").noconvert(), py::arg("centroids").noconvert(), py::arg("epsilon") = kSk.epsilon,
+      py::arg("iterations") = kSk.iterations, py::arg("scale_costs") = kSk.scale_costs,
+      py::arg("sample_marginals").noconvert() = py::none(), py::arg("threads") = kSk.threads,
       "Balanced PQ codes of x (n, d) for centroids (M, K, d/M) by Sinkhorn on squared L2 distances: "
       "(codes (n, M) int32, marginal_error (M,)).");
 
@@ -226,9 +233,11 @@ void bind_sinkhorn(py::module_& m) {
         out["nearest"] = stats_dict(r.final_nearest, M, K);
         return out;
       },
-      py::arg("x").noconvert(), py::arg("M"), py::arg("K") = 256, py::arg("niter") = 10, py::arg("epsilon") = 0.01,
-      py::arg("iterations") = 20, py::arg("scale_costs") = true, py::arg("init").noconvert() = py::none(),
-      py::arg("init_niter") = 10, py::arg("warm_start") = true, py::arg("seed") = 1234, py::arg("threads") = 1,
+      py::arg("x").noconvert(), py::arg("M"), py::arg("K") = 256, py::arg("niter") = kCpq.niter,
+      py::arg("epsilon") = kCpq.sinkhorn.epsilon, py::arg("iterations") = kCpq.sinkhorn.iterations,
+      py::arg("scale_costs") = kCpq.sinkhorn.scale_costs, py::arg("init").noconvert() = py::none(),
+      py::arg("init_niter") = kCpq.init_niter, py::arg("warm_start") = kCpq.warm_start, py::arg("seed") = kCpq.seed,
+      py::arg("threads") = kCpq.sinkhorn.threads,
       "Constrained PQ k-means on x (n, d): dict(centroids (M, K, d/M), per-iteration mse_constrained, "
       "mse_nearest, imbalance_constrained, imbalance_nearest, final 'constrained' / 'nearest' balance stats).");
 }

@@ -8,13 +8,22 @@
 #include <atomic>
 #include <exception>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
 namespace winnow {
 
+/// `threads` is a count >= 1, or 0 for all cores; anything else is the caller's mistake.
+inline void check_threads(int threads) {
+  if (threads < 0)
+    throw std::invalid_argument("threads must be >= 1, or 0 for all cores, got " + std::to_string(threads));
+}
+
 /// Number of threads to use: `requested` if > 0, else the hardware concurrency.
 inline int resolve_threads(int requested) {
+  check_threads(requested);
   if (requested > 0) return requested;
   unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
@@ -22,6 +31,7 @@ inline int resolve_threads(int requested) {
 
 template <typename Fn>
 void parallel_for(int64_t n, int threads, Fn&& fn, int64_t chunk = 1) {
+  check_threads(threads);  // before the early return: a bad count fails even on empty input
   if (n <= 0) return;
   threads = std::max(1, std::min<int>(resolve_threads(threads), static_cast<int>((n + chunk - 1) / chunk)));
   if (threads == 1) {

@@ -7,9 +7,18 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace winnow {
+
+/// Columns of a top-k result over n candidates: min(k, n), so that a huge k never
+/// allocates more than the index holds. k < 0 is std::invalid_argument.
+inline int64_t result_columns(int64_t k, int64_t n) {
+  if (k < 0) throw std::invalid_argument("k must be >= 0, got " + std::to_string(k));
+  return std::min(k, std::max<int64_t>(n, 0));
+}
 
 /// True when (s1, id1) ranks strictly before (s2, id2).
 inline bool ranks_before(float s1, int64_t id1, float s2, int64_t id2) {

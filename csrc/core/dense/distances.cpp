@@ -75,8 +75,8 @@ void exact_search(const float* x, int64_t nq, const float* y, int64_t nb, int64_
   check_arg(nb >= 0, "nb must be >= 0, got " + std::to_string(nb));
   check_arg(d > 0, "d must be > 0, got " + std::to_string(d));
   check_arg(k >= 0, "k must be >= 0, got " + std::to_string(k));
+  const int nthreads = resolve_threads(threads);  // checks threads, before the early return
   if (nq == 0 || k == 0) return;
-  const int nthreads = resolve_threads(threads);
 
   std::vector<float> yn_buf, xn;
   if (metric == Metric::L2) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common.hpp"
 #include "dense/distances.hpp"
 #include "dense/fastscan.hpp"
 #include "thread_pool.hpp"
@@ -60,8 +61,9 @@ void scan_pq_rows(const ProductQuantizer& pq, const float* lut, float offset, co
 }  // namespace
 
 void IvfView::validate(int64_t packed_bytes) const {
-  auto fail = [](const std::string& what) { throw std::invalid_argument("corrupt IVF index: " + what); };
+  auto fail = [](const std::string& what) { throw FormatError("corrupt IVF index: " + what); };
   if (d <= 0 || nlist <= 0 || n < 0) fail("bad dimensions");
+  if ((payload != IvfPayload::Flat) && (pq == nullptr || pq->d() != d)) fail("PQ missing or of another dimension");
   if (list_offsets[0] != 0 || list_offsets[nlist] != n) fail("list_offsets do not span the rows");
   for (int64_t l = 0; l < nlist; ++l)
     if (list_offsets[l + 1] < list_offsets[l]) fail("list_offsets decrease at list " + std::to_string(l));
@@ -69,10 +71,11 @@ void IvfView::validate(int64_t packed_bytes) const {
     if (packed_offsets[0] != 0 || packed_offsets[nlist] != packed_bytes) fail("packed_offsets do not span packed");
     for (int64_t l = 0; l < nlist; ++l) {
       int64_t want = fastscan_packed_bytes(list_offsets[l + 1] - list_offsets[l], pq->M());
-      if (packed_offsets[l + 1] - packed_offsets[l] != want) fail("packed size of list " + std::to_string(l));
+      // packed_offsets[l] is in range by induction, so this sum cannot overflow (a
+      // difference with a corrupt packed_offsets[l + 1] could)
+      if (packed_offsets[l + 1] != packed_offsets[l] + want) fail("packed size of list " + std::to_string(l));
     }
   }
-  if ((payload != IvfPayload::Flat) && (pq == nullptr || pq->d() != d)) fail("PQ missing or of another dimension");
 }
 
 void ivf_search(const IvfView& v, const float* x, int64_t nq, const SearchOptions& o, float* scores, int64_t* ids) {
@@ -87,7 +90,8 @@ void ivf_search(const IvfView& v, const float* x, int64_t nq, const SearchOption
   exact_search(x, nq, v.centroids, v.nlist, d, v.metric, nprobe, coarse_scores.data(), coarse_ids.data(), o.threads);
 
   const bool refine = v.refine != nullptr && o.refine_k > 0;
-  const int64_t keep = refine ? std::max(o.k, o.refine_k) : o.k;
+  // candidate depth bounded by the rows that exist (k itself is the caller's output width)
+  const int64_t keep = refine ? std::max(o.k, std::min(o.refine_k, v.n)) : o.k;
   parallel_for(nq, o.threads, [&](int64_t qi) {
     const float* q = x + qi * d;
     TopK heap(keep);
@@ -174,7 +178,7 @@ void pq_search(const ProductQuantizer& pq, Metric metric, const uint8_t* codes, 
                int64_t* out_ids) {
   if (o.k < 0) throw std::invalid_argument("k must be >= 0, got " + std::to_string(o.k));
   const bool do_refine = refine != nullptr && o.refine_k > 0;
-  const int64_t keep = do_refine ? std::max(o.k, o.refine_k) : o.k;
+  const int64_t keep = do_refine ? std::max(o.k, std::min(o.refine_k, n)) : o.k;
   const int64_t d = pq.d();
   parallel_for(nq, o.threads, [&](int64_t qi) {
     const float* q = x + qi * d;

@@ -39,7 +39,7 @@ struct IvfView {
   bool residual = false;
   const float* refine = nullptr;
 
-  /// Check offsets against n and the payload sizes; throws std::invalid_argument.
+  /// Check offsets against n and the payload sizes; throws FormatError (a corrupt index).
   void validate(int64_t packed_bytes) const;
 };
 

@@ -69,7 +69,8 @@ void encode_block(const uint32_t* docs, const uint32_t* tfs, int n, int64_t prev
   pack(tfm1, n, tb, out);
 }
 
-bool decode_block(const uint8_t* p, size_t available, int n, int64_t previous_doc, uint32_t* docs, uint32_t* tfs) {
+bool decode_block(const uint8_t* p, size_t available, int n, int64_t previous_doc, uint32_t last_doc, uint32_t* docs,
+                  uint32_t* tfs) {
   if (available < 2 + kPostingsPadding) return false;
   int db = p[0], tb = p[1];
   if (db > 32 || tb > 32 || n <= 0 || n > kBlockSize) return false;
@@ -78,13 +79,15 @@ bool decode_block(const uint8_t* p, size_t available, int n, int64_t previous_do
   if (2 + doc_bytes + tf_bytes + kPostingsPadding > available) return false;
   kUnpack[db](p + 2, n, docs);
   kUnpack[tb](p + 2 + doc_bytes, n, tfs);
-  uint32_t doc = static_cast<uint32_t>(previous_doc);  // -1 wraps to 0xffffffff; +gap+1 wraps back
+  // 64-bit sum: at most 128 gaps of < 2^32 each, so it never wraps (a corrupt gap cannot
+  // wrap back into range); the final compare against the block table bounds every doc.
+  int64_t doc = previous_doc;
   for (int i = 0; i < n; ++i) {
-    doc = doc + docs[i] + 1;
-    docs[i] = doc;
+    doc += static_cast<int64_t>(docs[i]) + 1;
+    docs[i] = static_cast<uint32_t>(doc);
     tfs[i] += 1;
   }
-  return true;
+  return doc == static_cast<int64_t>(last_doc);
 }
 
 }  // namespace winnow::sparse

@@ -47,11 +47,32 @@ void Bm25Searcher::set_docno_order(const uint32_t* docno_order) {
   docno_rank_ = std::move(rank);
 }
 
-void Bm25Searcher::search(const std::vector<WeightedQuery>& queries, int64_t k, Algorithm algorithm, int threads,
-                          float* scores, int64_t* ids, bool ties_by_docno) const {
+int64_t Bm25Searcher::result_columns(int64_t k) const {
+  return winnow::result_columns(k, view_.n_docs);
+}
+
+void Bm25Searcher::search_texts(const std::vector<std::string>& texts, int64_t k, Algorithm algorithm, int threads,
+                                float* scores, int64_t* ids, bool ties_by_docno) const {
+  check_threads(threads);
+  std::vector<WeightedQuery> queries(texts.size());
+  parallel_for(static_cast<int64_t>(texts.size()), threads, [&](int64_t i) { queries[i] = parse(texts[i]); }, 16);
+  search(queries, k, algorithm, threads, scores, ids, ties_by_docno);
+}
+
+void Bm25Searcher::search_terms(const std::vector<std::vector<std::string>>& terms, int64_t k, Algorithm algorithm,
+                                int threads, float* scores, int64_t* ids, bool ties_by_docno) const {
+  std::vector<WeightedQuery> queries;
+  queries.reserve(terms.size());
+  for (const auto& t : terms) queries.push_back(weigh(t));
+  search(queries, k, algorithm, threads, scores, ids, ties_by_docno);
+}
+
+void Bm25Searcher::search(const std::vector<WeightedQuery>& queries, int64_t k_requested, Algorithm algorithm,
+                          int threads, float* scores, int64_t* ids, bool ties_by_docno) const {
+  check_threads(threads);
   if (ties_by_docno && docno_order_ == nullptr) throw std::invalid_argument("no docno order set for ties by docno");
   const uint32_t* tie_key = ties_by_docno ? docno_rank_.data() : nullptr;
-  if (k < 0) throw std::invalid_argument("k must be >= 0, got " + std::to_string(k));
+  const int64_t k = result_columns(k_requested);
   for (const auto& q : queries)
     for (const auto& [term, boost] : q)
       if (term < 0 || term >= view_.n_terms) throw std::out_of_range("term id " + std::to_string(term) + " out of range");

@@ -34,10 +34,21 @@ class Bm25Searcher {
   /// (N,) lists doc ids sorted by docno; it must outlive the searcher. nullptr = by doc id.
   void set_docno_order(const uint32_t* docno_order);
 
-  /// Top-k of each query into scores (nq, k) and ids (nq, k). Threads work on whole queries.
-  /// `ties_by_docno` uses the order set with set_docno_order.
+  /// Columns a search for top-k returns: min(k, n_docs), so a huge k never allocates more
+  /// than the index holds. std::invalid_argument when k < 0.
+  int64_t result_columns(int64_t k) const;
+
+  /// Top-k of each query into scores (nq, kc) and ids (nq, kc), kc = result_columns(k),
+  /// padded -inf / -1. Threads work on whole queries. `ties_by_docno` uses the order set
+  /// with set_docno_order.
   void search(const std::vector<WeightedQuery>& queries, int64_t k, Algorithm algorithm, int threads, float* scores,
               int64_t* ids, bool ties_by_docno = false) const;
+  /// Analyze and weigh query texts (on `threads` threads) then search them.
+  void search_texts(const std::vector<std::string>& texts, int64_t k, Algorithm algorithm, int threads,
+                    float* scores, int64_t* ids, bool ties_by_docno = false) const;
+  /// Same for already-analyzed queries (lists of terms).
+  void search_terms(const std::vector<std::vector<std::string>>& terms, int64_t k, Algorithm algorithm, int threads,
+                    float* scores, int64_t* ids, bool ties_by_docno = false) const;
 
   /// Decode a term's postings into docs (df) and tfs (df).
   void postings(int64_t term, uint32_t* docs, uint32_t* tfs) const;

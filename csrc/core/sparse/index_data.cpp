@@ -1,7 +1,10 @@
 #include "sparse/index_data.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
+
+#include "common.hpp"
 
 #include "sparse/block_codec.hpp"
 #include "thread_pool.hpp"
@@ -17,34 +20,58 @@ int64_t Bm25View::find_term(std::string_view t) const {
   return (lo < n_terms && term(lo) == t) ? lo : -1;
 }
 
-namespace {
-void fail(const std::string& what) { throw std::invalid_argument("corrupt BM25 index: " + what); }
+Bm25Params make_params(float k1, float b, const std::string& scoring) {
+  // written so that NaN fails too
+  if (!(k1 > 0.0f && std::isfinite(k1))) throw std::invalid_argument("k1 must be a finite number > 0, got " + std::to_string(k1));
+  if (!(b >= 0.0f && b <= 1.0f)) throw std::invalid_argument("b must be in [0, 1], got " + std::to_string(b));
+  Bm25Params p;
+  p.k1 = k1;
+  p.b = b;
+  p.scoring = parse_scoring(scoring);
+  return p;
+}
 
+void Bm25View::corrupt(const std::string& what) const {
+  throw FormatError((source.empty() ? std::string("BM25 index") : source) + ": corrupt index: " + what);
+}
+
+namespace {
 template <typename T>
-void check_monotone(const T* a, int64_t n, const char* name) {
+void check_monotone(const Bm25View& v, const T* a, int64_t n, const char* name) {
   for (int64_t i = 0; i + 1 < n; ++i)
-    if (a[i + 1] < a[i]) fail(std::string(name) + " decreases at " + std::to_string(i));
+    if (a[i + 1] < a[i]) v.corrupt(std::string(name) + " decreases at " + std::to_string(i));
 }
 }  // namespace
 
 void Bm25View::validate() const {
-  if (n_terms < 0 || n_blocks < 0 || n_docs < 0) fail("negative count");
-  if (term_offsets[0] != 0 || term_offsets[n_terms] != term_bytes_size) fail("term_offsets do not span term_bytes");
-  check_monotone(term_offsets, n_terms + 1, "term_offsets");
-  if (first_block[0] != 0 || static_cast<int64_t>(first_block[n_terms]) != n_blocks) fail("first_block does not span the blocks");
+  if (n_terms < 0 || n_blocks < 0 || n_docs < 0) corrupt("negative count");
+  // doc ids are uint32 and kEndDoc (2^32 - 1) marks the end of a list
+  if (n_docs >= static_cast<int64_t>(UINT32_MAX)) corrupt("n_docs " + std::to_string(n_docs) + " exceeds 2^32 - 2");
+  if (term_offsets[0] != 0 || term_offsets[n_terms] != term_bytes_size) corrupt("term_offsets do not span term_bytes");
+  check_monotone(*this, term_offsets, n_terms + 1, "term_offsets");
+  if (first_block[0] != 0 || first_block[n_terms] != static_cast<uint64_t>(n_blocks))
+    corrupt("first_block does not span the blocks");
   for (int64_t t = 0; t < n_terms; ++t) {
     uint64_t want = (static_cast<uint64_t>(df[t]) + kBlockSize - 1) / kBlockSize;
-    if (df[t] == 0 || first_block[t + 1] - first_block[t] != want || first_block[t + 1] < first_block[t])
-      fail("block count of term " + std::to_string(t) + " does not match its df");
-    if (t > 0 && !(term(t - 1) < term(t))) fail("terms are not sorted at " + std::to_string(t));
+    // first_block[t] <= n_blocks by induction from first_block[0] == 0, so the sum cannot wrap
+    if (df[t] == 0 || first_block[t + 1] != first_block[t] + want || first_block[t + 1] > static_cast<uint64_t>(n_blocks))
+      corrupt("block count of term " + std::to_string(t) + " does not match its df");
+    if (t > 0 && !(term(t - 1) < term(t))) corrupt("terms are not sorted at " + std::to_string(t));
+    // last docs strictly increase within a term: with decode_block's check that a block ends
+    // at its last doc, every decoded doc lies between two table entries, all < n_docs
+    for (uint64_t blk = first_block[t] + 1; blk < first_block[t + 1]; ++blk)
+      if (block_last_doc[blk] <= block_last_doc[blk - 1])
+        corrupt("block_last_doc does not increase at block " + std::to_string(blk));
   }
-  if (block_offset[0] != 0) fail("block_offset[0] != 0");
-  check_monotone(block_offset, n_blocks + 1, "block_offset");
-  if (block_offset[n_blocks] + kPostingsPadding > postings_size) fail("postings shorter than block_offset says");
+  if (block_offset[0] != 0) corrupt("block_offset[0] != 0");
+  check_monotone(*this, block_offset, n_blocks + 1, "block_offset");
+  if (postings_size < kPostingsPadding || block_offset[n_blocks] > postings_size - kPostingsPadding)
+    corrupt("postings shorter than block_offset says");
   for (int64_t blk = 0; blk < n_blocks; ++blk)
-    if (block_last_doc[blk] >= static_cast<uint64_t>(n_docs)) fail("block_last_doc out of range at block " + std::to_string(blk));
-  if (docno_offsets[0] != 0 || docno_offsets[n_docs] != docno_bytes_size) fail("docno_offsets do not span docno_bytes");
-  check_monotone(docno_offsets, n_docs + 1, "docno_offsets");
+    if (block_last_doc[blk] >= static_cast<uint64_t>(n_docs))
+      corrupt("block_last_doc out of range at block " + std::to_string(blk));
+  if (docno_offsets[0] != 0 || docno_offsets[n_docs] != docno_bytes_size) corrupt("docno_offsets do not span docno_bytes");
+  check_monotone(*this, docno_offsets, n_docs + 1, "docno_offsets");
 }
 
 Bm25View view_of(const Bm25Arrays& a) {
@@ -99,13 +126,11 @@ void compute_block_maxima(const Bm25View& v, const Bm25Params& p, int threads, f
           int n = static_cast<int>(std::min<int64_t>(remaining, kBlockSize));
           remaining -= n;
           int64_t prev = blk == v.first_block[t] ? -1 : static_cast<int64_t>(v.block_last_doc[blk - 1]);
-          if (!decode_block(v.postings + v.block_offset[blk], v.postings_size - v.block_offset[blk], n, prev, docs, tfs))
-            fail("undecodable block " + std::to_string(blk));
+          if (!decode_block(v.postings + v.block_offset[blk], v.postings_size - v.block_offset[blk], n, prev,
+                            v.block_last_doc[blk], docs, tfs))
+            v.corrupt("postings block " + std::to_string(blk) + " does not decode to its block table");
           float m = 0.0f;
-          for (int i = 0; i < n; ++i) {
-            if (docs[i] >= static_cast<uint64_t>(v.n_docs)) fail("doc id out of range in block " + std::to_string(blk));
-            m = std::max(m, static_cast<float>(tfs[i]) * ninv[docs[i]]);
-          }
+          for (int i = 0; i < n; ++i) m = std::max(m, static_cast<float>(tfs[i]) * ninv[docs[i]]);
           block_max_x[blk] = m;
           term_max = std::max(term_max, m);
         }

@@ -37,6 +37,10 @@ struct Bm25Params {
   Scoring scoring = Scoring::Lucene;
 };
 
+/// Checked parameters: k1 > 0 and finite, b in [0, 1], a known scoring name; else
+/// std::invalid_argument naming the value.
+Bm25Params make_params(float k1, float b, const std::string& scoring);
+
 struct Bm25Arrays {
   std::vector<char> term_bytes;
   std::vector<uint64_t> term_offsets{0};
@@ -86,10 +90,15 @@ struct Bm25View {
   /// Term id by binary search over the sorted terms, or -1.
   int64_t find_term(std::string_view term) const;
 
+  /// Where the arrays came from (the index directory), for error messages; "" = in memory.
+  std::string source;
+
   /// Check every offset and count against the array sizes, so that a corrupt or
-  /// truncated index fails here (std::invalid_argument naming the array) and never
-  /// reads out of bounds later. O(T + B + N).
+  /// truncated index fails here (FormatError naming the array) and never reads out of
+  /// bounds later. O(T + B + N).
   void validate() const;
+  /// Throw FormatError "<source>: corrupt index: <what>".
+  [[noreturn]] void corrupt(const std::string& what) const;
 };
 
 Bm25View view_of(const Bm25Arrays& a);

@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <limits>
-#include <stdexcept>
 #include <string>
 
 #include "sparse/block_codec.hpp"
@@ -110,8 +109,10 @@ class PostingCursor {
     int n = static_cast<int>(std::min<uint64_t>(kBlockSize, df_ - b * kBlockSize));
     int64_t prev = b == 0 ? -1 : static_cast<int64_t>(v_->block_last_doc[blk - 1]);
     uint64_t off = v_->block_offset[blk];
-    if (!decode_block(v_->postings + off, v_->postings_size - off, n, prev, docs_, tfs_))
-      throw std::invalid_argument("corrupt BM25 index: undecodable postings block " + std::to_string(blk));
+    // validate() proved off + padding <= postings_size; decode_block proves every doc of the
+    // block lies in (prev, block_last_doc[blk]], i.e. < n_docs: no later access can go out of range.
+    if (!decode_block(v_->postings + off, v_->postings_size - off, n, prev, v_->block_last_doc[blk], docs_, tfs_))
+      v_->corrupt("postings block " + std::to_string(blk) + " does not decode to its block table");
     n_in_block_ = n;
     pos_ = 0;
     doc_ = docs_[0];
