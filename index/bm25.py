@@ -23,6 +23,7 @@ import numpy as np
 from winnow import _core
 from winnow.docnos import DocnoTable
 from winnow.errors import IndexFormatError, InputWarning
+from winnow.limits import check_k, check_threads
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
 from winnow.validation import first_bad_text, name_some
@@ -135,8 +136,9 @@ class BM25Index(Retriever):
         self.docnos = DocnoTable(arrays["docno_bytes"], arrays["docno_offsets"])
         # a pretokenized index is searched with search_terms; the core only knows real analyzers
         analyzer = "plain" if self.params["analyzer"] == "pretokenized" else self.params["analyzer"]
+        # source: a damaged postings block found while searching names the index directory
         self._searcher = _core.Bm25Searcher(arrays, self._stats, self.params["k1"], self.params["b"],
-                                            self.params["scoring"], analyzer)
+                                            self.params["scoring"], analyzer, source=str(path or ""))
 
     # -- building --------------------------------------------------------------------------
     @classmethod
@@ -193,7 +195,8 @@ class BM25Index(Retriever):
         qids, texts = as_queries(queries)
         if self.params["analyzer"] == "pretokenized":
             return self.search_terms(dict(zip(qids, [t.split() for t in texts])), k, threads, algorithm, ties)
-        scores, ids = self._searcher.search(texts, int(k), algorithm, int(threads), _ties_by_docno(ties))
+        k, threads = check_k(k, self.n_docs), check_threads(threads)
+        scores, ids = self._searcher.search(texts, k, algorithm, threads, _ties_by_docno(ties))
         no_hits = np.flatnonzero(ids[:, 0] < 0) if ids.ndim == 2 and ids.shape[1] else []
         if len(no_hits):  # only these are re-analyzed, to tell "no terms" from "no match"
             analyzer = _core.Analyzer(self.params["analyzer"])
@@ -206,7 +209,8 @@ class BM25Index(Retriever):
         qids = [str(q) for q in queries]
         terms = [_terms(str(q), queries[q], "query") for q in queries]
         _warn_no_terms([q for q, t in zip(qids, terms) if not t], len(qids))
-        scores, ids = self._searcher.search_terms(terms, int(k), algorithm, int(threads), _ties_by_docno(ties))
+        k, threads = check_k(k, self.n_docs), check_threads(threads)
+        scores, ids = self._searcher.search_terms(terms, k, algorithm, threads, _ties_by_docno(ties))
         return Results(qids, ids, scores, self.docnos, [" ".join(t) for t in terms])
 
     def analyze(self, text: str) -> list[str]:
@@ -277,7 +281,8 @@ class BM25Index(Retriever):
         params.update({k: v for k, v in (("k1", k1), ("b", b), ("scoring", scoring)) if v is not None})
         arrays = dict(self.arrays)
         arrays["block_max_x"], arrays["term_max_x"] = _core.bm25_block_maxima(
-            self.arrays, self._stats, params["k1"], params["b"], params["scoring"], threads)
+            self.arrays, self._stats, params["k1"], params["b"], params["scoring"], check_threads(threads),
+            source=str(self.path or ""))
         return BM25Index(arrays, self._stats, params, self.path, self.k)
 
     def __repr__(self) -> str:
@@ -342,6 +347,8 @@ class BM25Index(Retriever):
         invariants.check_bm25(arrays, meta.get("stats"), meta.get("params"), path, mmap)  # O(terms + blocks + docs)
         try:
             index = cls(arrays, meta["stats"], meta["params"], path)
+        except IndexFormatError:
+            raise  # from the core, already naming the path
         except ValueError as exc:
             raise IndexFormatError(f"{path}: {exc}") from None
         index.docnos.source = str(path / "docno_bytes.bin")

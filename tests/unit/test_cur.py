@@ -216,6 +216,7 @@ class TestCURStage(StageConformance):
     QUERIES = {"q1": "brown fox", "q2": "gene cells", "q3": "dog"}
     NO_HIT_QUERY = "zzqxj"
     K = 3
+    CAPS_K = True
 
     def make_stage(self):
         idx = CURIndex.build(overlap_scorer(), ["fox dog", "gene cell", "brown", "risk study", "dna"],

@@ -203,7 +203,7 @@ def test_empty_index_and_k_zero_and_no_queries():
     assert packed.size == 0
     luts = np.zeros((2, M, 16), np.float32)
     scores, ids = _core.fastscan_search(packed, 0, M, luts, 3)
-    assert scores.shape == (2, 3) and (ids == -1).all() and np.isneginf(scores).all()
+    assert scores.shape == (2, 0)  # k is capped at the n = 0 codes
     scores, ids = _core.fastscan_search(packed, 0, M, luts, 3, rescore_k=5)
     assert (ids == -1).all()
     codes = random_codes(np.random.default_rng(0), 10, M)
