@@ -205,8 +205,24 @@ def apply_mutation(mut: dict, files: dict[str, bytes], twin: dict[str, bytes]) -
     return out
 
 
+def _npy_header(raw: bytes):
+    """(descr, fortran_order, shape, data offset) of a .npy, or None if it does not parse."""
+    import io
+
+    try:
+        fh = io.BytesIO(raw)
+        version = np.lib.format.read_magic(fh)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(fh)
+        return dtype.str, fortran, shape, fh.tell()
+    except Exception:  # noqa: BLE001 - any damage that stops parsing
+        return None
+
+
 def payload_only(kind: str, before: dict[str, bytes], after: dict[str, bytes]) -> bool:
-    """Whether every changed byte lies in the data of a payload file (same size, same header)."""
+    """Whether the mutation changed payload values only: every changed byte lies in the data
+    of a payload file of unchanged size whose header still means the same (a .npy header may
+    differ in bytes that do not change what it says, such as a space turned into a tab)."""
     allowed = fx.PAYLOAD_FILES[fx.family(kind)]
     for name, new in after.items():
         old = before[name]
@@ -218,7 +234,9 @@ def payload_only(kind: str, before: dict[str, bytes], after: dict[str, bytes]) -
         # a section header's last 16 bytes are the payload's and its own checksum: they follow the payload
         keep = 48 if name.endswith(".bin") else off
         if new[:keep] != old[:keep]:
-            return False
+            head = _npy_header(old) if name.endswith(".npy") else None
+            if head is None or _npy_header(new) != head:
+                return False
     return True
 
 
