@@ -208,13 +208,16 @@ def apply_mutation(mut: dict, files: dict[str, bytes], twin: dict[str, bytes]) -
 def _npy_header(raw: bytes):
     """(descr, fortran_order, shape, data offset) of a .npy, or None if it does not parse."""
     import io
+    import warnings
 
     try:
-        fh = io.BytesIO(raw)
-        version = np.lib.format.read_magic(fh)
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read(fh)
-        return dtype.str, fortran, shape, fh.tell()
+        with warnings.catch_warnings():  # a damaged header can hold an invalid escape sequence
+            warnings.simplefilter("ignore")
+            fh = io.BytesIO(raw)
+            version = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(fh)
+            return dtype.str, fortran, shape, fh.tell()
     except Exception:  # noqa: BLE001 - any damage that stops parsing
         return None
 

@@ -56,7 +56,8 @@ def test_worker_crash_is_recorded_and_the_worker_restarts(root, tmp_path):
     worker = fz.Worker(root, timeout=60)
     try:
         outcome, detail = worker.run(tmp_path, "flat", "read", selftest="crash")
-        assert outcome == "crash" and "signal 11" in detail
+        # "signal 11" normally; under AddressSanitizer its SEGV handler exits with an error code instead
+        assert outcome == "crash" and "worker exit" in detail
         assert worker.run(root / "pristine" / "flat", "flat", "read") == ("identical", "")
     finally:
         worker.close()
