@@ -26,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from winnow.deprecation import deprecated_alias
 from winnow.docnos import DocnoTable, IdentityDocnos
 from winnow.errors import IndexFormatError
+from winnow.limits import check_k
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
 from winnow.index import invariants
@@ -59,14 +61,14 @@ def _pinv(a: np.ndarray, rcond: float | None) -> np.ndarray:
     return np.linalg.pinv(a) if rcond is None else np.linalg.pinv(a, rcond=rcond)
 
 
-def _fingerprint(queries: list[str], n_items: int, spec: str | None) -> str:
-    h = hashlib.sha256(json.dumps([queries, n_items, spec]).encode())
+def _fingerprint(queries: list[str], n_docs: int, spec: str | None) -> str:
+    h = hashlib.sha256(json.dumps([queries, n_docs, spec]).encode())
     return h.hexdigest()[:16]
 
 
 def score_matrix(scorer, queries: list[str], work_dir=None, chunk_size: int = 8,
                  progress: bool = True) -> tuple[np.ndarray, dict]:
-    """R (len(queries), n_items) float32: every query scored against every item.
+    """R (len(queries), n_docs) float32: every query scored against every item.
 
     With ``work_dir``, each chunk of ``chunk_size`` queries is saved as
     ``R_<first>.npy`` once scored, and chunks already there (same queries, items and scorer
@@ -74,7 +76,7 @@ def score_matrix(scorer, queries: list[str], work_dir=None, chunk_size: int = 8,
     interrupted build resumes. Returns ``(R, cost)`` with cost = calls made, seconds and
     chunks resumed.
     """
-    n, nq = scorer.n_items, len(queries)
+    n, nq = scorer.n_docs, len(queries)
     R = np.empty((nq, n), np.float32)
     wd = Path(work_dir) if work_dir is not None else None
     fp = _fingerprint(queries, n, getattr(scorer, "spec", None))
@@ -156,8 +158,11 @@ class CURIndex(Retriever):
         return int(len(self.anchor_items))
 
     @property
-    def n_items(self) -> int:
-        return int(self.dense.ntotal)
+    def n_docs(self) -> int:
+        """Number of documents (items) the index covers."""
+        return int(self.dense.n_docs)
+
+    n_items = deprecated_alias("n_items", "n_docs")
 
     # -- building -------------------------------------------------------------------------
     @classmethod
@@ -176,7 +181,7 @@ class CURIndex(Retriever):
         :meth:`search_adaptive` and for re-choosing anchors).
         """
         _, texts = as_queries(anchor_queries)
-        n = scorer.n_items
+        n = scorer.n_docs
         if R is None:
             R, cost = score_matrix(scorer, texts, work_dir, chunk_size, progress)
         else:
@@ -228,7 +233,7 @@ class CURIndex(Retriever):
 
     def item_embeddings(self) -> np.ndarray:
         """E.T (n, k_i) float32 (reconstructed from the dense index)."""
-        return self.dense.reconstruct(np.arange(self.n_items))
+        return self.dense.reconstruct(np.arange(self.n_docs))
 
     # -- search ---------------------------------------------------------------------------
     def transform(self, queries, results: Results | None) -> Results:
@@ -257,11 +262,10 @@ class CURIndex(Retriever):
     def search(self, queries, k: int = 10, budget: int | None = None, nprobe: int | None = None) -> Results:
         """Top-``k`` per query with ``budget`` scorer calls each (``k_i`` anchors + the
         best ``budget - k_i`` items by approximate score). Returns exact scores."""
-        if int(k) < 0:
-            raise ValueError(f"k must be >= 0, got {k}")
+        k = check_k(k, self.n_docs)  # Results hold min(k, n_docs) columns
         b = self._check_budget(budget)
         qids, texts = as_queries(queries)
-        k_r = min(b - self.k_i, self.n_items - self.k_i)
+        k_r = min(b - self.k_i, self.n_docs - self.k_i)
         anchors = self.anchor_items
         calls0, per_query = self.scorer.calls, []
         kw = {"nprobe": nprobe} if nprobe is not None and hasattr(self.dense, "nlist") else {}
@@ -277,7 +281,7 @@ class CURIndex(Retriever):
                     scores = np.concatenate([c, self.scorer.score(text, cand)])
             per_query.append((ids, scores))
         self.last_calls = self.scorer.calls - calls0
-        return self._finish(qids, texts, int(k), per_query)
+        return self._finish(qids, texts, k, per_query)
 
     def search_adaptive(self, queries, k: int = 10, budget: int | None = None, n_rounds: int = 5,
                         n_initial: int | None = None, seed: int | None = None) -> Results:
@@ -291,16 +295,15 @@ class CURIndex(Retriever):
         """
         if self.R is None:
             raise ValueError("search_adaptive needs the anchor score matrix R; build with keep_matrix=True")
-        if int(k) < 0:
-            raise ValueError(f"k must be >= 0, got {k}")
-        b = min(self.budget if budget is None else int(budget), self.n_items)
+        k = check_k(k, self.n_docs)  # Results hold min(k, n_docs) columns
+        b = min(self.budget if budget is None else int(budget), self.n_docs)
         if b < 1 or int(n_rounds) < 1:
             raise ValueError(f"budget and n_rounds must be >= 1, got {budget}, {n_rounds}")
         n0 = max(1, min(b, int(n_initial) if n_initial is not None else b // int(n_rounds)))
         first = self.anchor_items[:n0]
         if len(first) < n0:
             rng = np.random.default_rng(seed)
-            rest = np.setdiff1d(np.arange(self.n_items), first)
+            rest = np.setdiff1d(np.arange(self.n_docs), first)
             first = np.concatenate([first, rng.choice(rest, n0 - len(first), replace=False)])
         qids, texts = as_queries(queries)
         R = np.asarray(self.R, np.float32)
@@ -308,7 +311,7 @@ class CURIndex(Retriever):
         for text in texts:
             S = np.asarray(first, np.int64)
             c = self.scorer.score(text, S)
-            scored = np.zeros(self.n_items, bool)
+            scored = np.zeros(self.n_docs, bool)
             scored[S] = True
             for r in range(1, int(n_rounds)):
                 left = b - len(S)
@@ -328,7 +331,7 @@ class CURIndex(Retriever):
                 scored[new] = True
             per_query.append((S, c))
         self.last_calls = self.scorer.calls - calls0
-        return self._finish(qids, texts, int(k), per_query)
+        return self._finish(qids, texts, k, per_query)
 
     # -- files ----------------------------------------------------------------------------
     def save(self, path, overwrite: bool = False) -> None:
@@ -352,7 +355,7 @@ class CURIndex(Retriever):
                 np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr))
 
         meta = {"format": self.FORMAT, "format_version": list(self.FORMAT_VERSION),
-                "params": {"k_i": self.k_i, "k_q": len(self.anchor_queries), "n_items": self.n_items,
+                "params": {"k_i": self.k_i, "k_q": len(self.anchor_queries), "n_docs": self.n_docs,
                            "rcond": self.rcond, "budget": self.budget, "min_score": self.min_score,
                            "scorer_spec": getattr(self.scorer, "spec", None),
                            "dense_format": self.dense.FORMAT, "dense_params": self.dense._params()},
@@ -393,8 +396,9 @@ class CURIndex(Retriever):
             from winnow.rerank.scorers import scorer_from_spec
 
             scorer = scorer_from_spec(p["scorer_spec"], corpus=corpus)
-        if scorer.n_items != p["n_items"]:
-            raise ValueError(f"scorer covers {scorer.n_items} items, the index {p['n_items']}")
+        n_docs = p["n_docs"] if "n_docs" in p else p["n_items"]  # "n_items" before the rename
+        if scorer.n_docs != n_docs:
+            raise ValueError(f"scorer covers {scorer.n_docs} documents, the index {n_docs}")
         qb, qo = arrays["query_bytes"].tobytes(), arrays["query_offsets"]
         try:
             queries = [qb[qo[i]:qo[i + 1]].decode("utf-8") for i in range(len(qo) - 1)]
@@ -408,7 +412,7 @@ class CURIndex(Retriever):
         return index
 
     def __repr__(self) -> str:
-        return (f"CURIndex(k_i={self.k_i}, k_q={len(self.anchor_queries)}, n_items={self.n_items}, "
+        return (f"CURIndex(k_i={self.k_i}, k_q={len(self.anchor_queries)}, n_docs={self.n_docs}, "
                 f"budget={self.budget}, dense={type(self.dense).__name__})")
 
 

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from winnow.deprecation import deprecated_alias
 from winnow.docnos import DocnoTable, IdentityDocnos
 from winnow.errors import IndexFormatError
+from winnow.limits import check_k, check_threads
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
 from winnow.validation import check_finite, unique_docno_table
@@ -51,6 +53,8 @@ class DenseIndex(Retriever):
 
     FORMAT = ""
     FORMAT_VERSION = (1, 0)
+    n_docs: int  # number of vectors (documents); each subclass defines it as a property
+    ntotal = deprecated_alias("ntotal", "n_docs")  # faiss's name
 
     def __init__(self, d: int, metric: str = "ip", model: str | None = None):
         if int(d) <= 0:
@@ -81,15 +85,19 @@ class DenseIndex(Retriever):
 
     def search(self, queries, k: int = 10, **kwargs) -> Results:
         """Top-``k`` per query as :class:`Results` (ids are the ids given at ``add``)."""
-        if int(k) < 0:
-            raise ValueError(f"k must be >= 0, got {k}")
+        k = check_k(k, self.n_docs)  # before encoding: a bad k fails before any work
         qids, texts, x = self._query_vectors(queries)
-        scores, ids = self.search_vectors(x, int(k), **kwargs)
+        scores, ids = self.search_vectors(x, k, **kwargs)
         return Results(qids, ids, scores, self.docnos, texts)
 
     def search_vectors(self, x, k: int = 10, **kwargs) -> tuple[np.ndarray, np.ndarray]:
-        """(scores (nq, k) float32, ids (nq, k) int64) for query vectors x (nq, d)."""
-        return self._search(as_vectors(x, self.d, "query vectors"), int(k), **kwargs)
+        """(scores (nq, kc) float32, ids (nq, kc) int64), kc = min(k, n_docs), for query vectors x (nq, d).
+
+        ``k`` must be >= 1 and ``threads`` >= 1 (or 0 for all cores), else ``ValueError``."""
+        k = check_k(k, self.n_docs)  # (nq, min(k, n_docs)): a huge k allocates no more than the index
+        if "threads" in kwargs:
+            kwargs["threads"] = check_threads(kwargs["threads"])
+        return self._search(as_vectors(x, self.d, "query vectors"), k, **kwargs)
 
     def _search(self, x: np.ndarray, k: int, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError

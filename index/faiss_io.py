@@ -101,7 +101,7 @@ def to_faiss(index):
     d = index.d
     if isinstance(index, FlatIndex):
         flat = faiss.IndexFlat(d, metric)
-        if np.array_equal(index.ids, np.arange(index.ntotal)):
+        if np.array_equal(index.ids, np.arange(index.n_docs)):
             flat.add(np.ascontiguousarray(index.vectors))
             return flat
         mapped = faiss.IndexIDMap(flat)  # faiss wants the wrapped index empty here
@@ -112,12 +112,12 @@ def to_faiss(index):
         faiss.copy_array_to_vector(np.ascontiguousarray(index.pq.centroids).ravel(), out.pq.centroids)
         out.is_trained = True
         mapped = None
-        if not np.array_equal(index.ids, np.arange(index.ntotal)):
+        if not np.array_equal(index.ids, np.arange(index.n_docs)):
             mapped = faiss.IndexIDMap(out)  # faiss wants the wrapped index empty here
             faiss.copy_array_to_vector(np.ascontiguousarray(index.ids), mapped.id_map)
-            mapped.ntotal = index.ntotal
+            mapped.ntotal = index.n_docs
         faiss.copy_array_to_vector(np.ascontiguousarray(index.codes).ravel(), out.codes)
-        out.ntotal = index.ntotal
+        out.ntotal = index.n_docs
         return _with_rotation(faiss, out if mapped is None else mapped, index.rotation)
     if isinstance(index, IVFIndex) and index.payload in ("pq", "fastscan"):
         quantizer = faiss.IndexFlat(d, metric)
@@ -133,7 +133,7 @@ def to_faiss(index):
                 ids = np.ascontiguousarray(index.ids[a:b])
                 codes = np.ascontiguousarray(rows[a:b])
                 out.invlists.add_entries(l, int(b - a), faiss.swig_ptr(ids), faiss.swig_ptr(codes))
-        out.ntotal = index.ntotal
+        out.ntotal = index.n_docs
         out.own_fields = True
         quantizer.this.disown()
         return _with_rotation(faiss, out, index.rotation)

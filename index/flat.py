@@ -25,14 +25,15 @@ class FlatIndex(DenseIndex):
         self._norms: np.ndarray | None = None
 
     @property
-    def ntotal(self) -> int:
+    def n_docs(self) -> int:
+        """Number of vectors (documents) in the index."""
         return int(len(self.ids))
 
     def add(self, vectors, ids=None) -> None:
         """Append vectors (n, d); ``ids`` (n,) int64, default continuing 0, 1, ..."""
         x = as_vectors(vectors, self.d)
         new_ids = _new_ids(ids, len(x), self.ids)
-        self.vectors = np.ascontiguousarray(np.concatenate([self.vectors, x])) if self.ntotal else x
+        self.vectors = np.ascontiguousarray(np.concatenate([self.vectors, x])) if self.n_docs else x
         self.ids = np.concatenate([self.ids, new_ids])
         self._norms = None
 
@@ -57,6 +58,10 @@ class FlatIndex(DenseIndex):
             norms = self._norms if self.metric == "l2" else None
         scores, rows = _core.dense_exact_search(x, vectors, k, self.metric, threads, norms)
         out = np.where(rows >= 0, ids[np.maximum(rows, 0)], -1) if len(ids) else rows
+        if rows.shape[1] < k:  # `allow` left fewer rows than k: pad to the index's width
+            pad = k - rows.shape[1]
+            scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+            out = np.pad(out, ((0, 0), (0, pad)), constant_values=-1)
         return scores, out
 
     def reconstruct(self, ids) -> np.ndarray:
@@ -74,7 +79,7 @@ class FlatIndex(DenseIndex):
         return index
 
     def __repr__(self) -> str:
-        return f"FlatIndex(d={self.d}, metric={self.metric!r}, ntotal={self.ntotal})"
+        return f"FlatIndex(d={self.d}, metric={self.metric!r}, n_docs={self.n_docs})"
 
 
 def _new_ids(ids, n: int, existing: np.ndarray) -> np.ndarray:

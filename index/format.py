@@ -317,8 +317,9 @@ def verify(path) -> dict:
         return meta  # not an index (a Cosine Adapter directory, say): files and checksums only
     kwargs = {}
     if fmt == "winnow.cur":  # the structure needs no scorer (a model to load): a stand-in
-        n_items = meta.get("params", {}).get("n_items")
-        kwargs["scorer"] = type("NoScorer", (), {"n_items": n_items, "spec": None})()
+        params = meta.get("params", {})
+        n_docs = params.get("n_docs", params.get("n_items"))  # "n_items" before the rename
+        kwargs["scorer"] = type("NoScorer", (), {"n_docs": n_docs, "spec": None})()
     # the payload was just checksummed; the mapped load adds the structural checks
     load(path, mmap=True, verify=False, **kwargs)
     return meta

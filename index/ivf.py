@@ -59,7 +59,8 @@ class IVFIndex(DenseIndex):
         self.packed_offsets = np.zeros(self.nlist + 1, np.int64)
 
     @property
-    def ntotal(self) -> int:
+    def n_docs(self) -> int:
+        """Number of vectors (documents) in the index."""
         return int(len(self.ids))
 
     @property
@@ -162,7 +163,7 @@ class IVFIndex(DenseIndex):
         parts = [_core.fastscan_unpack(self.packed[pa:pb], int(b - a), self.M)
                  for a, b, pa, pb in zip(self.list_offsets[:-1], self.list_offsets[1:],
                                          self.packed_offsets[:-1], self.packed_offsets[1:])]
-        if not parts or self.ntotal == 0:
+        if not parts or self.n_docs == 0:
             return np.zeros((0, self.pq.code_size), np.uint8)
         return np.ascontiguousarray(np.concatenate(parts))
 
@@ -222,4 +223,4 @@ class IVFIndex(DenseIndex):
 
     def __repr__(self) -> str:
         extra = "" if self.pq is None else f", M={self.M}, nbits={self.nbits}, residual={self.residual}"
-        return f"IVFIndex(d={self.d}, nlist={self.nlist}, payload={self.payload!r}{extra}, ntotal={self.ntotal})"
+        return f"IVFIndex(d={self.d}, nlist={self.nlist}, payload={self.payload!r}{extra}, n_docs={self.n_docs})"

@@ -65,7 +65,8 @@ class PQIndex(DenseIndex):
         return self.nbits == 4
 
     @property
-    def ntotal(self) -> int:
+    def n_docs(self) -> int:
+        """Number of vectors (documents) in the index."""
         return int(len(self.ids))
 
     @property
@@ -111,7 +112,7 @@ class PQIndex(DenseIndex):
         codes = np.ascontiguousarray(codes, dtype=np.uint8)
         if codes.ndim != 2 or codes.shape[1] != self.pq.code_size:
             raise ValueError(f"codes have shape {codes.shape}, expected (n, {self.pq.code_size})")
-        self.codes = np.concatenate([self.codes, codes]) if self.ntotal else codes
+        self.codes = np.concatenate([self.codes, codes]) if self.n_docs else codes
         self.ids = np.concatenate([self.ids, np.asarray(ids, np.int64)])
         if self.refine:
             if vectors is None:
@@ -146,12 +147,12 @@ class PQIndex(DenseIndex):
             depth = max(k, refine_k)
             luts = np.ascontiguousarray(pq_luts(self.pq, xr, self.metric))
             # no id map: hits are row positions (an np.arange(n) map cost 8 n bytes per call)
-            scores, hit_rows = _core.fastscan_search(self._packed(), self.ntotal, self.M, luts, depth, rescore,
+            scores, hit_rows = _core.fastscan_search(self._packed(), self.n_docs, self.M, luts, depth, rescore,
                                                      None, threads)
             if refine_k:
                 ids = np.where(hit_rows >= 0, self.ids[np.maximum(hit_rows, 0)], -1)
                 return exact_rescore(self.vectors, self.metric, x, ids, hit_rows, k)
-            ids = np.where(hit_rows >= 0, self.ids[np.maximum(hit_rows, 0)], -1) if self.ntotal else hit_rows
+            ids = np.where(hit_rows >= 0, self.ids[np.maximum(hit_rows, 0)], -1) if self.n_docs else hit_rows
             return scores[:, :k], ids[:, :k]
         return _core.pq_search(self.pq, self.metric, np.ascontiguousarray(self.codes), self.ids,
                                self.vectors if self.refine else None, xr, k, refine_k, allow_arr, threads)
@@ -185,4 +186,4 @@ class PQIndex(DenseIndex):
 
     def __repr__(self) -> str:
         return (f"PQIndex(d={self.d}, M={self.M}, nbits={self.nbits}, metric={self.metric!r}, "
-                f"opq={self.rotation is not None}, ntotal={self.ntotal})")
+                f"opq={self.rotation is not None}, n_docs={self.n_docs})")

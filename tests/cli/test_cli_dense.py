@@ -46,7 +46,7 @@ def test_build_and_load(vectors_dir, tmp_path, name, capsys):
     assert main(["index", "build", kind, "--vectors", str(vectors_dir), "--output", str(out), *extra]) == 0
     assert "indexed 400 vectors of dim 32" in capsys.readouterr().err
     index = load(out, mmap=True)
-    assert index.ntotal == 400 and index.d == 32
+    assert index.n_docs == 400 and index.d == 32
     x = np.load(vectors_dir / "corpus.npy")
     kw = {"nprobe": 4} if hasattr(index, "nlist") else {}
     s, i = index.search_vectors(x[:3], 1, **kw)

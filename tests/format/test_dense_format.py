@@ -50,7 +50,7 @@ def test_save_load_mmap_identical(data, kind, refine, tmp_path):
             assert any(isinstance(a, np.memmap) for a in again._arrays().values())
         # a loaded (even memory-mapped) index still accepts adds and removes
         again.remove(before[1][:, 0])
-        assert again.ntotal == len(x) - len(np.unique(before[1][:, 0]))
+        assert again.n_docs == len(x) - len(np.unique(before[1][:, 0]))
 
 
 def _saved(tmp_path, data, kind="pq8"):

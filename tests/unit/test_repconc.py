@@ -123,7 +123,7 @@ def test_cli_build_repconc(tmp_path):
                "--cpq-niter", "1", "--sinkhorn-iters", "5", "--ivf", "4", "--output", str(out)])
     assert rc == 0
     index = load(out)
-    assert type(index).__name__ == "IVFIndex" and index.ntotal == len(x) and not index.residual
+    assert type(index).__name__ == "IVFIndex" and index.n_docs == len(x) and not index.residual
     assert (out / "training_log.json").is_file()
     res = index.search(q[:3], k=5)
     assert len(res.ids) == 3
