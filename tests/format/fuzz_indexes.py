@@ -13,7 +13,8 @@ the fixed query set and reports one outcome per (mutation, mode):
   mode ``mmap`` (mapped, not verified) when every changed byte lies in a payload value that
   no checksum covers: counted apart as ``unverified_payload_diff``, which the contract of
   an unverified mmap load allows
-* ``other_exception`` -- any other exception (bad)
+* ``other_exception`` -- any other exception (bad); ``unnamed_error`` -- an
+  ``IndexFormatError`` whose message does not name the index path (bad)
 * ``crash`` -- the worker died by a signal (bad; the worker is restarted) and ``hang`` --
   no answer within the time limit (bad).
 
@@ -51,7 +52,7 @@ OPS = ("flip1", "flip_multi", "flip_targeted", "truncate", "zero_range", "replac
        "meta_edit")
 GOOD = ("format_error", "identical")
 TOLERATED = ("unverified_payload_diff",)
-BAD = ("silent_wrong", "other_exception", "crash", "hang", "baseline_broken")
+BAD = ("silent_wrong", "other_exception", "unnamed_error", "crash", "hang", "baseline_broken")
 # meta.json fields whose edits the issue names (score-changing statistics, shapes, the
 # checksum table); a meta edit picks among these half the time.
 HOT_META = ("k1", "b", "total_length", "n_docs_with_terms", "n_docs", "checksums", "arrays", "nlist", "M", "nbits",
@@ -277,6 +278,8 @@ def run_case(path: Path, kind: str, mode: str, root: Path, seed: int, baseline) 
         index = _load(path, mode, kind, root)
         got = fx.fingerprint(kind, index, root, seed)
     except IndexFormatError as exc:
+        if str(path) not in str(exc):  # every failure names the damaged index (its file, mostly)
+            return "unnamed_error", str(exc)[:300]
         return "format_error", str(exc)[:300]
     except BaseException as exc:  # noqa: BLE001 - every other exception is a finding
         if isinstance(exc, KeyboardInterrupt):
