@@ -11,7 +11,8 @@ returned different results silently.
 Outcomes: ``format_error`` and ``identical`` are good; ``unverified_payload_diff`` (mode
 ``mmap`` only) is a payload value changed in a file that an unverified map does not
 checksum, which that mode's contract allows; ``silent_wrong``, ``other_exception``,
-``crash``, ``hang`` and ``baseline_broken`` are failures.
+``unnamed_error`` (an IndexFormatError not naming the index), ``crash``, ``hang`` and
+``baseline_broken`` (the unmutated index not answering identically) are failures.
 
     python benchmarks/fuzz_indexes.py --mutations 100000 --jobs 1
     python benchmarks/fuzz_indexes.py --replay '{"kind": ..., "mode": ..., "mutation": {...}}' --seed 0
