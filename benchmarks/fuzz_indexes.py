@@ -3,8 +3,9 @@ tests/format/test_fuzz.py, the harness tests/format/fuzz_indexes.py).
 
 Builds a tiny seeded index of every built-in format, draws ``--mutations`` mutations of its
 files (spread evenly over the formats) and loads + searches each mutated index in every
-mode (``read``, ``mmap_verify``, ``mmap``, ``index_verify``) in worker subprocesses. Prints the count of every
-outcome per format and mode and appends one JSON line to ``benchmarks/results/fuzz.jsonl``.
+mode (``read``, ``mmap_verify``, ``mmap``, ``index_verify``) in worker subprocesses. Prints
+the count of every outcome per format and mode and appends one JSON line to
+``benchmarks/results/fuzz.jsonl``.
 Exit status 1 if any case crashed, hung, raised another exception than IndexFormatError or
 returned different results silently.
 
@@ -59,7 +60,7 @@ def _table(summary: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mutations", type=int, default=10000, help="mutations in all (each is run in every mode)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the fixtures and of the mutations")
