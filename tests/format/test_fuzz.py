@@ -80,3 +80,11 @@ def test_bounded_fuzz_run(tmp_path):
                       for f in summary["failures"][:15])
     assert not bad, f"{bad} over {summary['cases']} cases; first failures:\n{shown}"
     assert summary["totals"].get("format_error", 0) > summary["cases"] // 2
+
+
+@pytest.mark.slow
+def test_long_fuzz_run(tmp_path):
+    """20,000 mutations (80,040 cases, a few minutes): the CI run's guarantee at a larger scale."""
+    summary = fz.run_fuzz(tmp_path / "run", 20_000, seed=1, jobs=2)
+    bad = {k: v for k, v in summary["totals"].items() if k in fz.BAD}
+    assert not bad, f"{bad}; first failures: {summary['failures'][:5]}"
