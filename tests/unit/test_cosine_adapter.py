@@ -226,7 +226,7 @@ def test_dense_pipeline(collection, adapters):
         out = (index >> ad)(queries)
     finally:
         ad.query_vectors, ad.index = qvec, None
-    check_results_contract(out, nq=10, k=min(index.k, index.ntotal))  # k capped at the index size
+    check_results_contract(out, nq=10, k=min(index.k, index.n_docs))  # k capped at the index size
     assert ((out.scores[out.ids >= 0] >= ad.threshold)).all()
 
 
