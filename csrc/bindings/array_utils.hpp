@@ -1,4 +1,11 @@
 // Helpers shared by the bind_*.cpp files: no-copy array parameters and shape checks.
+//
+// The one rule for arrays crossing into the core: never a copy. Two spellings of it:
+//  - a typed parameter `carray<T> x` with `py::arg("x").noconvert()`: pybind accepts only an
+//    array of exactly T, C-contiguous, and passes that very array (mismatch: TypeError);
+//  - anything reached through a py::object (dict entries, optional payloads): as_carray<T>
+//    below (mismatch: ValueError naming the array). Never py::cast<carray<T>>: it converts
+//    into a temporary, and a pointer kept past the call would dangle.
 #pragma once
 
 #include <pybind11/numpy.h>
