@@ -1,6 +1,6 @@
 """``winnow index build {flat,pq,ivf,ivfpq}`` from a vectors directory, ``winnow index info``,
 and ``winnow search`` on a dense index (queries encoded with the model recorded at build time:
-a tiny random BERT, skipped without the 'dense' extra)."""
+a tiny random BERT from the 'dense' extra, which the test command installs)."""
 from __future__ import annotations
 
 import json
