@@ -25,7 +25,7 @@ import numpy as np
 from winnow.deprecation import deprecated_alias, renamed_argument
 
 __all__ = ["PairwiseScorer", "CrossEncoderScorer", "MaxSimScorer", "CallableScorer",
-           "scorer_from_spec", "maxsim_numpy"]
+           "scorer_from_spec"]
 
 
 class PairwiseScorer:
@@ -131,19 +131,6 @@ class CrossEncoderScorer(PairwiseScorer):
         return scores if scores.ndim == 1 else scores[:, 0]
 
 
-def maxsim_numpy(q: np.ndarray, doc_vectors: np.ndarray, doc_offsets: np.ndarray, ids) -> np.ndarray:
-    """Reference MaxSim: for each id, ``sum_i max_j <q_i, d_j>`` over the document's tokens
-    ``doc_vectors[doc_offsets[id]:doc_offsets[id+1]]`` (a document without tokens scores 0).
-    q: (t, dim) float32; doc_vectors: (T, dim); doc_offsets: (n + 1,) int64."""
-    q = np.asarray(q, np.float32)
-    out = np.zeros(len(ids), np.float32)
-    for j, i in enumerate(np.asarray(ids, np.int64)):
-        d = doc_vectors[doc_offsets[i]:doc_offsets[i + 1]]
-        if len(d) and len(q):
-            out[j] = (q @ np.asarray(d, np.float32).T).max(axis=1).sum()
-    return out
-
-
 class MaxSimScorer(PairwiseScorer):
     """MaxSim (late interaction) as a pairwise scorer.
 
@@ -152,8 +139,9 @@ class MaxSimScorer(PairwiseScorer):
     Queries: token matrices (t, dim), or texts turned into token matrices by
     ``query_encoder`` (a callable text -> (t, dim), e.g. a ``SentenceEncoder``'s
     ``encode_tokens`` wrapped; results are cached per text).
-    ``kernel``: a function ``(q, doc_ids) -> scores`` replacing the numpy loop (the C++
-    MaxSim of the token store plugs in here).
+    ``kernel``: a function ``(q, doc_ids) -> scores`` used instead of the arrays (the token
+    store's MaxSim plugs in here). Either way the scoring is the C++ MaxSim kernel; the arrays
+    are converted to contiguous float32 once, here.
     """
 
     def __init__(self, doc_vectors=None, doc_offsets=None, query_encoder: Callable | None = None,
@@ -163,13 +151,15 @@ class MaxSimScorer(PairwiseScorer):
         if kernel is None and (doc_vectors is None or doc_offsets is None):
             raise ValueError("MaxSimScorer needs doc_vectors and doc_offsets, or a kernel")
         if doc_offsets is not None:
-            doc_offsets = np.asarray(doc_offsets, np.int64)
+            doc_offsets = np.ascontiguousarray(doc_offsets, dtype=np.int64)
             if doc_offsets.ndim != 1 or len(doc_offsets) < 1:
                 raise ValueError(f"doc_offsets must be 1-D (n + 1,), got shape {doc_offsets.shape}")
             n = len(doc_offsets) - 1
         elif n_docs is None:
             raise ValueError("with a kernel and no offsets, pass n_docs")
         super().__init__(n if n_docs is None else n_docs, batch_size)
+        if doc_vectors is not None and kernel is None:
+            doc_vectors = np.ascontiguousarray(doc_vectors, dtype=np.float32)
         self.doc_vectors, self.doc_offsets = doc_vectors, doc_offsets
         self.query_encoder, self.kernel = query_encoder, kernel
         self._cache: dict[str, np.ndarray] = {}
@@ -199,7 +189,10 @@ class MaxSimScorer(PairwiseScorer):
         q = self.query_tokens(query)
         if self.kernel is not None:
             return self.kernel(q, ids)
-        return maxsim_numpy(q, self.doc_vectors, self.doc_offsets, ids)
+        from winnow import _core
+
+        return _core.maxsim_f32(np.ascontiguousarray(q, dtype=np.float32), None, self.doc_vectors,
+                                self.doc_offsets, np.ascontiguousarray(ids, dtype=np.int64), 1)
 
 
 def _read_corpus_texts(path) -> tuple[list[str], list[str]]:
