@@ -169,6 +169,8 @@ def fingerprint(kind: str, index, root: Path, seed: int) -> tuple:
     if kind == "bm25":
         _, queries = bm25_corpus(seed)
         out = [_hits(index.search(queries, k=12, algorithm=a)) for a in ("maxscore", "windowed", "exhaustive")]
+        # worker threads too: an error inside one must reach the caller, never terminate the process
+        out.append(_hits(index.search(queries, k=12, algorithm="maxscore", threads=2)))
         for term in index.analyze(queries["q0"] + " " + queries["q_rare"]):
             docs, tfs = index.postings(term)
             out.append((term, np.asarray(docs).tobytes(), np.asarray(tfs).tobytes(), index.df(term)))
@@ -178,7 +180,7 @@ def fingerprint(kind: str, index, root: Path, seed: int) -> tuple:
         out = []
         for _ in range(3):
             q = rng.standard_normal((4, DIM)).astype(np.float32)
-            out.append(np.asarray(index.maxsim(q, np.arange(len(index.offsets) - 1))).tobytes())
+            out.append(np.asarray(index.maxsim(q, np.arange(len(index.offsets) - 1), threads=2)).tobytes())
         out.append(index.idf(np.arange(-1, 33)).tobytes())
         out.append(tuple(index.docnos.to_list()))
         return tuple(out)
@@ -188,7 +190,7 @@ def fingerprint(kind: str, index, root: Path, seed: int) -> tuple:
                 _hits(index.search_adaptive(qs[:5], k=10, budget=40, n_rounds=3)))
     _, q = vectors(seed)
     kw = {"nprobe": 3} if hasattr(index, "nlist") else {}
-    scores, ids = index.search_vectors(q, 10, **kw)
+    scores, ids = index.search_vectors(q, 10, threads=2, **kw)  # worker threads: errors must reach the caller
     names = tuple(tuple(index.docnos.lookup(row[row >= 0])) for row in ids)
     return np.asarray(ids).tobytes(), np.asarray(scores).tobytes(), names
 
