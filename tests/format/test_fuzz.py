@@ -15,6 +15,7 @@ import fuzz_fixtures as fx  # noqa: E402
 import fuzz_indexes as fz  # noqa: E402
 
 from winnow.index.format import BUILTIN_FORMATS  # noqa: E402
+from winnow.index.invariants import STRUCTURE_FILES  # noqa: E402
 
 CI_MUTATIONS = 700  # (+ 10 no-ops) x 4 modes = 2,840 cases: about 10 s with 2 workers
 
@@ -26,6 +27,16 @@ def root(tmp_path_factory):
 
 def test_every_builtin_format_is_fuzzed():
     assert set(fx.KINDS.values()) == set(BUILTIN_FORMATS)
+
+
+def test_payload_and_structure_files_split_every_index(root):
+    """The oracle's payload files (changes allowed in an unverified map) and the files an
+    unverified load checksums as structure are complementary: no file is both or neither."""
+    for kind, fmt in fx.KINDS.items():
+        names = set(fz.read_files(root / "pristine" / kind)) - {"meta.json"}
+        payload = names & fx.PAYLOAD_FILES[fx.family(kind)]
+        structure = names & set(STRUCTURE_FILES[fmt])
+        assert not payload & structure and payload | structure == names, (kind, names - payload - structure)
 
 
 def test_pristine_indexes_are_identical_in_every_mode(root):
