@@ -221,6 +221,8 @@ def check_dense(index, path, mmap: bool, prefix: str = "") -> None:
         finite(rotation, path, f"{p}rotation.npy")
     if getattr(index, "refine", False):
         shape(index.vectors, path, f"{p}vectors.npy", (n, d))
+    # PQ codes need no range check: nbits is 8, or 4 with two codes a byte, so every byte is
+    # a valid code (< ksub); a changed code is a changed payload value
     if isinstance(index, PQIndex):
         shape(index.codes, path, f"{p}codes.npy", (n, index.pq.code_size))
         finite(index.pq.centroids, path, f"{p}centroids.npy")
