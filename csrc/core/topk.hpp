@@ -70,7 +70,11 @@ class TopK {
 
   /// Write the kept entries best first into scores[k], ids[k], padding with -inf / -1.
   void write_sorted(float* scores, int64_t* ids) {
+    // NaN (a damaged vector file can hold one) ranks last here: std::sort needs a strict weak
+    // order, and a NaN compares false both ways, which lets introsort run past the range.
     std::sort(heap_.begin(), heap_.end(), [](const Entry& a, const Entry& b) {
+      const bool na = std::isnan(a.score), nb = std::isnan(b.score);
+      if (na || nb) return na != nb ? nb : a.id < b.id;
       return ranks_before(a.score, a.id, b.score, b.id);
     });
     int64_t i = 0;

@@ -240,3 +240,27 @@ def test_sinkhorn_binding_defaults_equal_the_core():
     assert (default(f, "niter"), default(f, "epsilon"), default(f, "iterations")) == ("20", "0.05", "30")
     for f in (_core.sinkhorn_plan, _core.sinkhorn_codes, _core.balanced_assign):
         assert (default(f, "epsilon"), default(f, "iterations")) == ("0.05", "30")
+
+
+# -- non-finite values from an unverified mapped file ----------------------------------------
+
+def test_nan_pruning_bound_is_a_format_error(bm25):
+    arrays = _copy(bm25)
+    arrays["term_max_x"][3] = np.nan
+    with pytest.raises(IndexFormatError, match="term_max_x of term 3 is not a finite bound"):
+        BM25Index(arrays, bm25._stats, bm25.params)
+    arrays = _copy(bm25)
+    arrays["block_max_x"][5] = np.inf
+    with pytest.raises(IndexFormatError, match="block_max_x of block 5 is not a finite bound"):
+        BM25Index(arrays, bm25._stats, bm25.params)
+
+
+def test_nan_scores_sort_last_without_breaking_the_sort():
+    rng = np.random.default_rng(8)
+    scores = rng.random(200).astype(np.float32)
+    scores[rng.choice(200, 40, replace=False)] = np.nan  # > 16 entries: std::sort's introsort path
+    s, i = _core.topk(scores, 200)
+    finite = np.isfinite(s)
+    assert finite[:160].all() and np.isnan(s[160:]).all()
+    assert (np.diff(s[:160]) <= 0).all()
+    assert sorted(i.tolist()) == list(range(200))

@@ -1,6 +1,7 @@
 #include "sparse/index_data.hpp"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <stdexcept>
 
@@ -63,6 +64,12 @@ void Bm25View::validate() const {
       if (block_last_doc[blk] <= block_last_doc[blk - 1])
         corrupt("block_last_doc does not increase at block " + std::to_string(blk));
   }
+  // pruning bounds: finite and >= 0 (a NaN would break the bound sums and the sort of the
+  // cursors by bound, whose comparator must be a strict weak order)
+  for (int64_t t = 0; t < n_terms; ++t)
+    if (!(term_max_x[t] >= 0.0f && term_max_x[t] <= FLT_MAX)) corrupt("term_max_x of term " + std::to_string(t) + " is not a finite bound");
+  for (int64_t blk = 0; blk < n_blocks; ++blk)
+    if (!(block_max_x[blk] >= 0.0f && block_max_x[blk] <= FLT_MAX)) corrupt("block_max_x of block " + std::to_string(blk) + " is not a finite bound");
   if (block_offset[0] != 0) corrupt("block_offset[0] != 0");
   check_monotone(*this, block_offset, n_blocks + 1, "block_offset");
   if (postings_size < kPostingsPadding || block_offset[n_blocks] > postings_size - kPostingsPadding)
