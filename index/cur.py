@@ -320,7 +320,7 @@ class CURIndex(Retriever):
                 take = left // (int(n_rounds) - r)
                 if take <= 0:
                     continue
-                approx = (c.astype(np.float64) @ _pinv(R[:, S], self.rcond)) @ R  # (n,)
+                approx = (c.astype(np.float64) @ _pinv(self._finite_columns(R, S), self.rcond)) @ R  # (n,)
                 approx[scored] = -np.inf
                 new = np.argpartition(-approx, take - 1)[:take] if take < len(approx) else np.arange(len(approx))
                 new = new[np.isfinite(approx[new])]
@@ -332,6 +332,15 @@ class CURIndex(Retriever):
             per_query.append((S, c))
         self.last_calls = self.scorer.calls - calls0
         return self._finish(qids, texts, k, per_query)
+
+    def _finite_columns(self, R: np.ndarray, S: np.ndarray) -> np.ndarray:
+        """R[:, S], which must be finite: a built R is checked, so a NaN here comes from a
+        damaged R.npy under an unverified mapped load (its pinv would not converge)."""
+        sub = R[:, S]
+        if not np.isfinite(sub).all():
+            where = self.path / "R.npy" if self.path is not None else "R"
+            raise IndexFormatError(f"{where}: non-finite anchor scores (a damaged file; load with verify=True)")
+        return sub
 
     # -- files ----------------------------------------------------------------------------
     def save(self, path, overwrite: bool = False) -> None:

@@ -49,7 +49,7 @@ import fuzz_fixtures as fx  # noqa: E402
 
 MODES = ("read", "mmap_verify", "mmap", "index_verify")
 OPS = ("flip1", "flip_multi", "flip_targeted", "truncate", "zero_range", "replace_from_twin", "swap_within",
-       "meta_edit")
+       "meta_edit", "nonfinite")
 GOOD = ("format_error", "identical")
 TOLERATED = ("unverified_payload_diff",)
 BAD = ("silent_wrong", "other_exception", "unnamed_error", "crash", "hang", "baseline_broken")
@@ -130,13 +130,23 @@ def _targets(path: Path, raw: bytes, kind: str, files: dict[str, bytes]) -> list
 
 def draw_mutation(rng: random.Random, kind: str, files: dict[str, bytes], twin: dict[str, bytes]) -> dict:
     """One mutation of the index whose files (name -> bytes) are ``files``."""
-    op = rng.choices(OPS, weights=(20, 10, 20, 8, 8, 8, 6, 20))[0]
+    op = rng.choices(OPS, weights=(20, 10, 20, 8, 8, 8, 6, 20, 6))[0]
     names = sorted(files)
     name = rng.choice(names)
     raw = files[name]
     n = len(raw)
     if op == "meta_edit":
         return _meta_mutation(rng, json.loads(files["meta.json"]))
+    if op == "nonfinite":  # a NaN or an infinity in a float array (vectors, scores, bounds, codebooks)
+        floats = [(f, h) for f in names if f.endswith(".npy") for h in [_npy_header(files[f])]
+                  if h is not None and h[0][1] == "f" and int(np.prod(h[2])) > 0]
+        if floats:
+            f, (descr, _, shp, start) = rng.choice(floats)
+            dt = np.dtype(descr)
+            value = np.array([rng.choice([np.nan, np.inf, -np.inf])], dt).tobytes()
+            at = start + rng.randrange(int(np.prod(shp))) * dt.itemsize
+            return {"op": op, "file": f, "pos": at, "bytes": value.hex()}
+        op = "flip1"
     if op == "replace_from_twin":
         same = [f for f in names if f in twin and f != "meta.json" and twin[f] != files[f]]
         pick = rng.choice(same) if same and rng.random() < 0.8 else name
@@ -179,6 +189,11 @@ def apply_mutation(mut: dict, files: dict[str, bytes], twin: dict[str, bytes]) -
         out[mut["file"]] = bytes(b)
     elif op == "truncate":
         out[mut["file"]] = out[mut["file"]][:mut["size"]]
+    elif op == "nonfinite":
+        b = bytearray(out[mut["file"]])
+        value = bytes.fromhex(mut["bytes"])
+        b[mut["pos"]:mut["pos"] + len(value)] = value
+        out[mut["file"]] = bytes(b)
     elif op == "zero_range":
         b = bytearray(out[mut["file"]])
         b[mut["start"]:mut["end"]] = bytes(mut["end"] - mut["start"])

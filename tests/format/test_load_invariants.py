@@ -207,3 +207,13 @@ def test_cur_anchor_items_in_range(copy, saved):
     a[0] = fx.CUR_ITEMS + 7
     rewrite(p, "anchor_items.npy", a)
     fails(p, "anchor_items.npy", "item ids span", saved, "cur")
+
+
+def test_cur_nan_in_an_unverified_R_is_a_format_error(copy, saved):
+    p = copy("cur")
+    R = arr(p, "R.npy")
+    R[:, :] = np.nan  # payload: an unverified map does not checksum it ...
+    np.save(p / "R.npy", R)
+    index = load(p, mmap=True, **fx.load_kwargs("cur", saved))
+    with pytest.raises(IndexFormatError, match="R.npy: non-finite anchor scores"):
+        index.search_adaptive(["41"], k=5, budget=40, n_rounds=3)  # ... but never a LinAlgError
