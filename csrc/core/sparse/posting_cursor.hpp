@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "common.hpp"
 #include "sparse/block_codec.hpp"
 #include "sparse/bm25_scoring.hpp"
 #include "sparse/index_data.hpp"
@@ -111,8 +112,12 @@ class PostingCursor {
     uint64_t off = v_->block_offset[blk];
     // validate() proved off + padding <= postings_size; decode_block proves every doc of the
     // block lies in (prev, block_last_doc[blk]], i.e. < n_docs: no later access can go out of range.
+    // A throw right here, not a call to a helper: passing `this` (or the view) to an
+    // out-of-line error function made GCC keep the cursor in memory in the inlined query loops,
+    // which cost search_maxscore ~10% (benchmarks/ab_core.py); the throw path is cold anyway.
     if (!decode_block(v_->postings + off, v_->postings_size - off, n, prev, v_->block_last_doc[blk], docs_, tfs_))
-      v_->corrupt("postings block " + std::to_string(blk) + " does not decode to its block table");
+      throw FormatError((v_->source.empty() ? std::string("BM25 index") : v_->source) +
+                        ": corrupt index: postings block " + std::to_string(blk) + " does not decode to its block table");
     n_in_block_ = n;
     pos_ = 0;
     doc_ = docs_[0];
