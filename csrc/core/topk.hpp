@@ -72,11 +72,19 @@ class TopK {
   void write_sorted(float* scores, int64_t* ids) {
     // NaN (a damaged vector file can hold one) ranks last here: std::sort needs a strict weak
     // order, and a NaN compares false both ways, which lets introsort run past the range.
-    std::sort(heap_.begin(), heap_.end(), [](const Entry& a, const Entry& b) {
-      const bool na = std::isnan(a.score), nb = std::isnan(b.score);
-      if (na || nb) return na != nb ? nb : a.id < b.id;
-      return ranks_before(a.score, a.id, b.score, b.id);
-    });
+    // One O(k) scan picks the comparator, so the usual NaN-free sort pays no per-compare test.
+    bool any_nan = false;
+    for (const Entry& e : heap_) any_nan |= std::isnan(e.score);
+    if (any_nan) {
+      std::sort(heap_.begin(), heap_.end(), [](const Entry& a, const Entry& b) {
+        const bool na = std::isnan(a.score), nb = std::isnan(b.score);
+        if (na || nb) return na != nb ? nb : a.id < b.id;
+        return ranks_before(a.score, a.id, b.score, b.id);
+      });
+    } else {
+      std::sort(heap_.begin(), heap_.end(),
+                [](const Entry& a, const Entry& b) { return ranks_before(a.score, a.id, b.score, b.id); });
+    }
     int64_t i = 0;
     for (; i < size(); ++i) {
       scores[i] = heap_[i].score;

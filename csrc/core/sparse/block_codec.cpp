@@ -69,14 +69,13 @@ void encode_block(const uint32_t* docs, const uint32_t* tfs, int n, int64_t prev
   pack(tfm1, n, tb, out);
 }
 
-bool decode_block(const uint8_t* p, size_t available, int n, int64_t previous_doc, uint32_t last_doc, uint32_t* docs,
-                  uint32_t* tfs) {
-  if (available < 2 + kPostingsPadding) return false;
+int64_t decode_block(const uint8_t* p, size_t available, int n, int64_t previous_doc, uint32_t* docs, uint32_t* tfs) {
+  if (available < 2 + kPostingsPadding) return -2;
   int db = p[0], tb = p[1];
-  if (db > 32 || tb > 32 || n <= 0 || n > kBlockSize) return false;
+  if (db > 32 || tb > 32 || n <= 0 || n > kBlockSize) return -2;
   size_t doc_bytes = (static_cast<size_t>(n) * db + 7) / 8;
   size_t tf_bytes = (static_cast<size_t>(n) * tb + 7) / 8;
-  if (2 + doc_bytes + tf_bytes + kPostingsPadding > available) return false;
+  if (2 + doc_bytes + tf_bytes + kPostingsPadding > available) return -2;
   kUnpack[db](p + 2, n, docs);
   kUnpack[tb](p + 2 + doc_bytes, n, tfs);
   // 64-bit sum: at most 128 gaps of < 2^32 each, so it never wraps (a corrupt gap cannot
@@ -87,7 +86,7 @@ bool decode_block(const uint8_t* p, size_t available, int n, int64_t previous_do
     docs[i] = static_cast<uint32_t>(doc);
     tfs[i] += 1;
   }
-  return doc == static_cast<int64_t>(last_doc);
+  return doc;
 }
 
 }  // namespace winnow::sparse

@@ -24,12 +24,12 @@ inline size_t block_bytes(int n, int doc_bits, int tf_bits) {
 }
 
 /// Decode a block of n postings starting at `p` (which has at least `available` bytes,
-/// padding included). `last_doc` is the block's last doc id from the block table.
-/// Returns false if the block is malformed: widths > 32, reads past `available`, or the
-/// decoded docs do not end exactly at `last_doc`. Docs are accumulated in 64 bits, so they
-/// strictly increase from previous_doc + 1; ending at last_doc (< n_docs, checked once at
-/// load) therefore proves every decoded doc is in range, for one compare per block.
-bool decode_block(const uint8_t* p, size_t available, int n, int64_t previous_doc, uint32_t last_doc, uint32_t* docs,
-                  uint32_t* tfs);
+/// padding included). Returns the last decoded doc, or -2 if the block is malformed (widths
+/// > 32 or reads past `available`). Docs are accumulated in 64 bits, so they strictly
+/// increase from previous_doc + 1 and never wrap: a caller that requires the result to equal
+/// the block table's last doc (< n_docs, checked once at load) thereby proves every decoded
+/// doc is in range, for one compare per block. (Returned rather than passed in: a seventh
+/// argument goes on the stack, measurable in the query loops.)
+int64_t decode_block(const uint8_t* p, size_t available, int n, int64_t previous_doc, uint32_t* docs, uint32_t* tfs);
 
 }  // namespace winnow::sparse

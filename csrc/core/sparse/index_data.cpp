@@ -133,8 +133,8 @@ void compute_block_maxima(const Bm25View& v, const Bm25Params& p, int threads, f
           int n = static_cast<int>(std::min<int64_t>(remaining, kBlockSize));
           remaining -= n;
           int64_t prev = blk == v.first_block[t] ? -1 : static_cast<int64_t>(v.block_last_doc[blk - 1]);
-          if (!decode_block(v.postings + v.block_offset[blk], v.postings_size - v.block_offset[blk], n, prev,
-                            v.block_last_doc[blk], docs, tfs))
+          if (decode_block(v.postings + v.block_offset[blk], v.postings_size - v.block_offset[blk], n, prev, docs, tfs) !=
+              static_cast<int64_t>(v.block_last_doc[blk]))
             v.corrupt("postings block " + std::to_string(blk) + " does not decode to its block table");
           float m = 0.0f;
           for (int i = 0; i < n; ++i) m = std::max(m, static_cast<float>(tfs[i]) * ninv[docs[i]]);

@@ -115,7 +115,8 @@ class PostingCursor {
     // A throw right here, not a call to a helper: passing `this` (or the view) to an
     // out-of-line error function made GCC keep the cursor in memory in the inlined query loops,
     // which cost search_maxscore ~10% (benchmarks/ab_core.py); the throw path is cold anyway.
-    if (!decode_block(v_->postings + off, v_->postings_size - off, n, prev, v_->block_last_doc[blk], docs_, tfs_))
+    if (decode_block(v_->postings + off, v_->postings_size - off, n, prev, docs_, tfs_) !=
+        static_cast<int64_t>(v_->block_last_doc[blk]))
       throw FormatError((v_->source.empty() ? std::string("BM25 index") : v_->source) +
                         ": corrupt index: postings block " + std::to_string(blk) + " does not decode to its block table");
     n_in_block_ = n;
