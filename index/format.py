@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 from pathlib import Path
-from tokenize import TokenError
 from typing import Callable, Iterable
 
 import numpy as np
@@ -238,8 +237,9 @@ def load_npy(path: Path, mmap: bool, dtype, expected_len: int | None = None) -> 
     """Load a 1-D ``.npy`` array, checking dtype and length; mmap read-only when asked."""
     try:
         arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError, SyntaxError, TokenError, OverflowError, MemoryError) as exc:
-        raise IndexFormatError(f"{path}: unreadable array ({exc})") from None  # header parse errors too
+    except Exception as exc:  # noqa: BLE001 - np.load's header parser raises many types on a damaged
+        # header (ValueError, SyntaxError, TypeError, OverflowError, ...): all mean an unreadable file
+        raise IndexFormatError(f"{path}: unreadable array ({type(exc).__name__}: {exc})") from None
     npy_extent(path, arr)
     if arr.dtype != np.dtype(dtype) or arr.ndim != 1:
         raise IndexFormatError(f"{path}: dtype {arr.dtype} shape {arr.shape}, expected 1-D {np.dtype(dtype)}")
@@ -268,8 +268,9 @@ def load_array(path: Path, mmap: bool, dtype: str, shape: tuple) -> np.ndarray:
     """Load a ``.npy`` of the recorded dtype and shape (read-only map when ``mmap``)."""
     try:
         arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError, SyntaxError, TokenError, OverflowError, MemoryError) as exc:
-        raise IndexFormatError(f"{path}: unreadable array ({exc})") from None  # header parse errors too
+    except Exception as exc:  # noqa: BLE001 - np.load's header parser raises many types on a damaged
+        # header (ValueError, SyntaxError, TypeError, OverflowError, ...): all mean an unreadable file
+        raise IndexFormatError(f"{path}: unreadable array ({type(exc).__name__}: {exc})") from None
     npy_extent(path, arr)
     if str(arr.dtype) != dtype or tuple(arr.shape) != tuple(shape):
         raise IndexFormatError(f"{path}: dtype {arr.dtype} shape {arr.shape}, meta.json records {dtype} {tuple(shape)}")
