@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Callable, Iterable
@@ -34,14 +33,6 @@ def register_format(name: str):
         return cls
 
     return wrap
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # meta.json fields written before meta.json carried its own checksum (winnow 0.1.0 before
@@ -90,8 +81,8 @@ def save_directory(path, write_payload: Callable[[Path], None], meta: dict, over
             meta["meta_checksum"] = meta_checksum(meta)
             (tmp / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
             for p in tmp.iterdir():
-                _fsync_path(p)
-            _fsync_path(tmp)
+                safe_save.fsync_path(p)
+            safe_save.fsync_path(tmp)
             safe_save.install(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

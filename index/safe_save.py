@@ -129,7 +129,8 @@ def _renameat2(src: Path, dst: Path, flags: int) -> None:
         raise OSError(err, os.strerror(err), str(dst))
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory (a directory's entries: renames into it are durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -149,7 +150,7 @@ def install(tmp: Path, path: Path) -> None:
             if exc.errno not in _UNSUPPORTED:
                 raise
             os.rename(tmp, path)
-        fsync_dir(path.parent)
+        fsync_path(path.parent)
         return
     try:
         _renameat2(tmp, path, RENAME_EXCHANGE)
@@ -158,7 +159,7 @@ def install(tmp: Path, path: Path) -> None:
             raise
         _replace_in_two_steps(tmp, path)
         return
-    fsync_dir(path.parent)
+    fsync_path(path.parent)
     _step("exchanged")
     shutil.rmtree(tmp)  # the old index, now at the temporary name
 
@@ -168,10 +169,10 @@ def _replace_in_two_steps(tmp: Path, path: Path) -> None:
     new index waits at ``tmp`` for :func:`recover` should the process die there."""
     old = sibling(path, "old")
     os.rename(path, old)
-    fsync_dir(path.parent)
+    fsync_path(path.parent)
     _step("moved-old")
     os.rename(tmp, path)
-    fsync_dir(path.parent)
+    fsync_path(path.parent)
     _step("renamed-new")
     shutil.rmtree(old)
 
@@ -234,7 +235,7 @@ def recover(path) -> None:
                 for _kind, _pid, cand in sorted(found, key=lambda f: (f[0] != "tmp", -f[1])):
                     if _complete(cand):
                         os.rename(cand, path)
-                        fsync_dir(path.parent)
+                        fsync_path(path.parent)
                         found = [f for f in found if f[2] != cand]
                         break
             for _kind, _pid, p in found:
