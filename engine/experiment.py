@@ -51,6 +51,24 @@ def split_kind(layout: str, split: str, qrels_name: str) -> str:
     return "other"
 
 
+# Written first into every experiment output directory: a directory holding it (or, from
+# before the marker, an experiment.log) is ours to write tables, runs and plots into again.
+OUTPUT_MARKER = ".winnow-experiment"
+
+
+def check_experiment_output(out: Path) -> None:
+    """Refuse (``ValueError``, one line naming ``out``) an output that is a file, or a
+    non-empty directory that is not an earlier experiment's output: a re-run replaces its
+    tables, runs and plots, so it must never write them into a user's folder."""
+    if not os.path.lexists(out):
+        return
+    if not out.is_dir() or out.is_symlink():
+        raise ValueError(f"{out}: exists and is not a directory; choose another experiment output")
+    if any(out.iterdir()) and not ((out / OUTPUT_MARKER).is_file() or (out / "experiment.log").is_file()):
+        raise ValueError(f"{out}: a non-empty directory that is not a Winnow experiment output; refusing to "
+                         "write tables, runs and plots into it (choose an empty or new directory)")
+
+
 class _Log:
     def __init__(self, path: Path, stream: TextIO | None):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,6 +197,9 @@ def run_experiment(config: str | os.PathLike | Mapping | ExperimentConfig, overr
     cfg = config if isinstance(config, ExperimentConfig) else load_config(config, overrides, output=output,
                                                                            threads=threads, only=only)
     out = Path(cfg.output_dir)
+    check_experiment_output(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / OUTPUT_MARKER).touch()
     logger = _Log(out / "experiment.log", log)
     t_start = time.perf_counter()
     try:

@@ -215,3 +215,24 @@ def test_cli_experiment(beir: Path, tmp_path: Path, capsys):
     assert main(["experiment", str(cfg), "--output", str(tmp_path / "cli"), "--set", "pipelines.x=nope"]) == 1
     assert "error: pipelines.x: unknown index or pipeline 'nope'" in capsys.readouterr().err
     assert main(["experiment", str(cfg), "--only", "hybrid", "--quiet", "--output", str(tmp_path / "cli")]) == 0
+
+
+def test_experiment_refuses_a_user_folder(beir: Path, tmp_path: Path, capsys):
+    """An output folder holding the user's files (not an earlier experiment's) is refused
+    before any work, and nothing in it changes; a file as output likewise."""
+    from winnow.cli.main import main
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(f'[dataset]\npath = "{beir}"\n[indexes.bm25]\ntype = "bm25"\n[pipelines]\nbm25 = "bm25"\n'
+                   '[output]\nplots = false\n')
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "table.md").write_text("my notes\n")
+    assert main(["experiment", str(cfg), "--output", str(mine), "--quiet"]) == 1
+    assert "not a Winnow experiment output" in capsys.readouterr().err
+    assert sorted(p.name for p in mine.iterdir()) == ["table.md"]
+    assert (mine / "table.md").read_text() == "my notes\n"
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x\n")
+    assert main(["experiment", str(cfg), "--output", str(a_file), "--quiet"]) == 1
+    assert "is not a directory" in capsys.readouterr().err and a_file.read_text() == "x\n"
