@@ -113,9 +113,11 @@ class DenseIndex(Retriever):
     def _arrays(self) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def save(self, path, overwrite: bool = False) -> None:
+    def save(self, path, overwrite: bool = False, info: dict | None = None) -> None:
         """Write the index directory atomically (meta.json + .npy payloads). An existing
-        ``path`` must be a Winnow index and ``overwrite`` true, else ``ValueError``."""
+        ``path`` must be a Winnow index and ``overwrite`` true, else ``ValueError``.
+        ``info`` (JSON-serialisable, e.g. a training log) is kept in meta.json under "info",
+        inside the same atomic save and under its checksum."""
         arrays = self._arrays()
         if not isinstance(self.docnos, IdentityDocnos):
             arrays["docno_bytes"] = self.docnos.data
@@ -127,6 +129,8 @@ class DenseIndex(Retriever):
 
         meta = {"format": self.FORMAT, "format_version": list(self.FORMAT_VERSION), "params": self._params(),
                 "arrays": {name: [str(a.dtype), list(a.shape)] for name, a in arrays.items()}}
+        if info is not None:
+            meta["info"] = info
         save_directory(path, write, meta, overwrite)
         self.path = Path(path)
 

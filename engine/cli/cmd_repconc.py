@@ -81,9 +81,9 @@ def run_build_repconc(args: argparse.Namespace) -> int:
                         stage2_lr=args.stage2_lr, seed=args.seed, threads=args.threads)
     res = train_repconc(vectors, queries, qids, load_qrels(args.train_qrels), docnos, cfg, model=model)
     index = res.index if not args.ivf else to_ivf(res.index, vectors, args.ivf, args.seed, args.threads)
-    index.save(args.output, overwrite=args.overwrite)
-    (Path(args.output) / "training_log.json").write_text(json.dumps(res.to_dict(), indent=1))
+    # the training log goes inside the atomic save (meta.json "info"), never written after it
+    index.save(args.output, overwrite=args.overwrite, info={"training_log": res.to_dict()})
     print(f"indexed {len(vectors):,} vectors (M={args.M}, {len(qids):,} training queries) in "
           f"{time.perf_counter() - start:.1f} s; {index.nbytes / 1e6:.1f} MB -> {args.output} "
-          f"(training log: training_log.json)", file=sys.stderr)
+          f"(training log: meta.json 'info')", file=sys.stderr)
     return 0

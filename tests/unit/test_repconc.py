@@ -105,7 +105,7 @@ def test_checkpoint_import_round_trip(tmp_path):
 
 def test_cli_build_repconc(tmp_path):
     from winnow.cli.main import main
-    from winnow.index import load
+    from winnow.index import inspect, load
 
     x, q, qids, qrels, docnos = _data()
     vec = tmp_path / "emb"
@@ -124,6 +124,8 @@ def test_cli_build_repconc(tmp_path):
     assert rc == 0
     index = load(out)
     assert type(index).__name__ == "IVFIndex" and index.n_docs == len(x) and not index.residual
-    assert (out / "training_log.json").is_file()
+    log = inspect(out)["info"]["training_log"]  # inside the atomic save, under meta.json's checksum
+    assert isinstance(log, dict) and log
+    assert sorted(p.name for p in out.iterdir()) == sorted([*inspect(out)["files"], "meta.json"])
     res = index.search(q[:3], k=5)
     assert len(res.ids) == 3
