@@ -28,7 +28,6 @@ only, read back with ``torch.load(weights_only=True)``).
 """
 from __future__ import annotations
 
-import json
 import math
 import pickle  # only for its error type: weights load with torch.load(weights_only=True)
 from pathlib import Path
@@ -239,18 +238,11 @@ class CosineAdapter(Stage):
              threshold: float | None = None) -> "CosineAdapter":
         """Open a saved adapter. ``index`` (an index object or directory) defaults to the index
         recorded at training time when the features need one and no ``query_vectors`` are given."""
+        from winnow.index.format import open_index
+
         path = Path(path)
-        meta_path = path / "meta.json"
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise IndexFormatError(f"{meta_path}: cannot read adapter metadata ({exc})") from None
-        if meta.get("format") != FORMAT:
-            raise IndexFormatError(f"{path}: format is {meta.get('format')!r}, not {FORMAT!r}")
-        major = int(meta.get("format_version", [0])[0])
-        if major > FORMAT_VERSION[0]:
-            raise IndexFormatError(f"{path}: adapter format version {major} is newer than this "
-                                   f"library's {FORMAT_VERSION[0]}")
+        # the index checks: meta.json's own checksum, format and version, file sizes and checksums
+        meta = open_index(path, FORMAT, FORMAT_VERSION[0], mmap=False)
         cfg = dict(meta["config"])
         if threshold is not None:
             cfg["threshold"] = threshold

@@ -18,6 +18,7 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 
 from stage_conformance import StageConformance, check_results_contract  # noqa: E402
 from winnow.errors import IndexFormatError  # noqa: E402
+from winnow.index.format import write_meta  # noqa: E402
 from winnow.index.flat import FlatIndex  # noqa: E402
 from winnow.results import Results  # noqa: E402
 from winnow.rerank import CosineAdapter, train_adapter, train_for_retriever  # noqa: E402
@@ -189,12 +190,15 @@ def test_save_load_identical(tmp_path, collection, adapters):
 
 
 def test_load_errors(tmp_path, adapters):
-    with pytest.raises(IndexFormatError, match="meta.json"):
+    with pytest.raises(IndexFormatError, match="missing: not an index directory"):
         CosineAdapter.load(tmp_path / "missing")
     adapters["linear"].save(tmp_path / "a")
     meta = json.loads((tmp_path / "a" / "meta.json").read_text())
     (tmp_path / "a" / "meta.json").write_text(json.dumps(dict(meta, format="winnow.flat")))
-    with pytest.raises(IndexFormatError, match="not 'winnow.cosine_adapter'"):
+    with pytest.raises(IndexFormatError, match="meta.json: checksum mismatch"):  # an edited meta.json
+        CosineAdapter.load(tmp_path / "a")
+    write_meta(tmp_path / "a", dict(meta, format="winnow.flat"))  # re-stamped: reaches the format check
+    with pytest.raises(IndexFormatError, match="not winnow.cosine_adapter"):
         CosineAdapter.load(tmp_path / "a")
     (tmp_path / "a" / "meta.json").write_text(json.dumps(meta))
     (tmp_path / "a" / "weights.pt").write_bytes(b"garbage")
