@@ -15,7 +15,7 @@ using namespace winnow_py;
 void bind_common(py::module_& m) {
   m.def(
       "write_section",
-      [](const std::string& path, const std::string& tag, carray<uint8_t> payload, uint16_t major,
+      [](const std::string& path, const std::string& tag, In<uint8_t> payload, uint16_t major,
          uint16_t minor, uint64_t count0, uint64_t count1) {
         check_ndim(payload, 1, "payload");
         winnow::SectionHeader h;
@@ -29,7 +29,7 @@ void bind_common(py::module_& m) {
         py::gil_scoped_release nogil;
         winnow::write_section(path, h, p, n);
       },
-      py::arg("path"), py::arg("tag"), py::arg("payload").noconvert(), py::arg("major") = 1,
+      py::arg("path"), py::arg("tag"), py::arg("payload"), py::arg("major") = 1,
       py::arg("minor") = 0, py::arg("count0") = 0, py::arg("count1") = 0,
       "Write a checked section file (header + payload) and fsync it.");
 
@@ -56,15 +56,15 @@ void bind_common(py::module_& m) {
 
   m.def(
       "checksum64",
-      [](carray<uint8_t> data) {
+      [](In<uint8_t> data) {
         check_ndim(data, 1, "data");
         return winnow::checksum64(data.data(), static_cast<size_t>(data.size()));
       },
-      py::arg("data").noconvert());
+      py::arg("data"));
 
   m.def(
       "topk",
-      [](carray<float> scores, int64_t k) {
+      [](In<float> scores, int64_t k) {
         check_ndim(scores, 1, "scores");
         if (k < 0) throw std::invalid_argument("k must be >= 0, got " + std::to_string(k));
         py::array_t<float> out_s(k);
@@ -81,7 +81,7 @@ void bind_common(py::module_& m) {
         }
         return py::make_tuple(out_s, out_i);
       },
-      py::arg("scores").noconvert(), py::arg("k"),
+      py::arg("scores"), py::arg("k"),
       "Exact top-k of a 1-D float32 array: (scores, ids), ties by lower id.");
 
   m.def(

@@ -1,6 +1,6 @@
 // Bindings for the dense core: exact search, k-means, nearest-centroid assignment and the
 // product quantizer. Arrays are float32 / uint8 / int64 C-contiguous and never converted
-// (.noconvert(): the Python wrappers convert on purpose); outputs are allocated with the GIL
+// (In<T> parameters: the Python wrappers convert on purpose); outputs are allocated with the GIL
 // held and the core runs with it released.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -19,6 +19,7 @@
 namespace py = pybind11;
 using namespace winnow::dense;
 using winnow_py::carray;
+using winnow_py::In;
 using winnow_py::S;
 using winnow_py::str;
 using winnow_py::check_ndim;
@@ -54,8 +55,8 @@ void check_trained(const ProductQuantizer& pq) {
 void bind_dense(py::module_& m) {
   m.def(
       "dense_exact_search",
-      [](carray<float> x, carray<float> y, int64_t k, const std::string& metric, int threads,
-         std::optional<carray<float>> y_norms) {
+      [](In<float> x, In<float> y, int64_t k, const std::string& metric, int threads,
+         std::optional<In<float>> y_norms) {
         check_ndim(x, 2, "x");
         check_ndim(y, 2, "y");
         const Metric met = parse_metric(metric);
@@ -82,13 +83,13 @@ void bind_dense(py::module_& m) {
         }
         return py::make_tuple(scores, ids);
       },
-      py::arg("x").noconvert(), py::arg("y").noconvert(), py::arg("k"), py::arg("metric") = "ip",
-      py::arg("threads") = 1, py::arg("y_norms").noconvert() = py::none(),
+      py::arg("x"), py::arg("y"), py::arg("k"), py::arg("metric") = "ip",
+      py::arg("threads") = 1, py::arg("y_norms") = py::none(),
       "Exact top-k of x (nq, d) against y (nb, d): (scores (nq, kc) float32, ids (nq, kc) int64), kc = min(k, nb).");
 
   m.def(
       "dense_squared_norms",
-      [](carray<float> x) {
+      [](In<float> x) {
         check_ndim(x, 2, "x");
         const int64_t n = x.shape(0), d = x.shape(1);
         py::array_t<float> out(static_cast<S>(n));
@@ -100,11 +101,11 @@ void bind_dense(py::module_& m) {
         }
         return out;
       },
-      py::arg("x").noconvert(), "Squared L2 norms (n,) of the rows of x (n, d).");
+      py::arg("x"), "Squared L2 norms (n,) of the rows of x (n, d).");
 
   m.def(
       "kmeans",
-      [](carray<float> x, int64_t k, int niter, uint64_t seed, bool kmeanspp, int64_t max_points_per_centroid,
+      [](In<float> x, int64_t k, int niter, uint64_t seed, bool kmeanspp, int64_t max_points_per_centroid,
          int threads, bool spherical) {
         check_ndim(x, 2, "x");
         const int64_t n = x.shape(0), d = x.shape(1);
@@ -125,14 +126,14 @@ void bind_dense(py::module_& m) {
         std::memcpy(centroids.mutable_data(), r.centroids.data(), r.centroids.size() * sizeof(float));
         return py::make_tuple(centroids, py::cast(r.objective), r.empty_clusters_repaired);
       },
-      py::arg("x").noconvert(), py::arg("k"), py::arg("niter") = 20, py::arg("seed") = 1234,
+      py::arg("x"), py::arg("k"), py::arg("niter") = 20, py::arg("seed") = 1234,
       py::arg("kmeanspp") = false, py::arg("max_points_per_centroid") = 256, py::arg("threads") = 1,
       py::arg("spherical") = false,
       "Lloyd k-means on x (n, d): (centroids (k, d), objective per iteration, empty clusters repaired).");
 
   m.def(
       "assign_nearest",
-      [](carray<float> x, carray<float> centroids, int threads) {
+      [](In<float> x, In<float> centroids, int threads) {
         check_ndim(x, 2, "x");
         check_ndim(centroids, 2, "centroids");
         const int64_t n = x.shape(0), k = centroids.shape(0), d = centroids.shape(1);
@@ -150,7 +151,7 @@ void bind_dense(py::module_& m) {
         }
         return py::make_tuple(assign, dist);
       },
-      py::arg("x").noconvert(), py::arg("centroids").noconvert(), py::arg("threads") = 1,
+      py::arg("x"), py::arg("centroids"), py::arg("threads") = 1,
       "Nearest centroid (L2) of each row of x: (assign (n,) int64, squared distance (n,) float32).");
 
   py::class_<ProductQuantizer>(m, "ProductQuantizer")
@@ -172,7 +173,7 @@ void bind_dense(py::module_& m) {
                              })
       .def(
           "set_centroids",
-          [](ProductQuantizer& pq, carray<float> c) {
+          [](ProductQuantizer& pq, In<float> c) {
             check_ndim(c, 3, "centroids");
             if (c.shape(0) != pq.M() || c.shape(1) != pq.ksub() || c.shape(2) != pq.dsub())
               throw std::invalid_argument("centroids have shape (" + str(c.shape(0)) + ", " + str(c.shape(1)) + ", " +
@@ -180,10 +181,10 @@ void bind_dense(py::module_& m) {
                                           str(pq.ksub()) + ", " + str(pq.dsub()) + ")");
             pq.set_centroids(c.data());
           },
-          py::arg("centroids").noconvert())
+          py::arg("centroids"))
       .def(
           "train",
-          [](ProductQuantizer& pq, carray<float> x, int niter, uint64_t seed, int threads,
+          [](ProductQuantizer& pq, In<float> x, int niter, uint64_t seed, int threads,
              int64_t max_points_per_centroid) {
             check_ndim(x, 2, "x");
             check_cols(x, "x", pq.d(), "PQ");
@@ -199,11 +200,11 @@ void bind_dense(py::module_& m) {
               pq.train(xp, n, o);
             }
           },
-          py::arg("x").noconvert(), py::arg("niter") = 25, py::arg("seed") = 1234, py::arg("threads") = 1,
+          py::arg("x"), py::arg("niter") = 25, py::arg("seed") = 1234, py::arg("threads") = 1,
           py::arg("max_points_per_centroid") = 256)
       .def(
           "encode",
-          [](const ProductQuantizer& pq, carray<float> x, int threads) {
+          [](const ProductQuantizer& pq, In<float> x, int threads) {
             check_ndim(x, 2, "x");
             check_cols(x, "x", pq.d(), "PQ");
             check_trained(pq);
@@ -217,10 +218,10 @@ void bind_dense(py::module_& m) {
             }
             return codes;
           },
-          py::arg("x").noconvert(), py::arg("threads") = 1)
+          py::arg("x"), py::arg("threads") = 1)
       .def(
           "decode",
-          [](const ProductQuantizer& pq, carray<uint8_t> codes) {
+          [](const ProductQuantizer& pq, In<uint8_t> codes) {
             check_codes(codes, pq);
             check_trained(pq);
             const int64_t n = codes.shape(0);
@@ -233,10 +234,10 @@ void bind_dense(py::module_& m) {
             }
             return x;
           },
-          py::arg("codes").noconvert())
+          py::arg("codes"))
       .def(
           "compute_lut",
-          [](const ProductQuantizer& pq, carray<float> q, const std::string& metric) {
+          [](const ProductQuantizer& pq, In<float> q, const std::string& metric) {
             check_ndim(q, 1, "q");
             if (q.shape(0) != pq.d())
               throw std::invalid_argument("q has " + str(q.shape(0)) + " entries, PQ dim is " + str(pq.d()));
@@ -251,10 +252,10 @@ void bind_dense(py::module_& m) {
             }
             return lut;
           },
-          py::arg("q").noconvert(), py::arg("metric") = "ip")
+          py::arg("q"), py::arg("metric") = "ip")
       .def(
           "compute_luts",
-          [](const ProductQuantizer& pq, carray<float> x, const std::string& metric) {
+          [](const ProductQuantizer& pq, In<float> x, const std::string& metric) {
             check_ndim(x, 2, "x");
             if (x.shape(1) != pq.d())
               throw std::invalid_argument("x has " + str(x.shape(1)) + " columns, PQ dim is " + str(pq.d()));
@@ -271,11 +272,11 @@ void bind_dense(py::module_& m) {
             }
             return luts;
           },
-          py::arg("x").noconvert(), py::arg("metric") = "ip",
+          py::arg("x"), py::arg("metric") = "ip",
           "Look-up tables (nq, M, ksub) of queries x (nq, d), one compute_lut per row.")
       .def(
           "adc",
-          [](const ProductQuantizer& pq, carray<float> lut, carray<uint8_t> codes) {
+          [](const ProductQuantizer& pq, In<float> lut, In<uint8_t> codes) {
             check_lut(lut, pq);
             check_codes(codes, pq);
             const int64_t n = codes.shape(0);
@@ -289,10 +290,10 @@ void bind_dense(py::module_& m) {
             }
             return out;
           },
-          py::arg("lut").noconvert(), py::arg("codes").noconvert())
+          py::arg("lut"), py::arg("codes"))
       .def(
           "adc_subset",
-          [](const ProductQuantizer& pq, carray<float> lut, carray<uint8_t> codes, carray<int64_t> ids) {
+          [](const ProductQuantizer& pq, In<float> lut, In<uint8_t> codes, In<int64_t> ids) {
             check_lut(lut, pq);
             check_codes(codes, pq);
             check_ndim(ids, 1, "ids");
@@ -312,5 +313,5 @@ void bind_dense(py::module_& m) {
             }
             return out;
           },
-          py::arg("lut").noconvert(), py::arg("codes").noconvert(), py::arg("ids").noconvert());
+          py::arg("lut"), py::arg("codes"), py::arg("ids"));
 }

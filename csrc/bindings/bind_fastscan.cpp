@@ -14,6 +14,7 @@
 
 namespace py = pybind11;
 using winnow_py::carray;
+using winnow_py::In;
 
 namespace {
 
@@ -42,7 +43,7 @@ void check_packed(const carray<uint8_t>& packed, int64_t n, int64_t M) {
 void bind_fastscan(py::module_& m) {
   m.def(
       "fastscan_pack",
-      [](const carray<uint8_t>& codes, int64_t M) {
+      [](const In<uint8_t>& codes, int64_t M) {
         check_M(M);
         winnow_py::check_ndim(codes, 2, "codes");
         const int64_t cs = (M + 1) / 2;
@@ -59,12 +60,12 @@ void bind_fastscan(py::module_& m) {
         }
         return packed;
       },
-      py::arg("codes").noconvert(), py::arg("M"),
+      py::arg("codes"), py::arg("M"),
       "Re-lay (n, ceil(M/2)) uint8 4-bit PQ codes into the fast-scan block layout (1-D uint8).");
 
   m.def(
       "fastscan_unpack",
-      [](const carray<uint8_t>& packed, int64_t n, int64_t M) {
+      [](const In<uint8_t>& packed, int64_t n, int64_t M) {
         check_packed(packed, n, M);
         py::array_t<uint8_t> codes({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>((M + 1) / 2)});
         uint8_t* out = codes.mutable_data();
@@ -75,13 +76,13 @@ void bind_fastscan(py::module_& m) {
         }
         return codes;
       },
-      py::arg("packed").noconvert(), py::arg("n"), py::arg("M"),
+      py::arg("packed"), py::arg("n"), py::arg("M"),
       "Inverse of fastscan_pack: (n, ceil(M/2)) uint8 codes.");
 
   m.def(
       "fastscan_search",
-      [](const carray<uint8_t>& packed, int64_t n, int64_t M, const carray<float>& luts, int64_t k, int64_t rescore_k,
-         const std::optional<carray<int64_t>>& id_map, int threads) {
+      [](const In<uint8_t>& packed, int64_t n, int64_t M, const In<float>& luts, int64_t k, int64_t rescore_k,
+         const std::optional<In<int64_t>>& id_map, int threads) {
         check_packed(packed, n, M);
         if (luts.ndim() != 3 || luts.shape(1) != M || luts.shape(2) != 16)
           throw std::invalid_argument("luts has shape " + shape_str(luts) + ", expected (nq, " + std::to_string(M) +
@@ -113,8 +114,8 @@ void bind_fastscan(py::module_& m) {
         }
         return py::make_tuple(scores, ids);
       },
-      py::arg("packed").noconvert(), py::arg("n"), py::arg("M"), py::arg("luts").noconvert(), py::arg("k"),
-      py::arg("rescore_k") = 0, py::arg("id_map").noconvert() = py::none(), py::arg("threads") = 1,
+      py::arg("packed"), py::arg("n"), py::arg("M"), py::arg("luts"), py::arg("k"),
+      py::arg("rescore_k") = 0, py::arg("id_map") = py::none(), py::arg("threads") = 1,
       "Exhaustive top-k over packed 4-bit codes for each query LUT (nq, M, 16) float32; higher scores first. "
       "rescore_k > 0 re-scores the best max(k, rescore_k) approximate candidates with the float LUT. "
       "Returns (scores (nq, kc) float32, ids (nq, kc) int64), kc = min(k, n), padded with -inf / -1.");

@@ -12,6 +12,7 @@
 namespace py = pybind11;
 using namespace winnow::dense;
 using winnow_py::carray;
+using winnow_py::In;
 
 namespace {
 
@@ -77,9 +78,9 @@ py::tuple outputs(int64_t nq, int64_t k) {
 void bind_ivf(py::module_& m) {
   m.def(
       "ivf_search",
-      [](carray<float> centroids, carray<int64_t> list_offsets, carray<int64_t> ids, const std::string& payload,
+      [](In<float> centroids, In<int64_t> list_offsets, In<int64_t> ids, const std::string& payload,
          py::object vectors, py::object codes, py::object packed, py::object packed_offsets, const ProductQuantizer* pq,
-         bool residual, py::object refine, const std::string& metric, carray<float> x, int64_t k, int64_t nprobe,
+         bool residual, py::object refine, const std::string& metric, In<float> x, int64_t k, int64_t nprobe,
          int64_t refine_k, int64_t rescore_k, py::object allow, int threads) {
         IvfView v;
         if (centroids.ndim() != 2) throw std::invalid_argument("centroids must be 2-D (nlist, d)");
@@ -139,18 +140,18 @@ void bind_ivf(py::module_& m) {
         }
         return out;
       },
-      py::arg("centroids").noconvert(), py::arg("list_offsets").noconvert(), py::arg("ids").noconvert(),
+      py::arg("centroids"), py::arg("list_offsets"), py::arg("ids"),
       py::arg("payload"), py::arg("vectors") = py::none(), py::arg("codes") = py::none(),
       py::arg("packed") = py::none(), py::arg("packed_offsets") = py::none(), py::arg("pq") = nullptr,
       py::arg("residual") = false, py::arg("refine") = py::none(), py::arg("metric") = "ip",
-      py::arg("x").noconvert(), py::arg("k") = 10, py::arg("nprobe") = 1, py::arg("refine_k") = 0,
+      py::arg("x"), py::arg("k") = 10, py::arg("nprobe") = 1, py::arg("refine_k") = 0,
       py::arg("rescore_k") = 0, py::arg("allow") = py::none(), py::arg("threads") = 1,
       "IVF search; returns (scores (nq, kc) float32, ids (nq, kc) int64), kc = min(k, n).");
 
   m.def(
       "pq_search",
-      [](const ProductQuantizer& pq, const std::string& metric, carray<uint8_t> codes, py::object ids,
-         py::object refine, carray<float> x, int64_t k, int64_t refine_k, py::object allow, int threads) {
+      [](const ProductQuantizer& pq, const std::string& metric, In<uint8_t> codes, py::object ids,
+         py::object refine, In<float> x, int64_t k, int64_t refine_k, py::object allow, int threads) {
         expect_shape(codes, {-1, pq.code_size()}, "codes");
         const int64_t n = codes.shape(0);
         carray<int64_t> id_arr, allow_arr;
@@ -182,8 +183,8 @@ void bind_ivf(py::module_& m) {
         }
         return out;
       },
-      py::arg("pq"), py::arg("metric"), py::arg("codes").noconvert(), py::arg("ids") = py::none(),
-      py::arg("refine") = py::none(), py::arg("x").noconvert(), py::arg("k") = 10, py::arg("refine_k") = 0,
+      py::arg("pq"), py::arg("metric"), py::arg("codes"), py::arg("ids") = py::none(),
+      py::arg("refine") = py::none(), py::arg("x"), py::arg("k") = 10, py::arg("refine_k") = 0,
       py::arg("allow") = py::none(), py::arg("threads") = 1,
       "Exhaustive PQ (ADC) search; returns (scores (nq, kc) float32, ids (nq, kc) int64), kc = min(k, n).");
 }

@@ -1,6 +1,6 @@
 // Bindings for late-interaction scoring (csrc/core/late/maxsim.hpp): weighted MaxSim of one
 // query's vectors against candidate documents of a token matrix stored as float16, float32
-// or PQ codes. Arrays are C-contiguous and never converted (.noconvert(); float16 token
+// or PQ codes. Arrays are C-contiguous and never converted (; float16 token
 // matrices, read-only memmaps included, pass through without a copy); the output is
 // allocated with the GIL held and the core runs with it released.
 #include <pybind11/numpy.h>
@@ -15,6 +15,7 @@
 
 namespace py = pybind11;
 using winnow_py::carray;
+using winnow_py::In;
 using winnow_py::S;
 using winnow_py::str;
 using winnow_py::check_ndim;
@@ -71,8 +72,8 @@ bool is_c_contiguous(const py::array& a) { return (a.flags() & py::array::c_styl
 void bind_late(py::module_& m) {
   m.def(
       "maxsim_f16",
-      [](carray<float> q, std::optional<carray<float>> weights, py::array tokens, carray<int64_t> offsets,
-         carray<int64_t> doc_ids, int threads) {
+      [](In<float> q, std::optional<In<float>> weights, py::array tokens, In<int64_t> offsets,
+         In<int64_t> doc_ids, int threads) {
         const py::dtype dt = tokens.dtype();
         if (!(dt.is(py::dtype("float16")) || dt.is(py::dtype::of<uint16_t>())) || !is_c_contiguous(tokens))
           throw std::invalid_argument("tokens must be a C-contiguous float16 numpy array, got " +
@@ -80,26 +81,26 @@ void bind_late(py::module_& m) {
                                       (is_c_contiguous(tokens) ? "" : " (not C-contiguous)"));
         return run_dense<uint16_t>(q, weights, tokens, offsets, doc_ids, threads, winnow::late::maxsim_f16);
       },
-      py::arg("q").noconvert(), py::arg("weights").noconvert() = py::none(), py::arg("tokens"),
-      py::arg("offsets").noconvert(), py::arg("doc_ids").noconvert(), py::arg("threads") = 1,
+      py::arg("q"), py::arg("weights") = py::none(), py::arg("tokens"),
+      py::arg("offsets"), py::arg("doc_ids"), py::arg("threads") = 1,
       "Weighted MaxSim sum_i w_i max_j <q_i, tokens_j> of q (nq, dim) float32 against the candidate documents "
       "doc_ids (n,) int64 of a float16 token matrix (T, dim), document t owning rows offsets[t]:offsets[t+1] "
       "(offsets (ndocs + 1,) int64); weights (nq,) float32 or None (all 1). Returns scores (n,) float32.");
 
   m.def(
       "maxsim_f32",
-      [](carray<float> q, std::optional<carray<float>> weights, carray<float> tokens, carray<int64_t> offsets,
-         carray<int64_t> doc_ids, int threads) {
+      [](In<float> q, std::optional<In<float>> weights, In<float> tokens, In<int64_t> offsets,
+         In<int64_t> doc_ids, int threads) {
         return run_dense<float>(q, weights, tokens, offsets, doc_ids, threads, winnow::late::maxsim_f32);
       },
-      py::arg("q").noconvert(), py::arg("weights").noconvert() = py::none(), py::arg("tokens").noconvert(),
-      py::arg("offsets").noconvert(), py::arg("doc_ids").noconvert(), py::arg("threads") = 1,
+      py::arg("q"), py::arg("weights") = py::none(), py::arg("tokens"),
+      py::arg("offsets"), py::arg("doc_ids"), py::arg("threads") = 1,
       "Same as maxsim_f16 for a float32 token matrix (T, dim).");
 
   m.def(
       "maxsim_pq",
-      [](carray<float> luts, std::optional<carray<float>> weights, carray<uint8_t> codes, carray<int64_t> offsets,
-         carray<int64_t> doc_ids, int threads) {
+      [](In<float> luts, std::optional<In<float>> weights, In<uint8_t> codes, In<int64_t> offsets,
+         In<int64_t> doc_ids, int threads) {
         check_ndim(luts, 3, "luts");
         check_ndim(codes, 2, "codes");
         check_offsets_ids(offsets, doc_ids);
@@ -126,8 +127,8 @@ void bind_late(py::module_& m) {
         }
         return out;
       },
-      py::arg("luts").noconvert(), py::arg("weights").noconvert() = py::none(), py::arg("codes").noconvert(),
-      py::arg("offsets").noconvert(), py::arg("doc_ids").noconvert(), py::arg("threads") = 1,
+      py::arg("luts"), py::arg("weights") = py::none(), py::arg("codes"),
+      py::arg("offsets"), py::arg("doc_ids"), py::arg("threads") = 1,
       "Weighted MaxSim from PQ codes (T, code_size) uint8 through per-query-vector look-up tables luts "
       "(nq, M, ksub) float32 (ProductQuantizer.compute_lut(q_i, 'ip') stacked; ksub 256 -> nbits 8, 16 -> "
       "nbits 4); <q_i, token_j> equals ProductQuantizer.adc(luts[i], codes)[j] exactly. Returns scores (n,).");

@@ -1,5 +1,5 @@
 // Bindings for balanced (Sinkhorn) assignment and constrained PQ training (dense/sinkhorn.hpp).
-// float32 / int32 C-contiguous arrays, never converted (.noconvert()); outputs allocated with the
+// float32 / int32 C-contiguous arrays, never converted (); outputs allocated with the
 // GIL held, the core runs with it released.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -14,6 +14,7 @@
 namespace py = pybind11;
 using namespace winnow::dense;
 using winnow_py::carray;
+using winnow_py::In;
 using winnow_py::S;
 using winnow_py::str;
 using winnow_py::check_ndim;
@@ -70,8 +71,8 @@ py::dict stats_dict(const BalanceStats& s, int64_t M, int64_t K) {
 void bind_sinkhorn(py::module_& m) {
   m.def(
       "sinkhorn_plan",
-      [](carray<float> cost, double epsilon, int iterations, bool scale_costs,
-         std::optional<carray<float>> sample_marginals, std::optional<carray<float>> centroid_marginals) {
+      [](In<float> cost, double epsilon, int iterations, bool scale_costs,
+         std::optional<In<float>> sample_marginals, std::optional<In<float>> centroid_marginals) {
         check_ndim(cost, 2, "cost");
         const int64_t n = cost.shape(0), K = cost.shape(1);
         if (K <= 0) throw std::invalid_argument("cost must have at least one column (centroid), got 0");
@@ -100,16 +101,16 @@ void bind_sinkhorn(py::module_& m) {
         d["marginal_error"] = info.marginal_error;
         return d;
       },
-      py::arg("cost").noconvert(), py::arg("epsilon") = kSk.epsilon, py::arg("iterations") = kSk.iterations,
-      py::arg("scale_costs") = kSk.scale_costs, py::arg("sample_marginals").noconvert() = py::none(),
-      py::arg("centroid_marginals").noconvert() = py::none(),
+      py::arg("cost"), py::arg("epsilon") = kSk.epsilon, py::arg("iterations") = kSk.iterations,
+      py::arg("scale_costs") = kSk.scale_costs, py::arg("sample_marginals") = py::none(),
+      py::arg("centroid_marginals") = py::none(),
       "One log-domain Sinkhorn problem on cost (n, K) float32: dict(plan (n, K) float64, codes (n,) int32, "
       "log_u (K,), log_v (n,), cost_scale, marginal_error).");
 
   m.def(
       "sinkhorn_codes",
-      [](carray<float> cost, double epsilon, int iterations, bool scale_costs,
-         std::optional<carray<float>> sample_marginals, int threads) {
+      [](In<float> cost, double epsilon, int iterations, bool scale_costs,
+         std::optional<In<float>> sample_marginals, int threads) {
         check_ndim(cost, 3, "cost");
         const int64_t M = cost.shape(0), n = cost.shape(1), K = cost.shape(2);
         if (K <= 0) throw std::invalid_argument("cost must have at least one centroid (axis 2), got 0");
@@ -126,15 +127,15 @@ void bind_sinkhorn(py::module_& m) {
         }
         return py::make_tuple(codes, err);
       },
-      py::arg("cost").noconvert(), py::arg("epsilon") = kSk.epsilon, py::arg("iterations") = kSk.iterations,
-      py::arg("scale_costs") = kSk.scale_costs, py::arg("sample_marginals").noconvert() = py::none(),
+      py::arg("cost"), py::arg("epsilon") = kSk.epsilon, py::arg("iterations") = kSk.iterations,
+      py::arg("scale_costs") = kSk.scale_costs, py::arg("sample_marginals") = py::none(),
       py::arg("threads") = kSk.threads,
       "Batched Sinkhorn codes for cost (M, n, K): (codes (n, M) int32, marginal_error (M,)).");
 
   m.def(
       "balanced_assign",
-      [](carray<float> x, carray<float> centroids, double epsilon, int iterations, bool scale_costs,
-         std::optional<carray<float>> sample_marginals, int threads) {
+      [](In<float> x, In<float> centroids, double epsilon, int iterations, bool scale_costs,
+         std::optional<In<float>> sample_marginals, int threads) {
         check_x_centroids(x, centroids);
         const int64_t n = x.shape(0), d = x.shape(1), M = centroids.shape(0), K = centroids.shape(1);
         const float* a = marginals(sample_marginals, n, "sample_marginals", "one per row of x");
@@ -151,15 +152,15 @@ void bind_sinkhorn(py::module_& m) {
         }
         return py::make_tuple(codes, err);
       },
-      py::arg("x").noconvert(), py::arg("centroids").noconvert(), py::arg("epsilon") = kSk.epsilon,
+      py::arg("x"), py::arg("centroids"), py::arg("epsilon") = kSk.epsilon,
       py::arg("iterations") = kSk.iterations, py::arg("scale_costs") = kSk.scale_costs,
-      py::arg("sample_marginals").noconvert() = py::none(), py::arg("threads") = kSk.threads,
+      py::arg("sample_marginals") = py::none(), py::arg("threads") = kSk.threads,
       "Balanced PQ codes of x (n, d) for centroids (M, K, d/M) by Sinkhorn on squared L2 distances: "
       "(codes (n, M) int32, marginal_error (M,)).");
 
   m.def(
       "nearest_assign",
-      [](carray<float> x, carray<float> centroids, int threads) {
+      [](In<float> x, In<float> centroids, int threads) {
         check_x_centroids(x, centroids);
         const int64_t n = x.shape(0), d = x.shape(1), M = centroids.shape(0), K = centroids.shape(1);
         py::array_t<int32_t> codes({static_cast<S>(n), static_cast<S>(M)});
@@ -172,12 +173,12 @@ void bind_sinkhorn(py::module_& m) {
         }
         return codes;
       },
-      py::arg("x").noconvert(), py::arg("centroids").noconvert(), py::arg("threads") = 1,
+      py::arg("x"), py::arg("centroids"), py::arg("threads") = 1,
       "Nearest-centroid PQ codes (n, M) int32 of x (n, d) for centroids (M, K, d/M).");
 
   m.def(
       "balance_stats",
-      [](carray<int32_t> codes, int64_t K) {
+      [](In<int32_t> codes, int64_t K) {
         check_ndim(codes, 2, "codes");
         if (K <= 0) throw std::invalid_argument("K must be > 0, got " + str(K));
         const int64_t n = codes.shape(0), M = codes.shape(1);
@@ -189,13 +190,13 @@ void bind_sinkhorn(py::module_& m) {
         }
         return stats_dict(s, M, K);
       },
-      py::arg("codes").noconvert(), py::arg("K"),
+      py::arg("codes"), py::arg("K"),
       "Code usage of codes (n, M) int32: dict(counts (M, K), avg_imbalance (M,), entropy (M,) in bits).");
 
   m.def(
       "train_constrained_pq",
-      [](carray<float> x, int64_t M, int64_t K, int niter, double epsilon, int iterations, bool scale_costs,
-         std::optional<carray<float>> init, int init_niter, bool warm_start, uint64_t seed, int threads) {
+      [](In<float> x, int64_t M, int64_t K, int niter, double epsilon, int iterations, bool scale_costs,
+         std::optional<In<float>> init, int init_niter, bool warm_start, uint64_t seed, int threads) {
         check_ndim(x, 2, "x");
         const int64_t n = x.shape(0), d = x.shape(1);
         if (M <= 0 || d % M != 0)
@@ -233,9 +234,9 @@ void bind_sinkhorn(py::module_& m) {
         out["nearest"] = stats_dict(r.final_nearest, M, K);
         return out;
       },
-      py::arg("x").noconvert(), py::arg("M"), py::arg("K") = 256, py::arg("niter") = kCpq.niter,
+      py::arg("x"), py::arg("M"), py::arg("K") = 256, py::arg("niter") = kCpq.niter,
       py::arg("epsilon") = kCpq.sinkhorn.epsilon, py::arg("iterations") = kCpq.sinkhorn.iterations,
-      py::arg("scale_costs") = kCpq.sinkhorn.scale_costs, py::arg("init").noconvert() = py::none(),
+      py::arg("scale_costs") = kCpq.sinkhorn.scale_costs, py::arg("init") = py::none(),
       py::arg("init_niter") = kCpq.init_niter, py::arg("warm_start") = kCpq.warm_start, py::arg("seed") = kCpq.seed,
       py::arg("threads") = kCpq.sinkhorn.threads,
       "Constrained PQ k-means on x (n, d): dict(centroids (M, K, d/M), per-iteration mse_constrained, "

@@ -47,13 +47,14 @@ def test_topk_neg_inf_scores_are_kept():
 
 
 def test_topk_refuses_silent_copies():
-    # noconvert + c_style: float64 and non-contiguous arrays are refused, not copied
-    with pytest.raises(TypeError, match="incompatible function arguments"):
+    # In<T> parameters: float64, non-contiguous and non-array arguments are refused with a
+    # ValueError saying what came, never copied
+    with pytest.raises(ValueError, match="must be a C-contiguous float32 numpy array, got a C-contiguous float64"):
         _core.topk(np.array([1.0, 2.0]), 1)
     strided = np.arange(10, dtype=np.float32)[::2]
-    with pytest.raises(TypeError, match="incompatible function arguments"):
+    with pytest.raises(ValueError, match="got a non-contiguous float32 array"):
         _core.topk(strided, 2)
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="got list"):
         _core.topk([1.0, 2.0], 1)
     # the documented way: convert on purpose
     scores, ids = _core.topk(np.ascontiguousarray(strided), 2)
@@ -62,7 +63,7 @@ def test_topk_refuses_silent_copies():
 
 def test_topk_transposed_and_readonly():
     m = np.arange(6, dtype=np.float32).reshape(2, 3)
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="non-contiguous"):
         _core.topk(m.T[0], 1)  # a column view: strided
     ro = np.array([1.0, 4.0, 2.0], np.float32)
     ro.flags.writeable = False
@@ -132,7 +133,7 @@ def test_section_empty_payload(tmp_path):
 
 
 def test_section_write_refuses_bad_payload(tmp_path):
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="uint8"):
         _core.write_section(str(tmp_path / "x.bin"), "T", np.zeros(4, np.int32))
     with pytest.raises(ValueError, match="payload must have 1 dimension"):
         _core.write_section(str(tmp_path / "x.bin"), "T", np.zeros((2, 2), np.uint8))

@@ -214,20 +214,20 @@ def test_empty_index_and_k_zero_and_no_queries():
     assert scores.shape == (0, 4) and ids.dtype == np.int64
 
 
-def test_float64_lut_is_type_error():
+def test_float64_lut_is_refused():
     codes = random_codes(np.random.default_rng(0), 10, 8)
     packed = _core.fastscan_pack(codes, 8)
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="must be a C-contiguous"):
         _core.fastscan_search(packed, 10, 8, np.zeros((1, 8, 16)), 3)
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="must be a C-contiguous"):
         _core.fastscan_pack(codes.astype(np.int64), 8)
 
 
-def test_strided_lut_is_type_error():
+def test_strided_lut_is_refused():
     codes = random_codes(np.random.default_rng(0), 10, 8)
     packed = _core.fastscan_pack(codes, 8)
     luts = np.zeros((1, 8, 32), np.float32)[:, :, ::2]
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="must be a C-contiguous"):
         _core.fastscan_search(packed, 10, 8, luts, 3)
 
 
@@ -269,7 +269,7 @@ def test_bad_arguments_are_value_errors():
         _core.fastscan_search(packed, 10, 8, luts, 3, rescore_k=-2)
     with pytest.raises(ValueError, match="id_map has 9 entries, expected n=10"):
         _core.fastscan_search(packed, 10, 8, luts, 3, id_map=np.arange(9, dtype=np.int64))
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="must be a C-contiguous"):
         _core.fastscan_search(packed, 10, 8, luts, 3, id_map=np.arange(10, dtype=np.int32))
     bad = luts.copy()
     bad[0, 3, 5] = np.nan
