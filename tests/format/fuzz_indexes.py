@@ -400,6 +400,19 @@ def plan(root: Path, n_mutations: int, seed: int, kinds) -> list[dict]:
     return cases
 
 
+def _clear_fixtures(root: Path) -> None:
+    """Remove an earlier fixtures directory before rebuilding it: only one that is ours (it
+    holds fixtures.json) or empty; any other existing path (a user's --workdir/fixtures
+    folder, a file) is refused, never deleted."""
+    if not os.path.lexists(root):
+        return
+    if root.is_dir() and not root.is_symlink() and ((root / "fixtures.json").is_file() or not any(root.iterdir())):
+        shutil.rmtree(root)
+        return
+    raise ValueError(f"{root}: exists and is not a fuzzer fixtures directory (no fixtures.json); "
+                     "refusing to delete it (choose another --workdir)")
+
+
 def run_fuzz(root, n_mutations: int, seed: int = 0, kinds=None, modes=MODES, jobs: int = 1,
              timeout: float = 60.0, build: bool = True, progress=None) -> dict:
     """Build the fixtures under ``root`` (unless ``build`` is False and they exist), run
@@ -409,8 +422,7 @@ def run_fuzz(root, n_mutations: int, seed: int = 0, kinds=None, modes=MODES, job
     kinds = list(kinds or fx.KINDS)
     t0 = time.perf_counter()
     if build or not (root / "fixtures.json").is_file():
-        if root.exists():
-            shutil.rmtree(root)
+        _clear_fixtures(root)
         fx.build_all(root, seed, kinds)
     t_build = time.perf_counter() - t0
     cases = plan(root, n_mutations, seed, kinds)
@@ -472,8 +484,7 @@ def replay(root, seed: int, kind: str, mutation: dict, mode: str) -> tuple[str, 
     """Run one case in this process (no worker: a crash shows here, e.g. under gdb or ASan)."""
     root = Path(root)
     if not (root / "fixtures.json").is_file() or json.loads((root / "fixtures.json").read_text())["seed"] != seed:
-        if root.exists():
-            shutil.rmtree(root)
+        _clear_fixtures(root)
         fx.build_all(root, seed)
     from winnow.index import load
 

@@ -99,3 +99,18 @@ def test_long_fuzz_run(tmp_path):
     summary = fz.run_fuzz(tmp_path / "run", 20_000, seed=1, jobs=2)
     bad = {k: v for k, v in summary["totals"].items() if k in fz.BAD}
     assert not bad, f"{bad}; first failures: {summary['failures'][:5]}"
+
+
+def test_fixture_rebuild_never_deletes_a_users_folder(tmp_path):
+    """--workdir DIR rebuilds DIR/fixtures: only an earlier fixtures directory (or an empty
+    one) is removed; a user's folder of that name is refused and left intact."""
+    mine = tmp_path / "fixtures"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep\n")
+    with pytest.raises(ValueError, match="not a fuzzer fixtures directory"):
+        fz._clear_fixtures(mine)
+    assert (mine / "notes.txt").read_text() == "keep\n"
+    (mine / "notes.txt").unlink()
+    (mine / "fixtures.json").write_text("{}")
+    fz._clear_fixtures(mine)  # ours: removed
+    assert not mine.exists()
