@@ -93,11 +93,8 @@ class ExperimentCache:
     def save_index(self, name: str, key: str, index: Any, record: dict) -> Path:
         d = self.index_dir(name, key)
         d.parent.mkdir(parents=True, exist_ok=True)
-        from winnow.index.safe_save import is_winnow_index
-
-        if d.exists() and not is_winnow_index(d):
-            shutil.rmtree(d)  # a damaged cache entry under our own hash-named folder: rebuilt
-        # replaces a stale cached index in one atomic step (never a window without one)
+        # replaces a stale cached index in one atomic step (never a window without one); a path
+        # there that is not a Winnow index is refused by save, never deleted
         index.save(d, overwrite=True)
         _write_json(d.with_name(d.name + ".json"), record)
         return d
