@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Callable, Iterable
@@ -66,20 +67,23 @@ def save_directory(path, write_payload: Callable[[Path], None], meta: dict, over
     path.parent.mkdir(parents=True, exist_ok=True)
     with safe_save.save_lock(path, wait=1.0):
         safe_save.check_output(path, overwrite)  # again: another save may have finished meanwhile
-        for _kind, _pid, stale in safe_save._leftovers(path):
-            shutil.rmtree(stale, ignore_errors=True)
+        safe_save.remove_leftovers(path)
         tmp = safe_save.sibling(path, "tmp")
-        if tmp.exists():  # our own earlier attempt (the lock excludes any other writer)
+        if os.path.lexists(tmp):  # an earlier attempt of this PID (the lock excludes any other writer)
+            if not safe_save.is_our_leftover(tmp):
+                raise ValueError(f"{tmp}: exists and is not a Winnow save in progress; refusing to remove it")
             shutil.rmtree(tmp)
         tmp.mkdir()
+        (tmp / safe_save.PARTIAL).touch()
         try:
             write_payload(tmp)
-            names = sorted(p.name for p in tmp.iterdir() if p.is_file())
+            names = sorted(p.name for p in tmp.iterdir() if p.is_file() and p.name != safe_save.PARTIAL)
             files = {name: (tmp / name).stat().st_size for name in names}
             checksums = {name: _file_checksum(tmp / name) for name in names}
             meta = dict(meta, winnow_version=__version__, files=files, checksums=checksums)
             meta["meta_checksum"] = meta_checksum(meta)
             (tmp / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            (tmp / safe_save.PARTIAL).unlink()  # meta.json now marks the directory as ours
             for p in tmp.iterdir():
                 safe_save.fsync_path(p)
             safe_save.fsync_path(tmp)

@@ -7,7 +7,7 @@ cleans up. The pieces, in the order a save uses them:
 - :func:`check_output` refuses a path that exists and is not a Winnow index, an index
   without ``overwrite``, and an output that overlaps an input (the CLI calls it at argument
   time, before any work; ``save_directory`` again under the lock).
-- :func:`save_lock`: a non-blocking ``flock`` on the sibling ``.NAME.lock``, so that of two
+- :func:`save_lock`: a non-blocking ``flock`` on the sibling ``.NAME.winnow-lock``, so that of two
   concurrent saves to one path one wins and the other gets a clear error.
 - :func:`install` moves the fully written, fsynced temporary sibling ``.NAME.tmp-PID`` into
   place: ``renameat2(RENAME_EXCHANGE)`` swaps it with the old index in one step (the old one
@@ -37,15 +37,23 @@ RENAME_EXCHANGE = 2
 _UNSUPPORTED = {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
+# Written first into every temporary save directory and removed once meta.json is in it, so
+# that at every instant a leftover of ours holds one or the other: cleanup deletes only such
+# directories, never a user's folder that happens to have a matching name.
+PARTIAL = ".winnow-partial"
+# First line of every lock file a save creates: only such a file is ever unlinked.
+LOCK_SIGNATURE = b"winnow index save lock\n"
+
+
 def _step(name: str) -> None:
     """Called between the steps of a replace. Tests replace it to kill the process there
     ("exchanged", "moved-old", "renamed-new"); it does nothing otherwise."""
 
 
 def sibling(path: Path, kind: str, pid: int | None = None) -> Path:
-    """``.NAME.tmp-PID`` / ``.NAME.old-PID`` / ``.NAME.lock`` beside ``path``."""
+    """``.NAME.tmp-PID`` / ``.NAME.old-PID`` / ``.NAME.winnow-lock`` beside ``path``."""
     if kind == "lock":
-        return path.parent / f".{path.name}.lock"
+        return path.parent / f".{path.name}.winnow-lock"
     return path.parent / f".{path.name}.{kind}-{os.getpid() if pid is None else pid}"
 
 
@@ -86,8 +94,9 @@ def check_output(path, overwrite: bool = False, inputs: Iterable = ()) -> None:
 
 @contextmanager
 def save_lock(path: Path, wait: float = 0.0) -> Iterator[None]:
-    """Hold ``.NAME.lock`` exclusively. A save waits up to ``wait`` seconds (a load's brief
-    clean-up may hold it), then fails: another save is writing to the same path."""
+    """Hold ``.NAME.winnow-lock`` exclusively. A save waits up to ``wait`` seconds (a load's
+    brief clean-up may hold it), then fails: another save is writing to the same path. A file
+    of that name without our signature is refused, never unlinked."""
     lock = sibling(path, "lock")
     deadline = time.monotonic() + wait
     while True:
@@ -105,6 +114,7 @@ def save_lock(path: Path, wait: float = 0.0) -> Iterator[None]:
         except FileNotFoundError:
             current = False
         if current:
+            _sign_lock(fd, lock)
             break
         # the previous holder unlinked this file as it finished: lock the file now at the name
         os.close(fd)
@@ -116,6 +126,31 @@ def save_lock(path: Path, wait: float = 0.0) -> Iterator[None]:
         except FileNotFoundError:
             pass
         os.close(fd)
+
+
+def _sign_lock(fd: int, lock: Path) -> None:
+    """Write our signature into a lock file we created (or a killed save left empty); refuse
+    (closing ``fd``) a file with other content: it is not ours to lock or unlink."""
+    head = os.pread(fd, len(LOCK_SIGNATURE), 0)
+    if head == LOCK_SIGNATURE:
+        return
+    if head:
+        os.close(fd)
+        raise ValueError(f"{lock}: exists and is not a Winnow lock file; refusing to use or remove it")
+    os.pwrite(fd, LOCK_SIGNATURE, 0)
+
+
+def is_our_leftover(p: Path) -> bool:
+    """A directory one of our saves made: still being written (``PARTIAL`` inside) or a
+    complete Winnow index (a finished temporary or a replaced old index)."""
+    return (not p.is_symlink() and p.is_dir()
+            and ((p / PARTIAL).is_file() or is_winnow_index(p)))
+
+
+def remove_leftovers(path: Path) -> None:
+    """Delete the leftovers of interrupted saves of ``path`` (see :func:`_leftovers`)."""
+    for _kind, _pid, p in _leftovers(path):
+        shutil.rmtree(p, ignore_errors=True)
 
 
 def _renameat2(src: Path, dst: Path, flags: int) -> None:
@@ -191,7 +226,8 @@ def _pid_alive(pid: int) -> bool:
 
 def _leftovers(path: Path) -> list[tuple[str, int, Path]]:
     """(kind, pid, path) of the ``.NAME.tmp-PID`` / ``.NAME.old-PID`` directories of saves to
-    ``path`` whose process is gone. Nothing else matches."""
+    ``path`` whose process is gone and that are ours (:func:`is_our_leftover`). Nothing else
+    matches."""
     pattern = re.compile(rf"\.{re.escape(path.name)}\.(tmp|old)-([0-9]+)")
     try:
         names = os.listdir(path.parent)
@@ -203,7 +239,7 @@ def _leftovers(path: Path) -> list[tuple[str, int, Path]]:
         if m is None:
             continue
         p = path.parent / name
-        if p.is_symlink() or not p.is_dir() or _pid_alive(int(m.group(2))):
+        if _pid_alive(int(m.group(2))) or not is_our_leftover(p):
             continue
         found.append((m.group(1), int(m.group(2)), p))
     return found
@@ -220,7 +256,7 @@ def _complete(candidate: Path) -> bool:
 
 
 def recover(path) -> None:
-    """Finish or undo interrupted saves of ``path``: when ``path`` is missing, move the newest
+    """Finish or undo interrupted saves of ``path``: when ``path`` is missing, move a
     complete leftover back (a new index that was fully written, else the old one); then delete
     the remaining leftovers of dead saves, and the lock file a killed save left. Best effort:
     a read-only directory is left as is, and nothing is touched while a save holds the lock."""
@@ -229,16 +265,13 @@ def recover(path) -> None:
         return  # the common case: nothing to do, and no lock taken
     try:
         with save_lock(path):  # a save in progress holds it: then leave everything alone
-            found = _leftovers(path)
             if not os.path.lexists(path):
                 # "tmp" first: in the two-step replace it is the finished new index
-                for _kind, _pid, cand in sorted(found, key=lambda f: (f[0] != "tmp", -f[1])):
+                for _kind, _pid, cand in sorted(_leftovers(path), key=lambda f: (f[0] != "tmp", -f[1])):
                     if _complete(cand):
                         os.rename(cand, path)
                         fsync_path(path.parent)
-                        found = [f for f in found if f[2] != cand]
                         break
-            for _kind, _pid, p in found:
-                shutil.rmtree(p, ignore_errors=True)
+            remove_leftovers(path)
     except (OSError, ValueError):
         pass

@@ -212,7 +212,9 @@ def test_cleanup_touches_only_dead_winnow_leftovers(tmp_path):
     try:
         live = tmp_path / f".idx.tmp-{sleeper.pid}"  # a save still running in another process
         live.mkdir()
-        keep = [tmp_path / ".idx.tmp-notapid", tmp_path / ".idx.backup", tmp_path / ".other.tmp-1"]
+        (live / safe_save.PARTIAL).touch()  # as a save in progress has it
+        keep = [tmp_path / ".idx.tmp-notapid", tmp_path / ".idx.backup", tmp_path / ".other.tmp-1",
+                tmp_path / ".idx.tmp-2147483645"]  # right name, dead PID, but no marker: a user's folder
         for p in keep:
             p.mkdir()
         a_file = tmp_path / ".idx.old-2147483646"  # right name, but a file: not ours
@@ -283,4 +285,18 @@ def test_run_file_policy(tmp_path, capsys):
     results.to_trec(run, overwrite=True)
     with pytest.raises(ValueError, match="not a TREC run"):
         results.to_trec(queries, overwrite=True)
+    assert hidden(tmp_path) == []
+
+
+def test_a_users_file_at_the_lock_name_is_never_removed(tmp_path):
+    """Only lock files a save signed are unlinked: a user's file at that name refuses the save
+    and stays as it was."""
+    path = tmp_path / "idx"
+    lock = safe_save.sibling(path, "lock")
+    lock.write_text("my file\n")
+    with pytest.raises(ValueError, match="not a Winnow lock file"):
+        BM25Index.build(CORPUS, progress=False).save(path)
+    assert lock.read_text() == "my file\n" and not path.exists()
+    lock.unlink()
+    BM25Index.build(CORPUS, progress=False).save(path)  # our own lock: created, signed, removed
     assert hidden(tmp_path) == []
