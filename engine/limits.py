@@ -11,12 +11,18 @@ import operator
 __all__ = ["check_k", "check_threads"]
 
 
+def _integer(value, rule: str) -> int:
+    """``value`` as an int (Python and numpy integers pass, floats and strings do not);
+    ``ValueError`` stating ``rule`` otherwise."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise ValueError(f"{rule}, got {value!r}") from None
+
+
 def check_k(k, n: int) -> int:
     """``min(k, n)`` for a valid ``k``; ``ValueError`` naming ``k`` when it is < 1 or not an integer."""
-    try:
-        k = operator.index(k)
-    except TypeError:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}") from None
+    k = _integer(k, "k must be an integer >= 1")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     return min(k, max(int(n), 0))
@@ -24,10 +30,7 @@ def check_k(k, n: int) -> int:
 
 def check_threads(threads) -> int:
     """``threads`` as an int; ``ValueError`` naming it unless it is >= 1 or 0 (all cores)."""
-    try:
-        threads = operator.index(threads)
-    except TypeError:
-        raise ValueError(f"threads must be an integer >= 1, or 0 for all cores, got {threads!r}") from None
+    threads = _integer(threads, "threads must be an integer >= 1, or 0 for all cores")
     if threads < 0:
         raise ValueError(f"threads must be >= 1, or 0 for all cores, got {threads}")
     return threads
