@@ -27,7 +27,7 @@ from winnow.limits import check_k, check_threads
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
 from winnow.validation import first_bad_text, name_some
-from winnow.index import invariants
+from winnow.index import analysis, invariants
 from winnow.index.format import (check_files, check_version, inspect, load_npy, register_format,
                                  save_directory, verify_checksums)
 
@@ -199,8 +199,8 @@ class BM25Index(Retriever):
         scores, ids = self._searcher.search(texts, k, algorithm, threads, _ties_by_docno(ties))
         no_hits = np.flatnonzero(ids[:, 0] < 0) if ids.ndim == 2 and ids.shape[1] else []
         if len(no_hits):  # only these are re-analyzed, to tell "no terms" from "no match"
-            analyzer = _core.Analyzer(self.params["analyzer"])
-            _warn_no_terms([qids[i] for i in no_hits if not analyzer.analyze(texts[i])], len(qids))
+            kind = self.params["analyzer"]
+            _warn_no_terms([qids[i] for i in no_hits if not analysis.analyze(texts[i], kind)], len(qids))
         return Results(qids, ids, scores, self.docnos, texts)
 
     def search_terms(self, queries: dict, k: int = 10, threads: int = 1, algorithm: str = "maxscore",
@@ -217,7 +217,7 @@ class BM25Index(Retriever):
         """The index terms this index's analyzer makes of ``text``."""
         if self.params["analyzer"] == "pretokenized":
             return text.split()
-        return _core.Analyzer(self.params["analyzer"]).analyze(text)
+        return analysis.analyze(text, self.params["analyzer"])
 
     # -- term statistics (for feedback stages) ----------------------------------------------
     def term_id(self, term: str) -> int:
