@@ -1,6 +1,6 @@
 // Bindings for late-interaction scoring (csrc/core/late/maxsim.hpp): weighted MaxSim of one
 // query's vectors against candidate documents of a token matrix stored as float16, float32
-// or PQ codes. Arrays are C-contiguous and never converted (; float16 token
+// or PQ codes. Arrays are C-contiguous and never converted (In<T> parameters; float16 token
 // matrices, read-only memmaps included, pass through without a copy); the output is
 // allocated with the GIL held and the core runs with it released.
 #include <pybind11/numpy.h>

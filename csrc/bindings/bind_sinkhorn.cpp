@@ -1,5 +1,5 @@
 // Bindings for balanced (Sinkhorn) assignment and constrained PQ training (dense/sinkhorn.hpp).
-// float32 / int32 C-contiguous arrays, never converted (); outputs allocated with the
+// float32 / int32 C-contiguous arrays, never converted (In<T> parameters); outputs allocated with the
 // GIL held, the core runs with it released.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>

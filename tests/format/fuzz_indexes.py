@@ -56,7 +56,7 @@ BAD = ("silent_wrong", "other_exception", "unnamed_error", "crash", "hang", "bas
 # meta.json fields whose edits the issue names (score-changing statistics, shapes, the
 # checksum table); a meta edit picks among these half the time.
 HOT_META = ("k1", "b", "total_length", "n_docs_with_terms", "n_docs", "checksums", "arrays", "nlist", "M", "nbits",
-            "d", "dim", "n_docs", "ndocs", "ntokens", "n_items", "k_i", "metric", "storage", "scoring", "payload", "files",
+            "d", "dim", "ndocs", "ntokens", "n_items", "k_i", "metric", "storage", "scoring", "payload", "files",
             "format_version", "residual", "refine", "dense_params")
 
 
@@ -400,13 +400,23 @@ def plan(root: Path, n_mutations: int, seed: int, kinds) -> list[dict]:
     return cases
 
 
+def _is_fixtures_record(path: Path) -> bool:
+    """``path`` is the fixtures.json fx.build_all writes (exactly its keys), not any file of
+    that common name."""
+    try:
+        return set(json.loads(path.read_text(encoding="utf-8"))) == {"seed", "kinds"}
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def _clear_fixtures(root: Path) -> None:
     """Remove an earlier fixtures directory before rebuilding it: only one that is ours (it
-    holds fixtures.json) or empty; any other existing path (a user's --workdir/fixtures
+    holds fx.build_all's fixtures.json) or empty; any other existing path (a user's --workdir/fixtures
     folder, a file) is refused, never deleted."""
     if not os.path.lexists(root):
         return
-    if root.is_dir() and not root.is_symlink() and ((root / "fixtures.json").is_file() or not any(root.iterdir())):
+    if root.is_dir() and not root.is_symlink() and (_is_fixtures_record(root / "fixtures.json")
+                                                    or not any(root.iterdir())):
         shutil.rmtree(root)
         return
     raise ValueError(f"{root}: exists and is not a fuzzer fixtures directory (no fixtures.json); "

@@ -110,7 +110,11 @@ def test_fixture_rebuild_never_deletes_a_users_folder(tmp_path):
     with pytest.raises(ValueError, match="not a fuzzer fixtures directory"):
         fz._clear_fixtures(mine)
     assert (mine / "notes.txt").read_text() == "keep\n"
+    (mine / "fixtures.json").write_text('{"name": "my fixtures"}')  # a user's file of that name
+    with pytest.raises(ValueError, match="not a fuzzer fixtures directory"):
+        fz._clear_fixtures(mine)
+    assert (mine / "notes.txt").read_text() == "keep\n"
     (mine / "notes.txt").unlink()
-    (mine / "fixtures.json").write_text("{}")
+    (mine / "fixtures.json").write_text('{"seed": 0, "kinds": []}')
     fz._clear_fixtures(mine)  # ours: removed
     assert not mine.exists()
