@@ -86,8 +86,10 @@ class DenseIndex(Retriever):
     def search(self, queries, k: int = 10, **kwargs) -> Results:
         """Top-``k`` per query as :class:`Results` (ids are the ids given at ``add``)."""
         k = check_k(k, self.n_docs)  # before encoding: a bad k fails before any work
-        qids, texts, x = self._query_vectors(queries)
-        scores, ids = self.search_vectors(x, k, **kwargs)
+        if "threads" in kwargs:
+            kwargs["threads"] = check_threads(kwargs["threads"])
+        qids, texts, x = self._query_vectors(queries)  # x checked (finite, (nq, d)) there
+        scores, ids = self._search(x, k, **kwargs)
         return Results(qids, ids, scores, self.docnos, texts)
 
     def search_vectors(self, x, k: int = 10, **kwargs) -> tuple[np.ndarray, np.ndarray]:

@@ -16,10 +16,13 @@ def train_opq(x: np.ndarray, M: int, nbits: int = 8, niter: int = 20, niter_pq: 
 
     x: (n, d) float32 training vectors; a seeded sample of at most ``max_train`` is used.
     """
-    check_finite(np.asarray(x), "x")  # before sampling, so the row named is the caller's
     rng = np.random.default_rng(seed)
     if len(x) > max_train:
         x = x[np.sort(rng.choice(len(x), max_train, replace=False))]
+    # only the sample (the caller's rows unless n > max_train): the index classes pass vectors
+    # as_vectors already checked whole, so a second pass over a mapped multi-GB corpus here
+    # would be work done twice
+    check_finite(np.asarray(x), "x")
     x = np.ascontiguousarray(x, dtype=np.float32)
     n, d = x.shape
     # Start from a random orthogonal matrix (QR of a Gaussian), as faiss does.

@@ -206,8 +206,7 @@ class TokenStore:
             raise IndexError(f"doc ids span [{ids.min()}, {ids.max()}], store has {self.n_docs} documents")
         if self.storage == "float16":
             return _core.maxsim_f16(q, w, self.tokens, self.offsets, ids, threads)
-        luts = self.luts(q)
-        return _core.maxsim_pq(luts, w, self.codes, self.offsets, ids, threads)
+        return _core.maxsim_pq(self._luts(q), w, self.codes, self.offsets, ids, threads)
 
     def luts(self, q) -> np.ndarray:
         """Per-query-vector inner-product look-up tables (nq, M, ksub) float32 (PQ storage)."""
@@ -215,6 +214,10 @@ class TokenStore:
             raise ValueError("look-up tables need PQ storage")
         q = np.ascontiguousarray(q, dtype=np.float32)
         check_finite(q, "query vectors")
+        return self._luts(q)
+
+    def _luts(self, q: np.ndarray) -> np.ndarray:
+        """``luts`` of already checked float32 query vectors (maxsim checks them once)."""
         out = np.empty((len(q), self.pq.M, self.pq.ksub), np.float32)
         for i in range(len(q)):
             out[i] = self.pq.compute_lut(q[i], "ip")
