@@ -243,8 +243,7 @@ def load_npy(path: Path, mmap: bool, dtype, expected_len: int | None = None) -> 
     return arr
 
 
-def open_index(path, expected_format: str, supported_major: int, mmap: bool, verify: bool | None = None,
-               skip_checksums: Iterable[str] = ()) -> dict:
+def open_index(path, expected_format: str, supported_major: int, mmap: bool, verify: bool | None = None) -> dict:
     """Checks shared by every index's ``load``: meta.json intact, the expected format, a
     supported version, every file present with its recorded size, and the payload checksums
     when ``verify`` (default: ``not mmap``, since a mapped load would otherwise page
@@ -255,7 +254,7 @@ def open_index(path, expected_format: str, supported_major: int, mmap: bool, ver
     check_version(meta, path, supported_major)
     check_files(meta, path)
     if (not mmap) if verify is None else verify:
-        verify_checksums(meta, path, skip_checksums)
+        verify_checksums(meta, path)
     return meta
 
 
