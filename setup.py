@@ -6,14 +6,17 @@ Opt-in build switches (never the default, see DESIGN.md section 2):
   WINNOW_OPENMP=1   add -fopenmp
   WINNOW_DEBUG=1    -O0 -g instead of -O3
   WINNOW_SANITIZE=1 -fsanitize=address,undefined (see .ci/sanitize)
+  WINNOW_INCREMENTAL=1  recompile only .cpp files newer than their object file (a
+                    developer shortcut: a header-only change is NOT picked up; touch the .cpp)
 """
 import glob
 import os
 
-from pybind11.setup_helpers import Pybind11Extension, ParallelCompile, build_ext
+from pybind11.setup_helpers import Pybind11Extension, ParallelCompile, build_ext, naive_recompile, no_recompile
 from setuptools import setup
 
-ParallelCompile("WINNOW_BUILD_JOBS", default=2).install()
+ParallelCompile("WINNOW_BUILD_JOBS", default=2,
+                needs_recompile=naive_recompile if os.environ.get("WINNOW_INCREMENTAL") == "1" else no_recompile).install()
 
 sources = sorted(glob.glob("csrc/core/**/*.cpp", recursive=True)) + sorted(
     glob.glob("csrc/bindings/*.cpp")
