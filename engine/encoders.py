@@ -21,11 +21,11 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from winnow.errors import WinnowError
+from winnow.model_names import DEFAULT_MODEL_NAME, resolve_model_path
 
 __all__ = ["EmbeddingCache", "SentenceEncoder", "corpus_fingerprint", "default_model_path", "file_fingerprint",
            "model_fingerprint"]
 
-DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _SMALL_FILE = 4 << 20  # files up to 4 MiB are hashed by content in model_fingerprint
 _AUTO_PROGRESS = 1000  # show a progress bar by default from this many texts on
 
@@ -118,8 +118,10 @@ class SentenceEncoder:
     Parameters
     ----------
     model_path : str or path-like, optional
-        A local sentence-transformers (or plain Hugging Face) model directory; default
-        :func:`default_model_path`. A path that does not exist raises ``ValueError``.
+        A local sentence-transformers (or plain Hugging Face) model directory, or the packaged
+        model's name ``sentence-transformers/all-MiniLM-L6-v2`` (what indexes record, see
+        :mod:`winnow.model_names`); default :func:`default_model_path`. A path that does not
+        exist raises ``ValueError``.
     device : str
         torch device, default ``"cpu"``.
     batch_size : int
@@ -146,7 +148,7 @@ class SentenceEncoder:
         if max_seq_length is not None and max_seq_length < 2:
             raise ValueError(f"max_seq_length must be at least 2, got {max_seq_length}")
         is_default = model_path is None
-        path = default_model_path() if is_default else Path(model_path)
+        path = default_model_path() if is_default else resolve_model_path(model_path)
         if not path.exists():
             raise ValueError(f"model path {str(path)!r} does not exist (models load from local "
                              "directories only; nothing is downloaded)")

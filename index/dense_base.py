@@ -14,6 +14,7 @@ from winnow.deprecation import deprecated_alias
 from winnow.docnos import DocnoTable, IdentityDocnos
 from winnow.errors import IndexFormatError
 from winnow.limits import check_k, check_threads
+from winnow.model_names import model_reference
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
 from winnow.validation import check_finite, unique_docno_table
@@ -61,7 +62,7 @@ class DenseIndex(Retriever):
             raise ValueError(f"dimension must be positive, got {d}")
         self.d = int(d)
         self.metric = check_metric(metric)
-        self.model = model
+        self.model = model_reference(model)  # portable: the packaged model by name, not a venv path
         self.docnos: DocnoTable = IdentityDocnos()
         self.encoder = None
         self.k = 1000

@@ -120,6 +120,7 @@ def _add_dense_parser(tsub, kind: str) -> None:
                    "index and --overwrite be given)")
     add_overwrite(p)
     p.add_argument("--metric", choices=["ip", "l2"], default="ip", help="inner product (default) or L2")
+    add_model(p)
     if kind in ("pq", "ivfpq"):
         p.add_argument("--M", type=positive_int, required=True, help="sub-quantizers (must divide the dimension)")
         p.add_argument("--nbits", type=int, choices=[4, 8], default=8,
@@ -148,11 +149,9 @@ def run_build_dense(args: argparse.Namespace) -> int:
     from winnow.vectors import load_vectors
 
     check_index_output(args.output, args.overwrite, args.vectors)
+    model = query_model(args)  # before the vectors are read: a bad --model fails at once
     start = time.perf_counter()
     vectors, docnos = load_vectors(args.vectors)
-    meta_path = Path(args.vectors) / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    model = meta.get("model_path") or meta.get("model")  # queries get encoded with the same model
     n, d = vectors.shape
     kind = args.dense_kind
     if kind == "flat":
@@ -177,6 +176,35 @@ def run_build_dense(args: argparse.Namespace) -> int:
     print(f"indexed {n:,} vectors of dim {d} in {time.perf_counter() - start:.1f} s; "
           f"{index.nbytes / 1e6:.1f} MB -> {args.output}", file=sys.stderr)
     return 0
+
+
+def add_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", metavar="NAME_OR_PATH", default=None,
+                   help="query encoder to record in the index, so that `winnow search --queries` can "
+                   "encode query texts: sentence-transformers/all-MiniLM-L6-v2 (the packaged model, "
+                   "recorded by that name) or a local model directory (default: the model named in "
+                   "the vectors directory's meta.json)")
+
+
+def query_model(args: argparse.Namespace) -> str | None:
+    """The portable reference of the query encoder to record: ``--model`` (checked to exist
+    now) or the model that ``meta.json`` of the vectors directory names (the packaged model by
+    its name whichever environment encoded the vectors; see winnow.model_names)."""
+    from winnow.model_names import model_reference, resolve_model_path
+
+    if args.model is not None:
+        path = resolve_model_path(args.model)
+        if not path.is_dir():
+            raise ValueError(f"--model {args.model}: no such model directory (give a local model "
+                             "directory or sentence-transformers/all-MiniLM-L6-v2, the packaged model)")
+        return model_reference(path)
+    meta_path = Path(args.vectors) / "meta.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{meta_path}: unreadable JSON ({exc})") from None
+    recorded = meta.get("model_path") or meta.get("model") if isinstance(meta, dict) else None
+    return model_reference(recorded) if isinstance(recorded, str) else None
 
 
 def run_info(args: argparse.Namespace) -> int:
