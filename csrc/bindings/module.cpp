@@ -15,6 +15,7 @@ void bind_fastscan(py::module_& m);
 void bind_ivf(py::module_& m);
 void bind_late(py::module_& m);
 void bind_sinkhorn(py::module_& m);
+void bind_scalar_quantizer(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "Winnow C++ core (private; use the winnow package)";
@@ -47,4 +48,5 @@ PYBIND11_MODULE(_core, m) {
   bind_ivf(m);
   bind_late(m);
   bind_sinkhorn(m);
+  bind_scalar_quantizer(m);
 }
