@@ -5,6 +5,7 @@ from winnow.index.analysis import analyze
 from winnow.index.flat import FlatIndex
 from winnow.index.pq_index import PQIndex
 from winnow.index.ivf import IVFIndex
+from winnow.index.hnsw import HNSWIndex
 from winnow.index.token_store import TokenStore
 
-__all__ = ["BM25Index", "FlatIndex", "IVFIndex", "PQIndex", "TokenStore", "analyze", "inspect", "load", "verify"]
+__all__ = ["BM25Index", "FlatIndex", "HNSWIndex", "IVFIndex", "PQIndex", "TokenStore", "analyze", "inspect", "load", "verify"]

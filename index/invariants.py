@@ -33,6 +33,7 @@ STRUCTURE_FILES = {
     "winnow.pq": ("docno_offsets.npy",),
     "winnow.ivf": ("list_offsets.npy", "packed_offsets.npy", "docno_offsets.npy"),
     "winnow.tokens": ("offsets.npy", "docno_offsets.npy"),
+    "winnow.hnsw": ("upper_offsets.npy", "docno_offsets.npy"),
     "winnow.cur": ("dense.list_offsets.npy", "dense.packed_offsets.npy", "query_offsets.npy", "docno_offsets.npy"),
 }
 
@@ -208,6 +209,7 @@ def check_docnos_cover(index, ids, path, ids_name: str = "ids.npy") -> None:
 def check_dense(index, path, mmap: bool, prefix: str = "") -> None:
     """Shapes of a Flat / PQ / IVF index's arrays against its parameters, list tables,
     small float arrays finite (and, for read loads, the stored vectors too)."""
+    from winnow.index.hnsw import HNSWIndex
     from winnow.index.ivf import IVFIndex
     from winnow.index.pq_index import PQIndex
 
@@ -215,6 +217,9 @@ def check_dense(index, path, mmap: bool, prefix: str = "") -> None:
     p = prefix
     shape(index.ids, path, f"{p}ids.npy", (n,))
     check_docnos_cover(index, index.ids, path, f"{p}ids.npy")
+    if isinstance(index, HNSWIndex):
+        _check_hnsw(index, path, mmap)
+        return
     rotation = getattr(index, "rotation", None)
     if rotation is not None:
         shape(rotation, path, f"{p}rotation.npy", (d, d))
@@ -248,6 +253,20 @@ def check_dense(index, path, mmap: bool, prefix: str = "") -> None:
             arr = getattr(index, name, None)
             if arr is not None and arr.dtype.kind == "f":
                 finite(arr, path, f"{p}{name}.npy")
+
+
+def _check_hnsw(index, path, mmap: bool) -> None:
+    """The graph (links, offsets, entry node, array sizes) was validated by the core when it
+    was opened; here: float payloads finite on a read load (a mapped load leaves the vectors
+    to the checksums, as for the other dense indexes)."""
+    if mmap:
+        return
+    arrays = index._graph.arrays()
+    if index.payload != "sq8":
+        dtype = np.float32 if index.payload == "float32" else np.float16
+        finite(arrays["codes"].view(dtype), path, "codes.npy")
+    if "refine" in arrays:
+        finite(arrays["refine"], path, "refine.npy")
 
 
 # -- token store ---------------------------------------------------------------------------------

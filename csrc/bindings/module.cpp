@@ -13,6 +13,7 @@ void bind_bm25(py::module_& m);
 void bind_dense(py::module_& m);
 void bind_fastscan(py::module_& m);
 void bind_ivf(py::module_& m);
+void bind_hnsw(py::module_& m);
 void bind_late(py::module_& m);
 void bind_sinkhorn(py::module_& m);
 void bind_scalar_quantizer(py::module_& m);
@@ -46,6 +47,7 @@ PYBIND11_MODULE(_core, m) {
   bind_dense(m);  // before bind_ivf: registers ProductQuantizer
   bind_fastscan(m);
   bind_ivf(m);
+  bind_hnsw(m);
   bind_late(m);
   bind_sinkhorn(m);
   bind_scalar_quantizer(m);

@@ -18,6 +18,7 @@ import numpy as np
 KINDS = {
     "bm25": "winnow.bm25", "flat": "winnow.flat", "pq8": "winnow.pq", "pq4": "winnow.pq",
     "ivf_flat": "winnow.ivf", "ivf_pq": "winnow.ivf", "ivf_fastscan": "winnow.ivf",
+    "hnsw": "winnow.hnsw", "hnsw_sq8": "winnow.hnsw",
     "tokens_f16": "winnow.tokens", "tokens_pq": "winnow.tokens", "cur": "winnow.cur",
 }
 DIM = 16
@@ -31,7 +32,9 @@ PAYLOAD_FILES = {
     "bm25": {"postings.bin", "term_bytes.bin", "docno_bytes.bin", "norms.npy", "doc_len.npy", "cf.npy",
              "block_max_x.npy", "term_max_x.npy", "docno_order.npy"},
     "dense": {"vectors.npy", "ids.npy", "codes.npy", "centroids.npy", "codebooks.npy", "payload_rows.npy",
-              "packed.npy", "rotation.npy", "docno_bytes.npy"},
+              "packed.npy", "rotation.npy", "docno_bytes.npy",
+              # HNSW: an in-range neighbour, a deleted flag or an SQ8 range changed is a changed value
+              "links0.npy", "upper_links.npy", "deleted.npy", "refine.npy", "sq_vmin.npy", "sq_vdiff.npy"},
     "tokens": {"tokens.npy", "codes.npy", "codebooks.npy", "token_ids.npy", "df.npy", "docno_bytes.npy"},
     "cur": {"anchor_items.npy", "R.npy", "query_bytes.npy", "docno_bytes.npy"}
     | {f"dense.{n}" for n in ("vectors.npy", "ids.npy", "centroids.npy", "payload_rows.npy")},
@@ -111,6 +114,7 @@ def build(kind: str, seed: int):
     """The index of ``kind`` for data ``seed`` (not saved)."""
     from winnow.index.bm25 import BM25Index
     from winnow.index.flat import FlatIndex
+    from winnow.index.hnsw import HNSWIndex
     from winnow.index.ivf import IVFIndex
     from winnow.index.pq_index import PQIndex
     from winnow.index.token_store import TokenStore
@@ -136,10 +140,14 @@ def build(kind: str, seed: int):
         "ivf_flat": lambda: IVFIndex(DIM, 8, "flat", metric="l2"),
         "ivf_pq": lambda: IVFIndex(DIM, 8, "pq", M=4, metric="ip", refine=True),
         "ivf_fastscan": lambda: IVFIndex(DIM, 8, "fastscan", M=8, metric="ip"),
+        "hnsw": lambda: HNSWIndex(DIM, M=4, ef_construction=16, metric="ip", seed=seed),
+        "hnsw_sq8": lambda: HNSWIndex(DIM, M=4, ef_construction=16, metric="l2", payload="sq8", refine=True),
     }[kind]()
-    if kind != "flat":
+    if kind not in ("flat", "hnsw", "hnsw_sq8"):
         index.train(x, niter=6, seed=seed)
     index.add(x)
+    if kind.startswith("hnsw"):
+        index.remove([7, 11])  # deleted flags are part of the format
     index.set_docnos([f"v{i}-{seed}" for i in range(len(x))])
     return index
 
@@ -189,7 +197,7 @@ def fingerprint(kind: str, index, root: Path, seed: int) -> tuple:
         return (_hits(index.search(qs, k=10, budget=40, nprobe=3)),
                 _hits(index.search_adaptive(qs[:5], k=10, budget=40, n_rounds=3)))
     _, q = vectors(seed)
-    kw = {"nprobe": 3} if hasattr(index, "nlist") else {}
+    kw = {"nprobe": 3} if hasattr(index, "nlist") else {"ef": 20} if hasattr(index, "ef_construction") else {}
     scores, ids = index.search_vectors(q, 10, threads=2, **kw)  # worker threads: errors must reach the caller
     names = tuple(tuple(index.docnos.lookup(row[row >= 0])) for row in ids)
     return np.asarray(ids).tobytes(), np.asarray(scores).tobytes(), names

@@ -177,8 +177,8 @@ def test_newer_format_version(saved):
 
 
 def test_unknown_format(saved):
-    edit_meta(saved, format="winnow.hnsw")
-    check_error(saved, "unknown index format 'winnow.hnsw'", saved)
+    edit_meta(saved, format="winnow.graph-of-the-future")
+    check_error(saved, "unknown index format 'winnow.graph-of-the-future'", saved)
     with pytest.raises(IndexFormatError, match="not winnow.bm25"):
         BM25Index.load(saved)
 
