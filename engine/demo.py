@@ -3,7 +3,7 @@ collection, run the pipelines, evaluate them, and print one metrics table.
 
 Sparse: BM25 (Lucene-exact default, tuned, classic). Dense (when the ``dense`` extra is
 installed): the packaged all-MiniLM-L6-v2 encodes the corpus once (cached under
-``$WINNOW_CACHE`` or ``~/.cache/winnow``), then Flat, PQ, IVF-PQ fast-scan; and hybrids.
+``$WINNOW_CACHE`` or ``~/.cache/winnow``), then Flat, PQ, IVF-PQ fast-scan, HNSW; and hybrids.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ def _dense_indexes(ds, threads: int, log: TextIO):
     except ImportError as exc:
         print(f"note: dense rows skipped ({exc}); install winnow[dense] for them", file=log)
         return [], None
+    from winnow.index import HNSWIndex
     from winnow.index.flat import FlatIndex
     from winnow.index.ivf import IVFIndex
     from winnow.index.pq_index import PQIndex
@@ -49,10 +50,14 @@ def _dense_indexes(ds, threads: int, log: TextIO):
         ("dense PQ48 (8-bit ADC)", lambda: PQIndex(vectors.shape[1], 48, 8).train(vectors, threads=threads)),
         ("dense IVF32 PQ96x4 fast-scan", lambda: IVFIndex(vectors.shape[1], 32, "fastscan", 96)
             .train(vectors, threads=threads)),
+        ("dense HNSW M=16 efC=100 ef=64", lambda: HNSWIndex(vectors.shape[1], M=16, ef_construction=100)),
     ]:
         start = time.perf_counter()
         index = make()
-        index.add(vectors)
+        if isinstance(index, HNSWIndex):
+            index.add(vectors, threads=1)  # one thread: the same graph, and table, on every run
+        else:
+            index.add(vectors)
         index.set_docnos(docnos)
         index.encoder = encoder
         out.append((name, encoded + time.perf_counter() - start, index))
@@ -76,7 +81,7 @@ def run_demo(out: TextIO, threads: int = 1, k: int = 1000, dense: bool = True, l
             ("BM25 robertson k1=1.2 b=0.75", built, classic, classic, {})]
     dense_indexes, _ = _dense_indexes(ds, threads, log) if dense else ([], None)
     for name, seconds, index in dense_indexes:
-        kwargs = {"nprobe": 8} if "IVF" in name else {}
+        kwargs = {"nprobe": 8} if "IVF" in name else ({"ef": 64} if "HNSW" in name else {})
         runs.append((name, seconds, index, index, kwargs))
     if dense_indexes:
         flat = dense_indexes[0][2]

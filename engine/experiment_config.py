@@ -5,7 +5,7 @@ Every error is a :class:`ConfigError` whose message starts with the offending ke
 
     [dataset]     path (alias root; "bundled:cranfield" for the packaged collection),
                   split | splits, queries / qrels (file, or {split = file}), missing_splits
-    [indexes.N]   type = bm25 | flat | pq | ivf | ivfpq, with the type's parameters
+    [indexes.N]   type = bm25 | flat | pq | ivf | ivfpq | hnsw, with the type's parameters
     [pipelines]   NAME = "expression" (see parse_pipeline)
     [evaluation]  metrics, rel, baseline, k, alpha
     [output]      dir, cache, plots, score_format ("anserini": plain BM25 pipelines write
@@ -56,10 +56,17 @@ INDEX_TYPES: dict[str, dict[str, Any]] = {
             "residual": True, "refine": False, "nprobe": 1, "refine_k": 0},
     "ivfpq": {**_DENSE_SOURCE, "nlist": REQUIRED, "M": REQUIRED, "nbits": 8, "opq": False,
               "residual": True, "refine": False, "nprobe": 1, "refine_k": 0},
+    # HNSW graph: M links per node, ef_construction and (search-time) ef candidate lists
+    "hnsw": {**_DENSE_SOURCE, "M": 16, "ef_construction": 100, "payload": "float32", "refine": False,
+             "ef": 64},
 }
-SEARCH_PARAMS = {"k1", "b", "scoring", "nprobe", "refine_k"}
+SEARCH_PARAMS = {"k1", "b", "scoring", "nprobe", "refine_k", "ef"}
 _CHOICES = {"scoring": ("lucene", "accurate", "robertson"), "analyzer": ("english", "plain"),
             "metric": ("ip", "l2"), "payload": ("flat", "pq", "fastscan"), "nbits": (4, 8)}
+# Choices that differ by index type: an HNSW payload is how each node's vector is stored.
+_TYPE_CHOICES = {("hnsw", "payload"): ("float32", "float16", "sq8")}
+# Counts that must be >= 1 where the type has them (0 means "unused" for ivf's M).
+_POSITIVE = {("hnsw", "M"), ("hnsw", "ef_construction"), ("hnsw", "ef")}
 FUSIONS = {"rrf": {"rrf_k", "depth", "weights"}, "score_sum": {"normalise", "depth", "weights"}}
 # stage name -> (factory(args, kwargs) -> Stage, allowed keyword names or None for any)
 STAGES: dict[str, tuple[Callable[..., Any], frozenset[str] | None]] = {}
@@ -338,8 +345,11 @@ def _index_spec(name: str, table: Any, base: Path) -> IndexSpec:
             raise ConfigError(f"{key}.{p}", f"required for type '{kind}'")
         else:
             params[p] = default
-        if p in _CHOICES and params[p] not in _CHOICES[p] and not (p == "nbits" and kind == "ivf"):
-            raise ConfigError(f"{key}.{p}", f"expected one of {_CHOICES[p]}, got {params[p]!r}")
+        choices = _TYPE_CHOICES.get((kind, p), _CHOICES.get(p))
+        if choices is not None and params[p] not in choices and not (p == "nbits" and kind == "ivf"):
+            raise ConfigError(f"{key}.{p}", f"expected one of {choices}, got {params[p]!r}")
+        if (kind, p) in _POSITIVE and params[p] < 1:
+            raise ConfigError(f"{key}.{p}", f"must be a positive integer, got {params[p]!r}")
     if kind != "bm25":
         if (params["model"] is None) == (params["vectors"] is None):
             raise ConfigError(key, "give exactly one of model = \"default\" | \"/model/dir\" "

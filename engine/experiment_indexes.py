@@ -1,4 +1,4 @@
-"""Indexes of an experiment: cache keys, building (BM25 from the corpus; Flat, PQ, IVF from
+"""Indexes of an experiment: cache keys, building (BM25 from the corpus; Flat, PQ, IVF, HNSW from
 corpus vectors encoded with a model or read from a precomputed directory), loading from the
 cache, and binding search-time parameters into a retriever stage.
 """
@@ -81,6 +81,11 @@ def _build(h: IndexHandle, ds, cfg: ExperimentConfig, cache: ExperimentCache, lo
         from winnow.index.flat import FlatIndex
 
         index = FlatIndex(d, p["metric"], model=model)
+    elif spec.type == "hnsw":
+        from winnow.index import HNSWIndex
+
+        index = HNSWIndex(d, M=p["M"], ef_construction=p["ef_construction"], metric=p["metric"],
+                          payload=p["payload"], refine=p["refine"], model=model, seed=p["seed"])
     elif spec.type == "pq":
         from winnow.index.pq_index import PQIndex
 
@@ -91,9 +96,12 @@ def _build(h: IndexHandle, ds, cfg: ExperimentConfig, cache: ExperimentCache, lo
         payload = "pq" if spec.type == "ivfpq" else p["payload"]
         index = IVFIndex(d, p["nlist"], payload, M=p["M"] or None, nbits=p["nbits"], metric=p["metric"],
                          residual=p["residual"], opq=p["opq"], refine=p["refine"], model=model)
-    if spec.type != "flat":
-        index.train(vecs, seed=p["seed"], threads=threads)
-    index.add(vecs)
+    if spec.type == "hnsw":  # no training; the graph build is what threads speed up
+        index.add(vecs, threads=threads)
+    else:
+        if spec.type != "flat":
+            index.train(vecs, seed=p["seed"], threads=threads)
+        index.add(vecs)
     index.set_docnos(list(ids))
     return index
 
@@ -158,8 +166,9 @@ def bind(h: IndexHandle, threads: int) -> Bound:
     if h.spec.type == "bm25":
         index = index.with_params(k1=p["k1"], b=p["b"], scoring=p["scoring"], threads=threads)
     else:
-        if "nprobe" in p:
-            kwargs["nprobe"] = p["nprobe"]
+        for name in ("nprobe", "ef"):  # IVF lists scanned; HNSW candidate list size
+            if name in p:
+                kwargs[name] = p[name]
         if p.get("refine") and p.get("refine_k"):
             kwargs["refine_k"] = p["refine_k"]
         if p["vectors"] is not None and h.query_vectors is None:

@@ -36,7 +36,7 @@ import numpy as np
 from winnow.errors import IndexFormatError
 from winnow.validation import check_finite
 
-__all__ = ["EncodeReport", "encode_to_dir", "load_tokens", "load_vectors"]
+__all__ = ["EncodeReport", "VectorFiles", "encode_to_dir", "load_tokens", "load_vectors", "vector_files"]
 
 FORMAT = "winnow-vectors"
 FORMAT_VERSION = 1
@@ -308,6 +308,40 @@ def _stack(paths: list[Path], mmap: bool, width: int | None, dtype=np.float32) -
     return out
 
 
+class VectorFiles(NamedTuple):
+    """Where a vector directory keeps its rows: ``.npy`` parts in row order, the ids file, and
+    what meta.json promises (``count``/``dim``, None for layouts without one)."""
+    parts: list[Path]
+    ids: Path
+    count: int | None
+    dim: int | None
+    meta: dict
+
+
+def vector_files(path: str | os.PathLike[str], which: str | None = None) -> VectorFiles:
+    """The files of a vector directory in any layout :func:`load_vectors` reads."""
+    d = Path(path)
+    if not d.is_dir():
+        raise IndexFormatError(f"{d}: not a vector directory")
+    meta = _read_json(d / "meta.json")
+    if meta is not None and meta.get("format") == FORMAT:
+        _check_version(d, meta)
+        return VectorFiles([d / _name("vectors", c["index"]) for c in meta["chunks"]],
+                           d / meta.get("ids", "ids.txt"), meta["count"], meta["dim"], meta)
+    if (d / "vectors.npy").is_file():
+        return VectorFiles([d / "vectors.npy"], d / "ids.txt", None, None, meta or {})
+    if which is None:
+        which = "corpus" if (d / "corpus.npy").is_file() else "queries"
+    if which not in ("corpus", "queries"):
+        raise ValueError(f"which must be 'corpus' or 'queries', got {which!r}")
+    npy, ids = (d / f"{which}.npy",
+                d / ("corpus_ids.txt" if which == "corpus" else "query_ids.txt"))
+    if not npy.is_file():
+        raise IndexFormatError(f"{d}: no meta.json of format {FORMAT!r}, vectors.npy or "
+                               f"{npy.name}")
+    return VectorFiles([npy], ids, None, None, meta or {})
+
+
 def load_vectors(path: str | os.PathLike[str], mmap: bool = False,
                  which: str | None = None) -> tuple[np.ndarray, list[str]]:
     """Read an encoded-vector directory as ``(vectors (n, d) float32, ids)``.
@@ -322,35 +356,17 @@ def load_vectors(path: str | os.PathLike[str], mmap: bool = False,
         float16 files and several chunks are always read into one new float32 array.
     which : {"corpus", "queries"}, optional
         For the reference layout; default ``"corpus"`` (``"queries"`` when only that exists).
+
+    :class:`winnow.vector_chunks.VectorChunks` reads the same directories piece by piece.
     """
-    d = Path(path)
-    if not d.is_dir():
-        raise IndexFormatError(f"{d}: not a vector directory")
-    meta = _read_json(d / "meta.json")
-    if meta is not None and meta.get("format") == FORMAT:
-        _check_version(d, meta)
-        vecs = _stack([d / _name("vectors", c["index"]) for c in meta["chunks"]], mmap,
-                      meta["dim"])
-        if len(vecs) != meta["count"]:
-            raise IndexFormatError(f"{d}: chunks hold {len(vecs)} rows, meta.json says "
-                                   f"{meta['count']}")
-        return vecs, _read_ids(d / meta.get("ids", "ids.txt"), len(vecs))
-    if (d / "vectors.npy").is_file():
-        vecs = _stack([d / "vectors.npy"], mmap, None)
-        return vecs, _read_ids(d / "ids.txt", len(vecs))
-    if which is None:
-        which = "corpus" if (d / "corpus.npy").is_file() else "queries"
-    if which not in ("corpus", "queries"):
-        raise ValueError(f"which must be 'corpus' or 'queries', got {which!r}")
-    npy, ids = (d / f"{which}.npy",
-                d / ("corpus_ids.txt" if which == "corpus" else "query_ids.txt"))
-    if not npy.is_file():
-        raise IndexFormatError(f"{d}: no meta.json of format {FORMAT!r}, vectors.npy or "
-                               f"{npy.name}")
-    vecs = _stack([npy], mmap, None)
+    files = vector_files(path, which)
+    vecs = _stack(files.parts, mmap, files.dim)
+    if files.count is not None and len(vecs) != files.count:
+        raise IndexFormatError(f"{Path(path)}: chunks hold {len(vecs)} rows, meta.json says "
+                               f"{files.count}")
     if vecs.ndim != 2:
-        raise IndexFormatError(f"{npy}: expected a 2-d array, found shape {vecs.shape}")
-    return vecs, _read_ids(ids, len(vecs))
+        raise IndexFormatError(f"{files.parts[0]}: expected a 2-d array, found shape {vecs.shape}")
+    return vecs, _read_ids(files.ids, len(vecs))
 
 
 def load_tokens(path: str | os.PathLike[str], mmap: bool = False

@@ -15,6 +15,7 @@ INDEX_TYPES = {
     "pq": "product quantization (8-bit ADC or 4-bit fast-scan), optional OPQ",
     "ivf": "inverted file with flat (float32) lists",
     "ivfpq": "inverted file with PQ lists (8-bit ADC or 4-bit fast-scan)",
+    "hnsw": "HNSW graph (float32, float16 or SQ8 vectors), searched with --ef",
     "cur": "CUR (ANNCUR) k-NN index for a pairwise scorer (cross-encoder, MaxSim)",
 }
 # Whole sentences for each dense type's --help (the short INDEX_TYPES entries are list items).
@@ -25,6 +26,10 @@ DENSE_DESCRIPTIONS = {
     "ivf": "Build an IVF index: an inverted file whose lists hold float32 vectors.",
     "ivfpq": "Build an IVF-PQ index: an inverted file whose lists hold PQ codes (8-bit ADC or "
              "4-bit fast-scan).",
+    "hnsw": "Build an HNSW index: a hierarchical navigable small-world graph over the vectors, "
+            "stored as float32, float16 or SQ8 (8 bits per dimension); `winnow search --ef` sets "
+            "how widely a search explores it. The vectors are added block by block, so float16 "
+            "chunks are never all held as float32.",
 }
 
 
@@ -63,7 +68,7 @@ def register(sub) -> None:
     add_input_policy(bm25)
     bm25.set_defaults(func=run_build_bm25)
 
-    for kind in ("flat", "pq", "ivf", "ivfpq"):
+    for kind in ("flat", "pq", "ivf", "ivfpq", "hnsw"):
         _add_dense_parser(tsub, kind)
 
     from winnow.cli.cmd_repconc import add_repconc_parser  # RepCONC (issue 5): its own module
@@ -121,6 +126,9 @@ def _add_dense_parser(tsub, kind: str) -> None:
     add_overwrite(p)
     p.add_argument("--metric", choices=["ip", "l2"], default="ip", help="inner product (default) or L2")
     add_model(p)
+    if kind == "hnsw":
+        _add_hnsw_options(p)
+        return
     if kind in ("pq", "ivfpq"):
         p.add_argument("--M", type=positive_int, required=True, help="sub-quantizers (must divide the dimension)")
         p.add_argument("--nbits", type=int, choices=[4, 8], default=8,
@@ -174,6 +182,53 @@ def run_build_dense(args: argparse.Namespace) -> int:
     index.set_docnos(docnos)
     index.save(args.output, overwrite=args.overwrite)
     print(f"indexed {n:,} vectors of dim {d} in {time.perf_counter() - start:.1f} s; "
+          f"{index.nbytes / 1e6:.1f} MB -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def _add_hnsw_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--M", type=positive_int, default=16,
+                   help="graph links per node (default 16; more links: a larger index, higher recall)")
+    p.add_argument("--ef-construction", type=positive_int, default=100,
+                   help="candidate list size while inserting (default 100; larger builds slower and "
+                   "a better graph)")
+    p.add_argument("--payload", choices=["float32", "float16", "sq8"], default="float32",
+                   help="how each vector is stored: float32 (default), float16, or sq8 (8-bit "
+                   "per-dimension scalar quantization, a quarter of float32, whose per-dimension "
+                   "ranges are those of the first --batch-size vectors)")
+    p.add_argument("--refine", action="store_true",
+                   help="also keep the float32 vectors to re-score the best candidates exactly "
+                   "(for the float16 and sq8 payloads)")
+    p.add_argument("--batch-size", type=positive_int, default=65536,
+                   help="vectors per add call, the unit of progress and of float32 memory (default "
+                   "65536); with one thread the graph does not depend on it")
+    p.add_argument("--seed", type=int, default=100, help="seed of the node levels (default 100)")
+    add_threads(p)
+    p.set_defaults(func=run_build_hnsw, dense_kind="hnsw")
+
+
+def run_build_hnsw(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from winnow.index import HNSWIndex
+    from winnow.vector_chunks import VectorChunks
+
+    check_index_output(args.output, args.overwrite, args.vectors)
+    model = query_model(args)
+    start = time.perf_counter()
+    source = VectorChunks(args.vectors)
+    docnos = source.ids()  # a bad ids file fails before the graph is built
+    index = HNSWIndex(source.d, M=args.M, ef_construction=args.ef_construction, metric=args.metric,
+                      payload=args.payload, refine=args.refine, model=model, seed=args.seed)
+    with tqdm(total=source.n, unit="vec", desc="hnsw", file=sys.stderr, dynamic_ncols=True,
+              disable=source.n <= args.batch_size) as bar:
+        for _, block in source.blocks(args.batch_size):
+            index.add(block, threads=args.threads, progress=False)
+            bar.update(len(block))
+    index.set_docnos(docnos)
+    index.save(args.output, overwrite=args.overwrite)
+    print(f"indexed {source.n:,} vectors of dim {source.d} in {time.perf_counter() - start:.1f} s "
+          f"(HNSW M={args.M} ef_construction={args.ef_construction} {args.payload}); "
           f"{index.nbytes / 1e6:.1f} MB -> {args.output}", file=sys.stderr)
     return 0
 
