@@ -16,6 +16,7 @@ from winnow.errors import IndexFormatError
 from winnow.index.dense_base import DenseIndex, as_vectors
 from winnow.index.flat import _new_ids
 from winnow.index.format import register_format
+from winnow.limits import check_k, check_threads
 
 PAYLOADS = ("float32", "float16", "sq8")
 ADD_BATCH = 20_000  # rows per core call: progress and Ctrl-C between batches (same graph as one call)
@@ -67,14 +68,13 @@ class HNSWIndex(DenseIndex):
 
         ``threads`` inserts concurrently (0 = all cores; see the class docstring on
         determinism). ``progress`` shows a bar (default: for more than 100,000 rows)."""
-        from winnow.limits import check_threads
-
         x = as_vectors(vectors, self.d)
         threads = check_threads(threads)
         new_ids = _new_ids(ids, len(x), self.ids)
         show = len(x) > 100_000 if progress is None else progress
         from tqdm import tqdm
 
+        self._graph.reserve(len(x))  # the batches below then never reallocate the arrays
         with tqdm(total=len(x), unit="vec", desc="HNSW add", disable=not show) as bar:
             for a in range(0, len(x), ADD_BATCH):
                 batch = x[a:a + ADD_BATCH]
@@ -88,6 +88,21 @@ class HNSWIndex(DenseIndex):
         rows = np.flatnonzero(np.isin(self.ids, np.asarray(ids, dtype=np.int64)))
         return int(self._graph.remove_rows(rows.astype(np.int64)))
 
+    def search_vectors(self, x, k: int = 10, ef: int = 64, threads: int = 1, refine_k: int | None = None,
+                       allow=None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores (nq, kc) float32, ids (nq, kc) int64), kc = min(k, n_docs), best first, for
+        query vectors x (nq, d); ``ef`` >= 1 (raised to k), ``refine_k`` candidates re-scored
+        exactly (default: ef when the index keeps float32 vectors), ``allow`` ids to keep.
+
+        One query per call is the common case here, so a C-contiguous float32 (nq, d) array
+        goes to the core as it is: the core checks its shape and that it is finite."""
+        k = check_k(k, self.n_docs)
+        if threads != 1:
+            threads = check_threads(threads)
+        if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 2 and x.flags.c_contiguous):
+            x = as_vectors(x, self.d, "query vectors")
+        return self._search(x, k, ef, threads, refine_k, allow)
+
     def _search(self, x, k, ef: int = 64, threads: int = 1, refine_k: int | None = None, allow=None):
         if int(ef) < 1:
             raise ValueError(f"ef must be >= 1, got {ef}")
@@ -100,10 +115,9 @@ class HNSWIndex(DenseIndex):
         mask = None
         if allow is not None:
             mask = np.isin(self.ids, np.asarray(allow, dtype=np.int64)).astype(np.uint8)
-        scores, rows = self._graph.search(x, k, int(ef), int(refine_k), mask, threads)
-        out = np.where(rows >= 0, self.ids[np.maximum(rows, 0)], -1) if len(self.ids) else rows
-        if rows.shape[1] < k:  # more rows removed than k allows: pad to the requested width
-            pad = k - rows.shape[1]
+        scores, out = self._graph.search(x, k, int(ef), int(refine_k), mask, threads, self.ids)
+        if out.shape[1] < k:  # more rows removed than k allows: pad to the requested width
+            pad = k - out.shape[1]
             scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
             out = np.pad(out, ((0, 0), (0, pad)), constant_values=-1)
         return scores, out

@@ -113,6 +113,14 @@ void bind_hnsw(py::module_& m) {
           },
           py::arg("x"), py::arg("threads") = 1)
       .def(
+          "reserve",
+          [](PyHnsw& h, int64_t extra) {
+            std::unique_lock<std::shared_mutex> lock(h.mutex);
+            h.graph->reserve(extra);
+            h.borrowed.clear();
+          },
+          py::arg("extra"))
+      .def(
           "remove_rows",
           [](PyHnsw& h, In<int64_t> rows) {
             std::unique_lock<std::shared_mutex> lock(h.mutex);
@@ -123,7 +131,8 @@ void bind_hnsw(py::module_& m) {
           py::arg("rows"))
       .def(
           "search",
-          [](PyHnsw& h, In<float> x, int64_t k, int64_t ef, int64_t refine_k, const py::object& allow, int threads) {
+          [](PyHnsw& h, In<float> x, int64_t k, int64_t ef, int64_t refine_k, const py::object& allow, int threads,
+             const py::object& ids) {
             const HnswView& v = h.graph->view();
             check_rows(x, v.d, "queries");
             HnswSearchOptions o;
@@ -131,11 +140,18 @@ void bind_hnsw(py::module_& m) {
             o.ef = ef;
             o.refine_k = std::min<int64_t>(refine_k, v.n);
             o.threads = threads;
+            o.any_deleted = h.graph->n_deleted() > 0;
             carray<uint8_t> mask;
             if (!allow.is_none()) {
               mask = winnow_py::as_carray<uint8_t>(allow, "allow mask");
               if (mask.size() != v.n) throw std::invalid_argument("allow mask must have one entry per row");
               o.allow = mask.data();
+            }
+            carray<int64_t> id_map;
+            if (!ids.is_none()) {
+              id_map = winnow_py::as_carray<int64_t>(ids, "ids");
+              if (id_map.size() != v.n) throw std::invalid_argument("ids must have one entry per row");
+              o.ids = id_map.data();
             }
             const int64_t nq = x.shape(0);
             py::array_t<float> scores({nq, o.k});
@@ -143,12 +159,12 @@ void bind_hnsw(py::module_& m) {
             {
               py::gil_scoped_release release;
               std::shared_lock<std::shared_mutex> lock(h.mutex);
-              hnsw_search(v, x.data(), nq, o, scores.mutable_data(), rows.mutable_data());
+              hnsw_search(v, x.data(), nq, o, scores.mutable_data(), rows.mutable_data(), &h.graph->scratch_pool());
             }
             return py::make_tuple(scores, rows);
           },
           py::arg("x"), py::arg("k"), py::arg("ef"), py::arg("refine_k") = 0, py::arg("allow") = py::none(),
-          py::arg("threads") = 1)
+          py::arg("threads") = 1, py::arg("ids") = py::none())
       .def("arrays",
            [](PyHnsw& h) {  // copies: the graph may grow (and reallocate) after a save
              std::shared_lock<std::shared_mutex> lock(h.mutex);

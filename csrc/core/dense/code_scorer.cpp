@@ -72,6 +72,11 @@ float kernel_scalar(const float* a, const float* b, int64_t d, const uint8_t* co
   return F == Form::Ip ? s : -s;
 }
 
+template <ScalarCodec C, Form F>
+void kernel4_scalar(const float* a, const float* b, int64_t d, const uint8_t* const* codes, float* out) {
+  for (int i = 0; i < 4; ++i) out[i] = kernel_scalar<C, F>(a, b, d, codes[i]);
+}
+
 #ifdef WINNOW_X86
 // ---------------------------------------------------------------- AVX2 + FMA + F16C
 // Components j .. j+7 of a code as 8 floats.
@@ -125,6 +130,32 @@ WINNOW_SQ_AVX2 float kernel_avx2(const float* a, const float* b, int64_t d, cons
   return F == Form::Ip ? s : -s;
 }
 
+// Four codes at once, each summed exactly as kernel_avx2 sums it (same lanes, same order), so
+// score_gather and operator() agree bit for bit. The query tables are loaded once per step for
+// all four codes.
+template <ScalarCodec C, Form F>
+WINNOW_SQ_AVX2 void kernel4_avx2(const float* a, const float* b, int64_t d, const uint8_t* const* codes, float* out) {
+  __m256 acc[4][4];
+  for (auto& row : acc)
+    for (auto& v : row) v = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 32 <= d; j += 32) {
+    for (int i = 0; i < 4; ++i) {
+      acc[i][0] = step8<C, F>(a, b, codes[i], j, acc[i][0]);
+      acc[i][1] = step8<C, F>(a, b, codes[i], j + 8, acc[i][1]);
+      acc[i][2] = step8<C, F>(a, b, codes[i], j + 16, acc[i][2]);
+      acc[i][3] = step8<C, F>(a, b, codes[i], j + 24, acc[i][3]);
+    }
+  }
+  for (; j + 8 <= d; j += 8)
+    for (int i = 0; i < 4; ++i) acc[i][0] = step8<C, F>(a, b, codes[i], j, acc[i][0]);
+  for (int i = 0; i < 4; ++i) {
+    float s = hsum256(_mm256_add_ps(_mm256_add_ps(acc[i][0], acc[i][1]), _mm256_add_ps(acc[i][2], acc[i][3])));
+    for (int64_t t = j; t < d; ++t) s += term<F>(a[t], F == Form::L2Scaled ? b[t] : 0.0f, component<C>(codes[i], t));
+    out[i] = F == Form::Ip ? s : -s;
+  }
+}
+
 bool cpu_has_avx2_fma_f16c() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                           __builtin_cpu_supports("f16c");
@@ -142,6 +173,16 @@ CodeScorer::Kernel pick(bool simd) {
   return kernel_scalar<C, F>;
 }
 
+template <ScalarCodec C, Form F>
+CodeScorer::Kernel4 pick4(bool simd) {
+#ifdef WINNOW_X86
+  if (simd) return kernel4_avx2<C, F>;
+#else
+  (void)simd;
+#endif
+  return kernel4_scalar<C, F>;
+}
+
 CodeScorer::Kernel pick_kernel(ScalarCodec codec, Metric metric, bool simd) {
   const bool ip = metric == Metric::InnerProduct;
   switch (codec) {
@@ -151,6 +192,18 @@ CodeScorer::Kernel pick_kernel(ScalarCodec codec, Metric metric, bool simd) {
       return ip ? pick<ScalarCodec::Float16, Form::Ip>(simd) : pick<ScalarCodec::Float16, Form::L2>(simd);
     default:
       return ip ? pick<ScalarCodec::SQ8, Form::Ip>(simd) : pick<ScalarCodec::SQ8, Form::L2Scaled>(simd);
+  }
+}
+
+CodeScorer::Kernel4 pick_kernel4(ScalarCodec codec, Metric metric, bool simd) {
+  const bool ip = metric == Metric::InnerProduct;
+  switch (codec) {
+    case ScalarCodec::Float32:
+      return ip ? pick4<ScalarCodec::Float32, Form::Ip>(simd) : pick4<ScalarCodec::Float32, Form::L2>(simd);
+    case ScalarCodec::Float16:
+      return ip ? pick4<ScalarCodec::Float16, Form::Ip>(simd) : pick4<ScalarCodec::Float16, Form::L2>(simd);
+    default:
+      return ip ? pick4<ScalarCodec::SQ8, Form::Ip>(simd) : pick4<ScalarCodec::SQ8, Form::L2Scaled>(simd);
   }
 }
 
@@ -165,10 +218,19 @@ CodeScorer::CodeScorer(const ScalarQuantizer& sq, Metric metric, const float* q,
   (void)simd;
 #endif
   kernel_ = pick_kernel(sq.codec(), metric, simd_);
+  kernel4_ = pick_kernel4(sq.codec(), metric, simd_);
+  codec_ = sq.codec();
+  metric_ = metric;
+  prepare(sq, q);
+}
+
+void CodeScorer::prepare(const ScalarQuantizer& sq, const float* q) {
+  check_arg(sq.codec() == codec_ && sq.d() == d_, "CodeScorer::prepare: another quantizer than at construction");
   if (sq.codec() != ScalarCodec::SQ8) {
-    a_.assign(q, q + d_);
+    a_.assign(q, q + d_);  // reuses the capacity: no allocation after the first query
     return;
   }
+  const Metric metric = metric_;
   // SQ8 tables (scalar_quantizer.hpp); the bias is summed in double once per query.
   const std::vector<float>& vmin = sq.vmin();
   const std::vector<float>& vdiff = sq.vdiff();
@@ -195,6 +257,17 @@ void CodeScorer::score_many(const uint8_t* codes, int64_t n, float* out) const {
   const float* a = a_.data();
   const float* b = b_.data();
   for (int64_t i = 0; i < n; ++i) out[i] = kernel_(a, b, d_, codes + i * code_size_) + bias_;
+}
+
+void CodeScorer::score_gather(const uint8_t* const* codes, int64_t n, float* out) const {
+  const float* a = a_.data();
+  const float* b = b_.data();
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    kernel4_(a, b, d_, codes + i, out + i);
+    for (int t = 0; t < 4; ++t) out[i + t] += bias_;
+  }
+  for (; i < n; ++i) out[i] = kernel_(a, b, d_, codes[i]) + bias_;
 }
 
 }  // namespace winnow::dense

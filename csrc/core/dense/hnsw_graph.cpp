@@ -57,7 +57,7 @@ const float* vector_of(const HnswView& g, int64_t row, std::vector<float>& buf) 
 /// base node) and keep a candidate only if it is closer to the base than to every node kept so
 /// far, up to `max_keep`. Keeps the graph navigable across clusters.
 void select_neighbours(const HnswView& g, std::vector<ScoredNode>& cands, int64_t max_keep,
-                       std::vector<float>& buf, std::vector<ScoredNode>& kept) {
+                       std::vector<float>& buf, CodeScorer& to_c, std::vector<ScoredNode>& kept) {
   hnsw_detail::sort_results(cands);
   kept.clear();
   if (static_cast<int64_t>(cands.size()) <= max_keep) {
@@ -66,7 +66,7 @@ void select_neighbours(const HnswView& g, std::vector<ScoredNode>& cands, int64_
   }
   for (const ScoredNode& c : cands) {
     if (static_cast<int64_t>(kept.size()) >= max_keep) break;
-    const CodeScorer to_c(*g.sq, g.metric, vector_of(g, c.row, buf));
+    to_c.prepare(*g.sq, vector_of(g, c.row, buf));
     bool keep = true;
     for (const ScoredNode& k : kept) {
       if (to_c(g.code(k.row)) > c.score) {  // c is closer to a kept node than to the base
@@ -128,18 +128,23 @@ HnswGraph::HnswGraph(int64_t d, Metric metric, ScalarQuantizer sq, bool keep_ref
   refresh_view();
 }
 
+HnswGraph::~HnswGraph() = default;
+
 std::unique_ptr<HnswGraph> HnswGraph::borrow(const HnswView& view, HnswBuildOptions options) {
   options.M = view.M;
   auto g = std::make_unique<HnswGraph>(view.d, view.metric, *view.sq, view.refine != nullptr, options);
   g->view_ = view;
   g->view_.sq = &g->sq_;
+  g->view_.code_bytes = g->sq_.code_size();
   g->owned_ = false;
   g->view_.validate();
+  for (int64_t i = 0; view.deleted != nullptr && i < view.n; ++i) g->n_deleted_ += view.deleted[i] != 0;
   return g;
 }
 
 void HnswGraph::refresh_view() {
   view_.sq = &sq_;
+  view_.code_bytes = sq_.code_size();
   view_.codes = codes_.data();
   view_.links0 = links0_.data();
   view_.upper_offsets = upper_offsets_.data();
@@ -168,6 +173,17 @@ int32_t* HnswGraph::mutable_links(int64_t row, int level) {
                     : upper_links_.data() + upper_offsets_[static_cast<size_t>(row)] + (level - 1) * (view_.M + 1);
 }
 
+void HnswGraph::reserve(int64_t extra) {
+  own();
+  const size_t n = static_cast<size_t>(view_.n + std::max<int64_t>(extra, 0));
+  codes_.reserve(n * static_cast<size_t>(sq_.code_size()));
+  links0_.reserve(n * static_cast<size_t>(view_.width0()));
+  upper_offsets_.reserve(n + 1);
+  deleted_.reserve(n);
+  if (keep_refine_) refine_.reserve(n * static_cast<size_t>(view_.d));
+  refresh_view();
+}
+
 int64_t HnswGraph::remove(const int64_t* rows, int64_t count) {
   for (int64_t i = 0; i < count; ++i)
     if (rows[i] < 0 || rows[i] >= view_.n)
@@ -179,14 +195,11 @@ int64_t HnswGraph::remove(const int64_t* rows, int64_t count) {
     removed += flag == 0;
     flag = 1;
   }
+  n_deleted_ += removed;
   return removed;
 }
 
-int64_t HnswGraph::n_deleted() const {
-  int64_t count = 0;
-  for (int64_t i = 0; i < view_.n; ++i) count += view_.deleted[i] != 0;
-  return count;
-}
+
 
 void HnswGraph::add(const float* x, int64_t count, int threads) {
   check_threads(threads);
@@ -249,35 +262,48 @@ void HnswGraph::insert(int64_t row, const float* x, std::vector<std::mutex>& loc
   float cur_score = score(g.code(cur));
   for (int lc = top; lc > level; --lc) hnsw_detail::greedy_descend(g, score, links, lc, scratch, cur, cur_score);
 
-  std::vector<ScoredNode> kept, pruned, cands;
+  std::vector<ScoredNode> kept, pruned, cands, reselected;
   std::vector<float> buf;
+  CodeScorer between(sq_, g.metric, x);  // re-prepared for each base node of a heuristic
   auto accept_all = [](int32_t) { return true; };
   for (int lc = std::min(level, top); lc >= 0; --lc) {
     scratch.visited.reset(g.n);
     hnsw_detail::search_layer(g, score, links, lc, cur, cur_score, options_.ef_construction, accept_all, scratch);
     cands = scratch.results;
-    select_neighbours(g, cands, g.M, buf, kept);  // M links per level, as hnswlib
+    select_neighbours(g, cands, g.M, buf, between, kept);  // M links per level, as hnswlib
+    const int64_t cap = lc == 0 ? 2 * g.M : g.M;  // a block's capacity on this level
     {
+      // With threads, a concurrent insert may already have linked itself into this block (it
+      // reached `row` through a level above): merge, never overwrite, or its only in-link is lost.
       std::lock_guard<std::mutex> guard(lock_of(locks, row));
       int32_t* own_block = mutable_links(row, lc);
+      for (int32_t j = 1; j <= own_block[0]; ++j) {
+        const int32_t other = own_block[j];
+        if (std::none_of(kept.begin(), kept.end(), [other](const ScoredNode& k) { return k.row == other; }))
+          kept.push_back({score(g.code(other)), other});
+      }
+      if (static_cast<int64_t>(kept.size()) > cap) {
+        pruned = kept;
+        select_neighbours(g, pruned, cap, buf, between, kept);
+      }
       own_block[0] = static_cast<int32_t>(kept.size());
       for (size_t j = 0; j < kept.size(); ++j) own_block[j + 1] = kept[j].row;
     }
-    const int64_t cap = lc == 0 ? 2 * g.M : g.M;  // a neighbour's capacity
     for (const ScoredNode& nb : kept) {
       std::lock_guard<std::mutex> guard(lock_of(locks, nb.row));
       int32_t* block = mutable_links(nb.row, lc);
+      if (std::find(block + 1, block + 1 + block[0], static_cast<int32_t>(row)) != block + 1 + block[0])
+        continue;  // linked already (nb came from a concurrent insert that linked to us)
       if (block[0] < cap) {  // room left: just link back
         block[++block[0]] = static_cast<int32_t>(row);
         continue;
       }
       // Full: re-select among the old neighbours and the new node, relative to nb.
-      const CodeScorer to_nb(sq_, g.metric, vector_of(g, nb.row, buf));
+      between.prepare(sq_, vector_of(g, nb.row, buf));
       pruned.clear();
       pruned.push_back({nb.score, static_cast<int32_t>(row)});
-      for (int32_t j = 1; j <= block[0]; ++j) pruned.push_back({to_nb(g.code(block[j])), block[j]});
-      std::vector<ScoredNode> reselected;
-      select_neighbours(g, pruned, cap, buf, reselected);
+      for (int32_t j = 1; j <= block[0]; ++j) pruned.push_back({between(g.code(block[j])), block[j]});
+      select_neighbours(g, pruned, cap, buf, between, reselected);
       block[0] = static_cast<int32_t>(reselected.size());
       for (size_t j = 0; j < reselected.size(); ++j) block[j + 1] = reselected[j].row;
     }

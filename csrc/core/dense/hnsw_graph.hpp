@@ -32,6 +32,7 @@
 
 #include "dense/metric.hpp"
 #include "dense/scalar_quantizer.hpp"
+#include "object_pool.hpp"
 
 namespace winnow::dense {
 namespace hnsw_detail {
@@ -41,6 +42,7 @@ struct Scratch;
 /// Read-only view of a graph's arrays (owned by an HnswGraph, or numpy arrays / memory maps).
 struct HnswView {
   int64_t n = 0, d = 0, M = 0;
+  int64_t code_bytes = 0;  // sq->code_size(), kept here: read once per visited node
   Metric metric = Metric::InnerProduct;
   const ScalarQuantizer* sq = nullptr;
   const uint8_t* codes = nullptr;
@@ -59,7 +61,7 @@ struct HnswView {
   const int32_t* links(int64_t i, int level) const {
     return level == 0 ? links0 + i * width0() : upper_links + upper_offsets[i] + (level - 1) * (M + 1);
   }
-  const uint8_t* code(int64_t i) const { return codes + i * sq->code_size(); }
+  const uint8_t* code(int64_t i) const { return codes + i * code_bytes; }
 
   /// Check every count, neighbour row, offset and the entry node; throws FormatError naming the
   /// first violation (a damaged index must never make a search read out of bounds).
@@ -79,6 +81,7 @@ class HnswGraph {
  public:
   /// An empty graph; `keep_refine` stores float32 copies of the vectors for exact re-scoring.
   HnswGraph(int64_t d, Metric metric, ScalarQuantizer sq, bool keep_refine, HnswBuildOptions options);
+  ~HnswGraph();  // defined where Scratch is complete
   HnswGraph(const HnswGraph&) = delete;  // view_ points into this object
   HnswGraph& operator=(const HnswGraph&) = delete;
 
@@ -95,11 +98,17 @@ class HnswGraph {
   /// Insert x (count, d) as rows n..n+count-1. An untrained SQ8 quantizer is trained on this
   /// batch first. `threads` as everywhere (0 = all cores); see the file comment on determinism.
   void add(const float* x, int64_t count, int threads);
+  /// Room for `extra` more rows, so that adding them in batches never reallocates (a growing
+  /// vector briefly holds its old and new buffers: up to 3x the codes at the peak).
+  void reserve(int64_t extra);
 
   /// Mark rows deleted (they still route searches); returns how many were not deleted before.
   /// Out-of-range rows are std::out_of_range.
   int64_t remove(const int64_t* rows, int64_t count);
-  int64_t n_deleted() const;
+  int64_t n_deleted() const { return n_deleted_; }
+
+  /// Per-thread search buffers kept between searches (hnsw_search's `pool`).
+  ObjectPool<hnsw_detail::Scratch>& scratch_pool() const { return scratch_pool_; }
 
  private:
   void own();           // copy borrowed arrays into owned storage
@@ -119,6 +128,8 @@ class HnswGraph {
   std::vector<int32_t> upper_links_;
   std::vector<uint8_t> deleted_;
   std::vector<float> refine_;
+  int64_t n_deleted_ = 0;
+  mutable ObjectPool<hnsw_detail::Scratch> scratch_pool_;
 };
 
 }  // namespace winnow::dense

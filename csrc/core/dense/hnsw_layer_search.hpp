@@ -41,7 +41,9 @@ struct Scratch {
   VisitedSet visited;
   std::vector<ScoredNode> candidates, results;  // heaps
   std::vector<int32_t> links;                   // a copied neighbour block (locked reads)
-  std::vector<float> decoded;                   // a decoded vector (d)
+  std::vector<int32_t> pending;                 // unvisited neighbours of the expanded node
+  std::vector<const uint8_t*> pending_codes;    // their codes
+  std::vector<float> pending_scores;            // and scores
 };
 
 inline void prefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
@@ -83,6 +85,12 @@ void search_layer(const HnswView& g, const CodeScorer& score, const Links& links
   res.clear();
   VisitedSet& visited = scratch.visited;
   const size_t cap = static_cast<size_t>(ef);
+  const size_t width = static_cast<size_t>(2 * g.M);  // the most links a block holds
+  if (scratch.pending.size() < width) {
+    scratch.pending.resize(width);
+    scratch.pending_codes.resize(width);
+    scratch.pending_scores.resize(width);
+  }
 
   visited.mark(entry);
   cand.push_back({entry_score, entry});
@@ -96,20 +104,25 @@ void search_layer(const HnswView& g, const CodeScorer& score, const Links& links
     std::pop_heap(cand.begin(), cand.end(), best_on_top);
     cand.pop_back();
 
+    // Unvisited neighbours first, with their vectors prefetched, then scored four at a time:
+    // many memory streams in flight instead of one miss after another.
     const int32_t* block = links(c.row, level, scratch);
     const int32_t count = block[0];
-    if (count > 0) {
-      prefetch(visited.tag_address(block[1]));
-      prefetch(g.code(block[1]));
-    }
+    for (int32_t j = 1; j <= count; ++j) prefetch(visited.tag_address(block[j]));
+    int32_t m = 0;
     for (int32_t j = 1; j <= count; ++j) {
       const int32_t nb = block[j];
-      if (j < count) {  // the next neighbour's vector arrives while this one is scored
-        prefetch(visited.tag_address(block[j + 1]));
-        prefetch(g.code(block[j + 1]));
-      }
       if (visited.test_and_mark(nb)) continue;
-      const float s = score(g.code(nb));
+      const uint8_t* code = g.code(nb);
+      prefetch(code);
+      scratch.pending[m] = nb;
+      scratch.pending_codes[m++] = code;
+    }
+    score.score_gather(scratch.pending_codes.data(), m, scratch.pending_scores.data());
+
+    for (int32_t t = 0; t < m; ++t) {
+      const int32_t nb = scratch.pending[t];
+      const float s = scratch.pending_scores[t];
       if (res.size() < cap || s > bound || (s == bound && nb < res.front().row)) {
         cand.push_back({s, nb});
         std::push_heap(cand.begin(), cand.end(), best_on_top);

@@ -2,6 +2,7 @@
 #include "dense/hnsw_search.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <memory>
 #include <string>
@@ -30,7 +31,7 @@ void search_one(const HnswView& g, const ScalarQuantizer& exact, const float* q,
     float cur_score = score(g.code(cur));
     for (int lc = g.max_level; lc > 0; --lc) hnsw_detail::greedy_descend(g, score, links, lc, scratch, cur, cur_score);
 
-    const uint8_t* deleted = g.deleted;
+    const uint8_t* deleted = o.any_deleted ? g.deleted : nullptr;
     const uint8_t* allow = o.allow;
     auto accept = [deleted, allow](int32_t r) { return (!deleted || !deleted[r]) && (!allow || allow[r]); };
     const int64_t ef = std::max({o.ef, o.k, o.refine_k});
@@ -50,20 +51,33 @@ void search_one(const HnswView& g, const ScalarQuantizer& exact, const float* q,
     }
   }
   top.write_sorted(scores, rows);
+  if (o.ids != nullptr)
+    for (int64_t j = 0; j < o.k; ++j)
+      if (rows[j] >= 0) rows[j] = o.ids[rows[j]];
+}
+
+void check_finite(const float* x, int64_t nq, int64_t d) {
+  for (int64_t i = 0; i < nq * d; ++i)
+    if (!std::isfinite(x[i]))
+      throw std::invalid_argument("query vector " + std::to_string(i / d) + " holds a non-finite value (" +
+                                  std::to_string(x[i]) + ") at column " + std::to_string(i % d));
 }
 
 }  // namespace
 
 void hnsw_search(const HnswView& g, const float* x, int64_t nq, const HnswSearchOptions& o, float* scores,
-                 int64_t* rows) {
+                 int64_t* rows, ObjectPool<Scratch>* shared_pool) {
   check_arg(o.k >= 0, "k must be >= 0, got " + std::to_string(o.k));
   check_arg(o.ef >= 1, "ef must be >= 1, got " + std::to_string(o.ef));
   check_arg(o.refine_k >= 0, "refine_k must be >= 0, got " + std::to_string(o.refine_k));
+  check_finite(x, nq, g.d);
   const ScalarQuantizer exact(g.d, ScalarCodec::Float32);
-  ObjectPool<Scratch> pool;
+  ObjectPool<Scratch> local_pool;
+  ObjectPool<Scratch>& pool = shared_pool ? *shared_pool : local_pool;
   const int64_t chunks = (nq + kQueryChunk - 1) / kQueryChunk;
   parallel_for(chunks, o.threads, [&](int64_t c) {
     std::unique_ptr<Scratch> scratch = pool.acquire([&] { return std::make_unique<Scratch>(g.n); });
+    scratch->visited.reset(g.n);  // grows a pooled set made for a smaller graph
     for (int64_t i = c * kQueryChunk; i < std::min(nq, (c + 1) * kQueryChunk); ++i)
       search_one(g, exact, x + i * g.d, o, *scratch, scores + i * o.k, rows + i * o.k);
     pool.release(std::move(scratch));
