@@ -1,4 +1,4 @@
-"""Interop with faiss: import ``IndexFlat``, ``IndexPQ``, ``IndexIVFPQ`` (optionally behind an
+"""Interop with faiss: import ``IndexFlat``, ``IndexPQ``, ``IndexIVFPQ``, ``IndexHNSWFlat`` (optionally behind an
 OPQ ``IndexPreTransform``, or in an ``IndexIDMap``) as Winnow indexes, and export them back,
 copying codebooks, codes, ids and lists so users can move indexes both ways.
 
@@ -55,6 +55,12 @@ def from_faiss(index):
         index = faiss.downcast_index(index.index)
     n, d = index.ntotal, index.d
     metric = _metric(faiss, index)
+    if isinstance(index, faiss.IndexHNSWFlat):
+        if rotation is not None:
+            raise ValueError("a transform before IndexHNSWFlat is not supported")
+        from winnow.index.faiss_hnsw import from_faiss_hnsw
+
+        return from_faiss_hnsw(faiss, index, metric, ids)
     if isinstance(index, faiss.IndexFlat):
         if rotation is not None:
             raise ValueError("a transform before IndexFlat is not supported")
@@ -91,7 +97,7 @@ def from_faiss(index):
             out._rebuild(np.concatenate(lists), np.concatenate(all_ids), np.concatenate(all_codes), None)
         return out
     raise ValueError(f"unsupported faiss index type {type(index).__name__} "
-                     "(supported: IndexFlat, IndexPQ, IndexIVFPQ, with OPQ or IndexIDMap)")
+                     "(supported: IndexFlat, IndexPQ, IndexIVFPQ, IndexHNSWFlat, with OPQ or IndexIDMap)")
 
 
 def to_faiss(index):
@@ -99,6 +105,12 @@ def to_faiss(index):
     faiss = _faiss()
     metric = faiss.METRIC_INNER_PRODUCT if index.metric == "ip" else faiss.METRIC_L2
     d = index.d
+    from winnow.index.hnsw import HNSWIndex
+
+    if isinstance(index, HNSWIndex):
+        from winnow.index.faiss_hnsw import to_faiss_hnsw
+
+        return to_faiss_hnsw(faiss, index)
     if isinstance(index, FlatIndex):
         flat = faiss.IndexFlat(d, metric)
         if np.array_equal(index.ids, np.arange(index.n_docs)):

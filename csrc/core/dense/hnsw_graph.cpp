@@ -176,11 +176,16 @@ int32_t* HnswGraph::mutable_links(int64_t row, int level) {
 void HnswGraph::reserve(int64_t extra) {
   own();
   const size_t n = static_cast<size_t>(view_.n + std::max<int64_t>(extra, 0));
-  codes_.reserve(n * static_cast<size_t>(sq_.code_size()));
-  links0_.reserve(n * static_cast<size_t>(view_.width0()));
-  upper_offsets_.reserve(n + 1);
-  deleted_.reserve(n);
-  if (keep_refine_) refine_.reserve(n * static_cast<size_t>(view_.d));
+  // Grow by at least half the current capacity: callers that add block by block (and reserve
+  // each block) then copy the arrays O(log n) times, not once per block.
+  auto grow = [](auto& v, size_t need) {
+    if (need > v.capacity()) v.reserve(std::max(need, v.capacity() + v.capacity() / 2));
+  };
+  grow(codes_, n * static_cast<size_t>(sq_.code_size()));
+  grow(links0_, n * static_cast<size_t>(view_.width0()));
+  grow(upper_offsets_, n + 1);
+  grow(deleted_, n);
+  if (keep_refine_) grow(refine_, n * static_cast<size_t>(view_.d));
   refresh_view();
 }
 

@@ -98,8 +98,9 @@ class HnswGraph {
   /// Insert x (count, d) as rows n..n+count-1. An untrained SQ8 quantizer is trained on this
   /// batch first. `threads` as everywhere (0 = all cores); see the file comment on determinism.
   void add(const float* x, int64_t count, int threads);
-  /// Room for `extra` more rows, so that adding them in batches never reallocates (a growing
-  /// vector briefly holds its old and new buffers: up to 3x the codes at the peak).
+  /// Room for at least `extra` more rows, so that adding them in batches never reallocates (a
+  /// growing vector briefly holds its old and new buffers). Grows geometrically when called
+  /// block by block.
   void reserve(int64_t extra);
 
   /// Mark rows deleted (they still route searches); returns how many were not deleted before.
