@@ -39,10 +39,11 @@ class VectorChunks:
         for p, a in zip(files.parts, self.parts):
             if a.ndim != 2 or a.dtype.kind != "f":
                 raise IndexFormatError(f"{p}: expected a 2-d float array, found {a.dtype} {a.shape}")
-        dims = {a.shape[1] for a in self.parts} | ({files.dim} if files.dim is not None else set())
-        if len(dims) > 1:
-            raise IndexFormatError(f"{self.path}: parts of different widths {sorted(dims)}")
-        self.d = dims.pop() if dims else 0
+        self.d = files.dim if files.dim is not None else (self.parts[0].shape[1] if self.parts else 0)
+        for p, a in zip(files.parts, self.parts):
+            if a.shape[1] != self.d:
+                raise IndexFormatError(f"{p}: {a.shape[1]} columns, expected {self.d} (meta.json dim or the "
+                                       "first part)")
         self.starts = np.cumsum([0] + [len(a) for a in self.parts])  # (n_parts + 1,) first row of each
         self.n = int(self.starts[-1])
         if files.count is not None and self.n != files.count:

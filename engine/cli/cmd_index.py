@@ -149,36 +149,30 @@ def _add_dense_parser(tsub, kind: str) -> None:
 
 
 def run_build_dense(args: argparse.Namespace) -> int:
+    """Flat and PQ from vectors read whole (float32); IVF and HNSW stream (cli/build_streamed.py)."""
     import numpy as np
 
     from winnow.index.flat import FlatIndex
-    from winnow.index.ivf import IVFIndex
     from winnow.index.pq_index import PQIndex
     from winnow.vectors import load_vectors
 
     check_index_output(args.output, args.overwrite, args.vectors)
     model = query_model(args)  # before the vectors are read: a bad --model fails at once
+    if args.dense_kind in ("ivf", "ivfpq"):
+        from winnow.cli.build_streamed import run_build_ivf
+
+        return run_build_ivf(args, model)
     start = time.perf_counter()
     vectors, docnos = load_vectors(args.vectors)
     n, d = vectors.shape
-    kind = args.dense_kind
-    if kind == "flat":
+    if args.dense_kind == "flat":
         index = FlatIndex(d, args.metric, model)
-    elif kind == "pq":
-        index = PQIndex(d, args.M, args.nbits, args.metric, opq=args.opq, refine=args.refine, model=model)
     else:
-        payload = "flat" if kind == "ivf" else ("fastscan" if args.nbits == 4 else "pq")
-        index = IVFIndex(d, args.nlist, payload, getattr(args, "M", None), getattr(args, "nbits", 8), args.metric,
-                         residual=not getattr(args, "no_residual", False), opq=getattr(args, "opq", False),
-                         refine=args.refine, model=model)
-    if kind != "flat":
+        index = PQIndex(d, args.M, args.nbits, args.metric, opq=args.opq, refine=args.refine, model=model)
         rng = np.random.default_rng(args.seed)
         sample = vectors if n <= args.train_size else vectors[np.sort(rng.choice(n, args.train_size, replace=False))]
         index.train(sample, niter=args.niter, seed=args.seed, threads=args.threads)
-    if kind in ("ivf", "ivfpq"):
-        index.add(vectors, threads=args.threads)
-    else:
-        index.add(vectors)
+    index.add(vectors)
     index.set_docnos(docnos)
     index.save(args.output, overwrite=args.overwrite)
     print(f"indexed {n:,} vectors of dim {d} in {time.perf_counter() - start:.1f} s; "
@@ -204,33 +198,9 @@ def _add_hnsw_options(p: argparse.ArgumentParser) -> None:
                    "65536); with one thread the graph does not depend on it")
     p.add_argument("--seed", type=int, default=100, help="seed of the node levels (default 100)")
     add_threads(p)
+    from winnow.cli.build_streamed import run_build_hnsw
+
     p.set_defaults(func=run_build_hnsw, dense_kind="hnsw")
-
-
-def run_build_hnsw(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from winnow.index import HNSWIndex
-    from winnow.vector_chunks import VectorChunks
-
-    check_index_output(args.output, args.overwrite, args.vectors)
-    model = query_model(args)
-    start = time.perf_counter()
-    source = VectorChunks(args.vectors)
-    docnos = source.ids()  # a bad ids file fails before the graph is built
-    index = HNSWIndex(source.d, M=args.M, ef_construction=args.ef_construction, metric=args.metric,
-                      payload=args.payload, refine=args.refine, model=model, seed=args.seed)
-    with tqdm(total=source.n, unit="vec", desc="hnsw", file=sys.stderr, dynamic_ncols=True,
-              disable=source.n <= args.batch_size) as bar:
-        for _, block in source.blocks(args.batch_size):
-            index.add(block, threads=args.threads, progress=False)
-            bar.update(len(block))
-    index.set_docnos(docnos)
-    index.save(args.output, overwrite=args.overwrite)
-    print(f"indexed {source.n:,} vectors of dim {source.d} in {time.perf_counter() - start:.1f} s "
-          f"(HNSW M={args.M} ef_construction={args.ef_construction} {args.payload}); "
-          f"{index.nbytes / 1e6:.1f} MB -> {args.output}", file=sys.stderr)
-    return 0
 
 
 def add_model(p: argparse.ArgumentParser) -> None:

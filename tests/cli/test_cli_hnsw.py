@@ -12,36 +12,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dense_fixtures import clustered, numpy_topk  # noqa: E402
+from vector_dirs import write_encode_dir  # noqa: E402
 
 from winnow.cli.main import main  # noqa: E402
 from winnow.experiment_config import ConfigError, load_config  # noqa: E402
 from winnow.index import inspect, load  # noqa: E402
 
 N, D, NQ = 700, 16, 12
-
-
-class ArrayEncoder:
-    """Stands in for SentenceEncoder in ``encode_to_dir``: row i of ``x`` for text ``str(i)``."""
-
-    def __init__(self, x: np.ndarray):
-        self.x, self.dim, self.normalize = x, x.shape[1], True
-
-    def settings(self) -> dict:
-        return {"model_name": "array", "model_path": "/nonexistent/array-model", "model_fingerprint": "array",
-                "dim": self.dim, "pooling": "mean", "normalize": True, "max_seq_length": 8}
-
-    def encode(self, texts, **_):
-        return self.x[[int(t) for t in texts]]
-
-
-def write_encode_dir(out: Path, x: np.ndarray, chunk_size: int, dtype: str = "float16") -> list[str]:
-    """A real ``winnow encode`` directory (vectors-NNNNN.npy chunks, ids.txt, meta.json) of x."""
-    from winnow.vectors import encode_to_dir
-
-    docnos = [f"doc{i}" for i in range(len(x))]
-    encode_to_dir(ArrayEncoder(x), ((d, str(i)) for i, d in enumerate(docnos)), out,
-                  chunk_size=chunk_size, dtype=dtype, progress=False)
-    return docnos
 
 
 @pytest.fixture(scope="module")
