@@ -74,6 +74,8 @@ class HNSWIndex(DenseIndex):
         show = len(x) > 100_000 if progress is None else progress
         from tqdm import tqdm
 
+        if not self._graph.trained:  # SQ8 ranges from every vector of this add, not its first batch
+            self._graph.train(x)
         self._graph.reserve(len(x))  # the batches below then never reallocate the arrays
         with tqdm(total=len(x), unit="vec", desc="HNSW add", disable=not show) as bar:
             for a in range(0, len(x), ADD_BATCH):
@@ -81,6 +83,12 @@ class HNSWIndex(DenseIndex):
                 self._graph.add(batch, threads)
                 self.ids = np.concatenate([self.ids, new_ids[a:a + ADD_BATCH]])
                 bar.update(len(batch))
+
+    def train(self, vectors) -> None:
+        """SQ8 payload: per-dimension ranges (min, max) from ``vectors`` (n, d), before the first
+        ``add``; without it the first ``add`` trains on all its vectors. Callers that add block by
+        block (the CLI) train on a sample first. float32/float16 need no training (a no-op)."""
+        self._graph.train(as_vectors(vectors, self.d))
 
     def remove(self, ids) -> int:
         """Remove the vectors with these ids (unknown ids are ignored); returns how many were

@@ -113,6 +113,15 @@ void bind_hnsw(py::module_& m) {
           },
           py::arg("x"), py::arg("threads") = 1)
       .def(
+          "train",
+          [](PyHnsw& h, In<float> x) {
+            check_rows(x, h.graph->view().d, "training vectors");
+            py::gil_scoped_release release;
+            std::unique_lock<std::shared_mutex> lock(h.mutex);
+            h.graph->train(x.data(), x.shape(0));
+          },
+          py::arg("x"))
+      .def(
           "reserve",
           [](PyHnsw& h, int64_t extra) {
             std::unique_lock<std::shared_mutex> lock(h.mutex);

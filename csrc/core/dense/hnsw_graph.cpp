@@ -173,6 +173,12 @@ int32_t* HnswGraph::mutable_links(int64_t row, int level) {
                     : upper_links_.data() + upper_offsets_[static_cast<size_t>(row)] + (level - 1) * (view_.M + 1);
 }
 
+void HnswGraph::train(const float* x, int64_t n) {
+  check_arg(view_.n == 0, "HNSW: the quantizer is trained before the first add (this graph holds " +
+                              std::to_string(view_.n) + " vectors)");
+  sq_.train(x, n);
+}
+
 void HnswGraph::reserve(int64_t extra) {
   own();
   const size_t n = static_cast<size_t>(view_.n + std::max<int64_t>(extra, 0));

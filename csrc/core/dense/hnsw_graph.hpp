@@ -98,6 +98,9 @@ class HnswGraph {
   /// Insert x (count, d) as rows n..n+count-1. An untrained SQ8 quantizer is trained on this
   /// batch first. `threads` as everywhere (0 = all cores); see the file comment on determinism.
   void add(const float* x, int64_t count, int threads);
+  /// SQ8: set the per-dimension ranges from x (n, d) before the first add (else the first
+  /// add's batch trains them). Refused once the graph holds vectors (their codes use the ranges).
+  void train(const float* x, int64_t n);
   /// Room for at least `extra` more rows, so that adding them in batches never reallocates (a
   /// growing vector briefly holds its old and new buffers). Grows geometrically when called
   /// block by block.
