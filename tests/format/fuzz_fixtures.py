@@ -18,6 +18,7 @@ import numpy as np
 KINDS = {
     "bm25": "winnow.bm25", "flat": "winnow.flat", "pq8": "winnow.pq", "pq4": "winnow.pq",
     "ivf_flat": "winnow.ivf", "ivf_pq": "winnow.ivf", "ivf_fastscan": "winnow.ivf",
+    "flat_sq8": "winnow.flat", "flat_f16": "winnow.flat", "ivf_sq8": "winnow.ivf",
     "tokens_f16": "winnow.tokens", "tokens_pq": "winnow.tokens", "cur": "winnow.cur",
 }
 DIM = 16
@@ -31,7 +32,7 @@ PAYLOAD_FILES = {
     "bm25": {"postings.bin", "term_bytes.bin", "docno_bytes.bin", "norms.npy", "doc_len.npy", "cf.npy",
              "block_max_x.npy", "term_max_x.npy", "docno_order.npy"},
     "dense": {"vectors.npy", "ids.npy", "codes.npy", "centroids.npy", "codebooks.npy", "payload_rows.npy",
-              "packed.npy", "rotation.npy", "docno_bytes.npy"},
+              "packed.npy", "rotation.npy", "docno_bytes.npy", "sq_vmin.npy", "sq_vdiff.npy"},
     "tokens": {"tokens.npy", "codes.npy", "codebooks.npy", "token_ids.npy", "df.npy", "docno_bytes.npy"},
     "cur": {"anchor_items.npy", "R.npy", "query_bytes.npy", "docno_bytes.npy"}
     | {f"dense.{n}" for n in ("vectors.npy", "ids.npy", "centroids.npy", "payload_rows.npy")},
@@ -136,8 +137,11 @@ def build(kind: str, seed: int):
         "ivf_flat": lambda: IVFIndex(DIM, 8, "flat", metric="l2"),
         "ivf_pq": lambda: IVFIndex(DIM, 8, "pq", M=4, metric="ip", refine=True),
         "ivf_fastscan": lambda: IVFIndex(DIM, 8, "fastscan", M=8, metric="ip"),
+        "flat_sq8": lambda: FlatIndex(DIM, "l2", payload="sq8", refine=True),
+        "flat_f16": lambda: FlatIndex(DIM, "ip", payload="float16"),
+        "ivf_sq8": lambda: IVFIndex(DIM, 8, "sq8", metric="ip"),
     }[kind]()
-    if kind != "flat":
+    if not kind.startswith("flat"):
         index.train(x, niter=6, seed=seed)
     index.add(x)
     index.set_docnos([f"v{i}-{seed}" for i in range(len(x))])
