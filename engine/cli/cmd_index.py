@@ -127,6 +127,9 @@ def _add_dense_parser(tsub, kind: str) -> None:
         p.add_argument("--opq", action="store_true", help="learn an OPQ rotation before PQ")
     if kind in ("ivf", "ivfpq"):
         p.add_argument("--nlist", type=positive_int, required=True, help="number of inverted lists")
+    if kind in ("flat", "ivf"):
+        p.add_argument("--payload", choices=["float32", "float16", "sq8"], default="float32",
+                       help="stored vectors: float32 (default), float16 or sq8 (8-bit scalar quantization)")
     if kind == "ivfpq":
         p.add_argument("--no-residual", action="store_true",
                        help="encode vectors, not residuals (for codebooks learned elsewhere)")
@@ -156,11 +159,12 @@ def run_build_dense(args: argparse.Namespace) -> int:
     n, d = vectors.shape
     kind = args.dense_kind
     if kind == "flat":
-        index = FlatIndex(d, args.metric, model)
+        index = FlatIndex(d, args.metric, model, payload=args.payload)
     elif kind == "pq":
         index = PQIndex(d, args.M, args.nbits, args.metric, opq=args.opq, refine=args.refine, model=model)
     else:
-        payload = "flat" if kind == "ivf" else ("fastscan" if args.nbits == 4 else "pq")
+        payload = ("flat" if args.payload == "float32" else args.payload) if kind == "ivf" else \
+            ("fastscan" if args.nbits == 4 else "pq")
         index = IVFIndex(d, args.nlist, payload, getattr(args, "M", None), getattr(args, "nbits", 8), args.metric,
                          residual=not getattr(args, "no_residual", False), opq=getattr(args, "opq", False),
                          refine=args.refine, model=model)
