@@ -54,9 +54,8 @@ class FlatIndex(DenseIndex):
     def is_trained(self) -> bool:
         return self.sq is None or bool(self.sq.is_trained)
 
-    def train(self, x, **_ignored):
-        """SQ8: per-dimension ranges (min, max) of x (n, d); other payloads need no training.
-        Extra keyword arguments (niter, seed, threads of the other indexes) are ignored."""
+    def train(self, x):
+        """SQ8: per-dimension ranges (min, max) of x (n, d); other payloads need no training."""
         x = as_vectors(x, self.d)
         if self.sq is not None:
             self.sq.train(x)
