@@ -2,10 +2,11 @@
 (SQ8, float16) lists.
 
 Vectors are assigned to the nearest of ``nlist`` coarse centroids (k-means); a query scans
-the ``nprobe`` best lists. PQ and scalar-quantized lists encode residuals (x - centroid, faiss's IVFADC) or,
-with ``residual=False``, the vectors themselves (required for codebooks learned elsewhere,
-e.g. constrained PQ). The lists live in sorted arrays (rows grouped by list); ``add`` and
-``remove`` rebuild them, the C++ core searches them without copies (also memory-mapped).
+the ``nprobe`` best lists. PQ and scalar-quantized lists encode residuals (x - centroid,
+faiss's IVFADC) or, with ``residual=False``, the vectors themselves (required for codebooks
+learned elsewhere, e.g. constrained PQ). The lists live in sorted arrays (rows grouped by
+list); ``add`` and ``remove`` rebuild them, the C++ core searches them without copies (also
+memory-mapped).
 """
 from __future__ import annotations
 
