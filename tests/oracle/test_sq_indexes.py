@@ -57,6 +57,20 @@ def test_flat_sq_equals_numpy_over_decoded(data, payload, metric, threads):
 
 @pytest.mark.parametrize("payload", SQ)
 @pytest.mark.parametrize("metric", METRICS)
+def test_threads_never_change_results(data, payload, metric):
+    x, q = data
+    index = FlatIndex(32, metric, payload=payload)
+    index.add(np.concatenate([x, x[::-1] * 0.5]))  # 6000 rows: one query's rows split between threads
+    for qs in (q[:1], q[:3], q):  # one query, fewer queries than threads, a batch
+        s1, i1 = index.search_vectors(qs, 15, threads=1)
+        for threads in (2, 3):
+            s2, i2 = index.search_vectors(qs, 15, threads=threads)
+            np.testing.assert_array_equal(i2, i1)
+            np.testing.assert_array_equal(s2, s1)
+
+
+@pytest.mark.parametrize("payload", SQ)
+@pytest.mark.parametrize("metric", METRICS)
 def test_full_refine_is_exact(data, payload, metric):
     x, q = data
     exact = FlatIndex(32, metric)

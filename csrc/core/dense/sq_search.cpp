@@ -138,12 +138,27 @@ void sq_search(const ScalarQuantizer& sq, Metric metric, const uint8_t* codes, i
     });
     return;
   }
-  parallel_for(nq, nthreads, [&](int64_t qi) {
-    const float* q = x + qi * d;
-    const CodeScorer scorer(sq, metric, q);
-    TopK heap(keep);
+  // Few queries: each query's rows split into one range per thread; the partial heaps merge
+  // by (score, lower row), so the result does not depend on the split.
+  const int64_t parts = nq >= nthreads ? 1 : std::max<int64_t>(1, std::min<int64_t>(nthreads, n / kScanChunk));
+  std::vector<TopK> partial(static_cast<size_t>(nq * parts), TopK(keep));
+  std::vector<CodeScorer> scorers;
+  scorers.reserve(static_cast<size_t>(nq));
+  for (int64_t qi = 0; qi < nq; ++qi) scorers.emplace_back(sq, metric, x + qi * d);
+  parallel_for(nq * parts, nthreads, [&](int64_t task) {
+    const int64_t qi = task / parts, t = task % parts;
     std::vector<float> tmp;
-    scan_rows(scorer, codes, cs, 0, n, 0.0f, ids, o, tmp, heap);
+    scan_rows(scorers[qi], codes, cs, n * t / parts, n * (t + 1) / parts, 0.0f, ids, o, tmp, partial[task]);
+  });
+  parallel_for(nq, nthreads, [&](int64_t qi) {
+    TopK& heap = partial[qi * parts];
+    std::vector<float> ps(static_cast<size_t>(keep));
+    std::vector<int64_t> pr(static_cast<size_t>(keep));
+    for (int64_t t = 1; t < parts; ++t) {
+      partial[qi * parts + t].write_sorted(ps.data(), pr.data());
+      for (int64_t i = 0; i < keep && pr[i] >= 0; ++i) heap.push(ps[i], pr[i]);
+    }
+    const float* q = x + qi * d;
     finish(heap, rf, metric, d, q, o.k, scores + qi * o.k, out_ids + qi * o.k);
     map_ids(ids, out_ids + qi * o.k, o.k);
   });

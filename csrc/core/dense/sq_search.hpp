@@ -21,9 +21,10 @@ namespace winnow::dense {
 
 /// Exhaustive top-k over codes (n, code_size); ids (n) or nullptr (row numbers); optional
 /// refine vectors (n, d) re-score the best o.refine_k candidates exactly. Queries x (nq, d).
-/// One query (or an allow-list) scans with CodeScorer; batches of kSqBatchQueries or more
-/// decode the codes block by block and score them with the blocked float kernel, so the
-/// scores of the two paths agree up to float rounding (not bit for bit).
+/// One query (or an allow-list) scans with CodeScorer (fewer queries than threads: each
+/// query's rows split between the threads); batches of kSqBatchQueries or more decode the
+/// codes block by block and score them with the blocked float kernel, so the scores of the two
+/// paths agree up to float rounding (not bit for bit). Threads never change a result.
 void sq_search(const ScalarQuantizer& sq, Metric metric, const uint8_t* codes, int64_t n, const int64_t* ids,
                const float* refine, const float* x, int64_t nq, const SearchOptions& options, float* scores,
                int64_t* out_ids);
