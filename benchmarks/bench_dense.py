@@ -4,10 +4,10 @@
 Synthetic part (default): seeded clustered vectors (--n x --d float32, unit norm, inner
 product), --nq queries drawn near the cluster centres, ground truth by exact search. For each
 index type (Flat, PQ48 8-bit, IVF1024-PQ48 8-bit, PQ96 4-bit fast-scan, IVF1024-PQ96 4-bit
-fast-scan) and a few nprobe values: build seconds, recall@10 vs exact, QPS on one thread for
+fast-scan, SQ8, IVF1024-SQ8) and a few nprobe values: build seconds, recall@10 vs exact, QPS on one thread for
 one query at a time and for batches of 64, bytes, and the Winnow/faiss ratio of each. faiss is
 built with the index-factory strings "Flat", "PQ48np", "IVF1024,PQ48np", "PQ96x4fs",
-"IVF1024,PQ96x4fs" ("np" = no polysemous training, which only costs build time and is not used
+"IVF1024,PQ96x4fs", "SQ8", "IVF1024,SQ8" ("np" = no polysemous training, which only costs build time and is not used
 by the plain search), faiss.omp_set_num_threads(1) for searches.
 
 --vectors PATH adds a real set (an .npy file or a `winnow encode` directory): queries are a
@@ -110,7 +110,24 @@ def bandwidth_probe(gib=1.0):
 
 
 # ------------------------------------------------------------------------- index builders
+def build_winnow_sq(kind, x, train, seed, nlist, threads):
+    """Scalar-quantized rows: "SQ8" / "SQfp16" (FlatIndex payload) or "IVFn,SQ8" / "IVFn,SQfp16"
+    (IVFIndex payload, residual like faiss's IndexIVFScalarQuantizer); ranges trained on the
+    same sample as faiss."""
+    from winnow.index.flat import FlatIndex
+    from winnow.index.ivf import IVFIndex
+    payload = "sq8" if kind.endswith("SQ8") else "float16"
+    if kind.startswith("IVF"):
+        idx = IVFIndex(x.shape[1], nlist, payload).train(train, seed=seed, threads=threads)
+    else:
+        idx = FlatIndex(x.shape[1], payload=payload).train(train)
+    idx.add(x, threads=threads)
+    return idx
+
+
 def build_winnow(kind, x, train, seed, nlist, threads):
+    if "SQ" in kind:
+        return build_winnow_sq(kind, x, train, seed, nlist, threads)
     from winnow.index.flat import FlatIndex
     from winnow.index.ivf import IVFIndex
     from winnow.index.pq_index import PQIndex
@@ -141,7 +158,7 @@ def _pq_params(s):
 
 
 def faiss_string(kind):
-    if kind == "Flat" or "x4fs" in kind:
+    if kind == "Flat" or "x4fs" in kind or "SQ" in kind:
         return kind
     return kind + "np"
 
@@ -171,6 +188,7 @@ def run_speed(args, faiss, x, q, gt, dataset, env, out):
     nlist = args.nlist
     kinds = [("Flat", [None]), ("PQ48", [None]), (f"IVF{nlist},PQ48", args.nprobe),
              ("PQ96x4fs", [None]), (f"IVF{nlist},PQ96x4fs", args.nprobe)]
+    kinds += [("SQ8", [None]), (f"IVF{nlist},SQ8", args.nprobe)]  # scalar quantization (faiss's "SQ8" recipes)
     kinds = [(k, p) for k, p in kinds if not args.only or any(o in k for o in args.only)]
     bw = bandwidth_probe(args.probe_gib)
     print(f"\n### {dataset}: n={len(x):,} d={x.shape[1]} nq={len(q):,} (recall over {len(gt):,}), "

@@ -209,6 +209,7 @@ def check_docnos_cover(index, ids, path, ids_name: str = "ids.npy") -> None:
 def check_dense(index, path, mmap: bool, prefix: str = "") -> None:
     """Shapes of a Flat / PQ / IVF index's arrays against its parameters, list tables,
     small float arrays finite (and, for read loads, the stored vectors too)."""
+    from winnow.index.flat import FlatIndex
     from winnow.index.hnsw import HNSWIndex
     from winnow.index.ivf import IVFIndex
     from winnow.index.pq_index import PQIndex
@@ -237,6 +238,7 @@ def check_dense(index, path, mmap: bool, prefix: str = "") -> None:
         offsets(index.list_offsets, path, f"{p}list_offsets.npy", n, index.nlist)
         if index.pq is not None:
             finite(index.pq.centroids, path, f"{p}codebooks.npy")
+        _check_sq(index, path, p)
         if index.payload == "fastscan":
             sizes = np.diff(index.list_offsets.astype(np.int64))
             packed = (sizes + 31) // 32 * 32 * index.M // 2  # fastscan_pack: 32-row groups, M nibbles a row
@@ -244,8 +246,11 @@ def check_dense(index, path, mmap: bool, prefix: str = "") -> None:
             if not np.array_equal(np.diff(index.packed_offsets.astype(np.int64)), packed):
                 _fail(path, f"{p}packed_offsets.npy", "packed list sizes do not match the list sizes")
         else:
-            width = d if index.payload == "flat" else index.pq.code_size
+            width = d if index.payload == "flat" else (index.pq or index.sq).code_size
             shape(index.payload_rows, path, f"{p}payload_rows.npy", (n, width))
+    elif isinstance(index, FlatIndex) and index.sq is not None:
+        shape(index.codes, path, f"{p}codes.npy", (n, index.sq.code_size))
+        _check_sq(index, path, p)
     else:
         shape(index.vectors, path, f"{p}vectors.npy", (n, d))
     if not mmap:  # a read load holds the vectors in memory already: one more pass is cheap
@@ -253,6 +258,24 @@ def check_dense(index, path, mmap: bool, prefix: str = "") -> None:
             arr = getattr(index, name, None)
             if arr is not None and arr.dtype.kind == "f":
                 finite(arr, path, f"{p}{name}.npy")
+        if getattr(index, "payload", None) == "float16":  # float16 codes: halves, may not be NaN / inf
+            name = "payload_rows" if isinstance(index, IVFIndex) else "codes"
+            finite(np.asarray(getattr(index, name)).view(np.float16), path, f"{p}{name}.npy")
+
+
+def _check_sq(index, path, p: str) -> None:
+    """SQ8 ranges: (d,) each, finite, widths >= 0 (every code byte is a valid SQ8 value and
+    float16 codes are plain halves, so the codes themselves need no check)."""
+    sq = getattr(index, "sq", None)
+    if sq is None or index.payload != "sq8":
+        return
+    vmin, vdiff = sq.vmin, sq.vdiff  # set_ranges at load refused non-finite or negative values
+    shape(vmin, path, f"{p}sq_vmin.npy", (index.d,))
+    shape(vdiff, path, f"{p}sq_vdiff.npy", (index.d,))
+    finite(vmin, path, f"{p}sq_vmin.npy")
+    finite(vdiff, path, f"{p}sq_vdiff.npy")
+    if np.any(vdiff < 0):
+        _fail(path, f"{p}sq_vdiff.npy", "holds a negative range width")
 
 
 def _check_hnsw(index, path, mmap: bool) -> None:

@@ -1,10 +1,12 @@
-"""``IVFIndex``: inverted-file index with flat, PQ (8/4-bit) or 4-bit fast-scan lists.
+"""``IVFIndex``: inverted-file index with flat, PQ (8/4-bit), 4-bit fast-scan or scalar-quantized
+(SQ8, float16) lists.
 
 Vectors are assigned to the nearest of ``nlist`` coarse centroids (k-means); a query scans
-the ``nprobe`` best lists. PQ lists encode residuals (x - centroid, faiss's IVFADC) or,
-with ``residual=False``, the vectors themselves (required for codebooks learned elsewhere,
-e.g. constrained PQ). The lists live in sorted arrays (rows grouped by list); ``add`` and
-``remove`` rebuild them, the C++ core searches them without copies (also memory-mapped).
+the ``nprobe`` best lists. PQ and scalar-quantized lists encode residuals (x - centroid,
+faiss's IVFADC) or, with ``residual=False``, the vectors themselves (required for codebooks
+learned elsewhere, e.g. constrained PQ). The lists live in sorted arrays (rows grouped by
+list); ``add`` and ``remove`` rebuild them, the C++ core searches them without copies (also
+memory-mapped).
 """
 from __future__ import annotations
 
@@ -17,16 +19,20 @@ from winnow.index.format import register_format
 from winnow.index.opq import train_opq
 from winnow.validation import check_finite
 
-PAYLOADS = ("flat", "pq", "fastscan")
+PAYLOADS = ("flat", "pq", "fastscan", "sq8", "float16")
+SQ_PAYLOADS = ("sq8", "float16")  # scalar quantization (faiss IndexIVFScalarQuantizer)
 
 
 @register_format("winnow.ivf")
 class IVFIndex(DenseIndex):
     """IVF over ``nlist`` lists. ``payload``: ``flat`` (float32 vectors), ``pq`` (M x nbits
-    codes, ADC) or ``fastscan`` (M x 4-bit codes, SIMD scan). ``refine=True`` stores the full
-    vectors to re-score the best ``refine_k`` candidates exactly."""
+    codes, ADC), ``fastscan`` (M x 4-bit codes, SIMD scan), ``sq8`` (one byte per dimension,
+    per-dimension ranges trained on the residuals, faiss "IVFn,SQ8") or ``float16`` (faiss
+    "IVFn,SQfp16"). ``refine=True`` stores the full vectors to re-score the best ``refine_k``
+    candidates exactly."""
 
     FORMAT = "winnow.ivf"
+    FORMAT_VERSION = (1, 1)  # 1.1: payloads sq8 / float16 (sq_vmin.npy, sq_vdiff.npy for sq8)
 
     def __init__(self, d: int, nlist: int, payload: str = "flat", M: int | None = None, nbits: int = 8,
                  metric: str = "ip", residual: bool = True, opq: bool = False, refine: bool = False,
@@ -39,8 +45,9 @@ class IVFIndex(DenseIndex):
         self.nlist, self.payload = int(nlist), payload
         self.residual, self.opq, self.refine = bool(residual), bool(opq), bool(refine)
         self.pq = None
+        self.sq = _core.ScalarQuantizer(self.d, payload) if payload in SQ_PAYLOADS else None
         self.M, self.nbits = None, None
-        if payload != "flat":
+        if payload not in ("flat",) + SQ_PAYLOADS:
             if M is None:
                 raise ValueError(f"payload '{payload}' needs M")
             nbits = 4 if payload == "fastscan" else nbits
@@ -52,7 +59,7 @@ class IVFIndex(DenseIndex):
         self.centroids = np.zeros((0, self.d), np.float32)
         self.list_offsets = np.zeros(self.nlist + 1, np.int64)
         self.ids = np.zeros(0, np.int64)
-        width = (self.d * 4) if payload == "flat" else self.pq.code_size
+        width = (self.d * 4) if payload == "flat" else (self.pq or self.sq).code_size
         self.payload_rows = np.zeros((0, self.d), np.float32) if payload == "flat" else np.zeros((0, width), np.uint8)
         self.vectors = np.zeros((0, self.d), np.float32) if refine else None
         self.packed = np.zeros(0, np.uint8)
@@ -65,13 +72,15 @@ class IVFIndex(DenseIndex):
 
     @property
     def is_trained(self) -> bool:
-        return len(self.centroids) == self.nlist and (self.pq is None or bool(self.pq.is_trained))
+        return (len(self.centroids) == self.nlist and (self.pq is None or bool(self.pq.is_trained))
+                and (self.sq is None or bool(self.sq.is_trained)))
 
     def _rotate(self, x):
         return x if self.rotation is None else np.ascontiguousarray(x @ self.rotation)
 
     def train(self, x, niter: int = 20, seed: int = 1234, threads: int = 1, max_points_per_centroid: int = 256):
-        """k-means coarse centroids, then (PQ payloads) the codebooks on residuals or vectors."""
+        """k-means coarse centroids, then (PQ payloads) the codebooks or (SQ8) the ranges on
+        residuals or vectors."""
         x = as_vectors(x, self.d)
         if len(x) < self.nlist:
             raise ValueError(f"{len(x)} training vectors for nlist={self.nlist}: need at least nlist")
@@ -84,6 +93,9 @@ class IVFIndex(DenseIndex):
             target = xr - self.centroids[self._assign(xr, threads)] if self.residual else xr
             self.pq.train(np.ascontiguousarray(target), niter=25, seed=seed + 1, threads=threads,
                           max_points_per_centroid=max_points_per_centroid)
+        if self.sq is not None:
+            target = xr - self.centroids[self._assign(xr, threads)] if self.residual else xr
+            self.sq.train(np.ascontiguousarray(target))
         return self
 
     def set_quantizers(self, centroids, codebooks=None, rotation=None) -> None:
@@ -123,7 +135,7 @@ class IVFIndex(DenseIndex):
             rows = xr
         else:
             target = xr - self.centroids[lists] if self.residual else xr
-            rows = self.pq.encode(np.ascontiguousarray(target), threads)
+            rows = (self.pq or self.sq).encode(np.ascontiguousarray(target), threads)
         self._rebuild(np.concatenate([self._row_lists(), lists]), np.concatenate([self.ids, new_ids]),
                       np.concatenate([self.rows(), rows]),
                       np.concatenate([self.vectors, x]) if self.refine else None)
@@ -163,7 +175,7 @@ class IVFIndex(DenseIndex):
         parts = [_core.fastscan_unpack(self.packed[pa:pb], int(b - a), self.M)
                  for a, b, pa, pb in zip(self.list_offsets[:-1], self.list_offsets[1:],
                                          self.packed_offsets[:-1], self.packed_offsets[1:])]
-        if not parts or self.n_docs == 0:
+        if not parts or self.n_docs == 0:  # (fast-scan only: the other payloads keep their rows)
             return np.zeros((0, self.pq.code_size), np.uint8)
         return np.ascontiguousarray(np.concatenate(parts))
 
@@ -173,6 +185,11 @@ class IVFIndex(DenseIndex):
         refine_k = (4 * k if refine_k is None else refine_k) if self.refine else 0
         rescore_k = (4 * k if rescore_k is None else rescore_k) if self.payload == "fastscan" else 0
         allow_arr = None if allow is None else np.unique(np.asarray(allow, dtype=np.int64))
+        if self.sq is not None:
+            return _core.ivf_sq_search(
+                self.centroids, self.list_offsets, self.ids, self.payload_rows, self.sq, residual=self.residual,
+                refine=self.vectors if self.refine else None, metric=self.metric, x=xr, k=k, nprobe=nprobe,
+                refine_k=refine_k, allow=allow_arr, threads=threads)
         flat = self.payload == "flat"
         return _core.ivf_search(
             self.centroids, self.list_offsets, self.ids, self.payload,
@@ -197,6 +214,8 @@ class IVFIndex(DenseIndex):
             arrays["payload_rows"] = self.payload_rows
         if self.pq is not None:
             arrays["codebooks"] = self.pq.centroids
+        if self.payload == "sq8":
+            arrays["sq_vmin"], arrays["sq_vdiff"] = self.sq.vmin, self.sq.vdiff
         if self.payload == "fastscan":
             arrays["packed"], arrays["packed_offsets"] = self.packed, self.packed_offsets
         if self.rotation is not None:
@@ -214,6 +233,8 @@ class IVFIndex(DenseIndex):
         index.ids, index.payload_rows = arrays["ids"], arrays.get("payload_rows")
         if index.pq is not None:
             index.pq.set_centroids(np.ascontiguousarray(arrays["codebooks"]))
+        if index.payload == "sq8":
+            index.sq.set_ranges(np.ascontiguousarray(arrays["sq_vmin"]), np.ascontiguousarray(arrays["sq_vdiff"]))
         if index.payload == "fastscan":
             index.packed, index.packed_offsets = arrays["packed"], arrays["packed_offsets"]
         index.rotation = arrays.get("rotation")

@@ -39,7 +39,7 @@ class IVFBuilder:
         if index.payload == "flat":
             self.rows = np.empty((self.n, index.d), np.float32)
         else:
-            self.rows = np.empty((self.n, index.pq.code_size), np.uint8)
+            self.rows = np.empty((self.n, (index.pq or index.sq).code_size), np.uint8)  # PQ or SQ codes
         self.vectors = np.empty((self.n, index.d), np.float32) if index.refine else None
 
     def add(self, vectors, threads: int = 1) -> None:
@@ -55,7 +55,7 @@ class IVFBuilder:
             self.rows[a:b] = xr
         else:
             target = xr - index.centroids[lists] if index.residual else xr
-            self.rows[a:b] = index.pq.encode(np.ascontiguousarray(target), threads)
+            self.rows[a:b] = (index.pq or index.sq).encode(np.ascontiguousarray(target), threads)
         self.lists[a:b] = lists
         if self.vectors is not None:
             self.vectors[a:b] = x

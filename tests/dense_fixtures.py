@@ -60,12 +60,19 @@ def make_index(kind: str, x, metric="ip", seed=0, refine=False):
         index = IVFIndex(d, 8, "pq", M=8, metric=metric, residual=False, refine=refine)
     elif kind == "ivf_fastscan":
         index = IVFIndex(d, 8, "fastscan", M=8, metric=metric, refine=refine)
+    elif kind in ("flat_sq8", "flat_f16"):
+        index = FlatIndex(d, metric, payload="sq8" if kind == "flat_sq8" else "float16", refine=refine)
+    elif kind in ("ivf_sq8", "ivf_f16"):
+        index = IVFIndex(d, 8, "sq8" if kind == "ivf_sq8" else "float16", metric=metric, refine=refine)
     else:
         raise ValueError(kind)
-    if kind != "flat":
+    if kind == "flat_sq8":
+        index.train(x)
+    elif not kind.startswith("flat"):
         index.train(x, niter=8, seed=seed)
     index.add(x)
     return index
 
 
-KINDS = ["flat", "pq8", "pq4", "opq", "ivf_flat", "ivf_pq", "ivf_pq_nores", "ivf_fastscan"]
+KINDS = ["flat", "pq8", "pq4", "opq", "ivf_flat", "ivf_pq", "ivf_pq_nores", "ivf_fastscan", "flat_sq8", "flat_f16",
+         "ivf_sq8", "ivf_f16"]

@@ -1,4 +1,5 @@
-// Bindings for the scalar quantizer (float32 / float16 / SQ8 codec) and its CodeScorer.
+// Bindings for the scalar quantizer (float32 / float16 / SQ8 codec), its CodeScorer, and the
+// exhaustive and IVF searches over scalar-quantized codes (dense/sq_search.hpp).
 // Arrays are float32 / uint8 C-contiguous and never converted (In<T> parameters); outputs are
 // allocated with the GIL held and the core runs with it released.
 #include <pybind11/numpy.h>
@@ -10,6 +11,9 @@
 #include "array_utils.hpp"
 #include "dense/float16.hpp"
 #include "dense/scalar_quantizer.hpp"
+#include "dense/sq_search.hpp"
+#include "thread_pool.hpp"
+#include "topk.hpp"
 
 namespace py = pybind11;
 using namespace winnow::dense;
@@ -40,6 +44,32 @@ void check_range_array(const carray<float>& a, const ScalarQuantizer& sq, const 
   if (a.shape(0) != sq.d())
     throw std::invalid_argument(std::string(name) + " has " + str(a.shape(0)) + " entries, quantizer dim is " +
                                 str(sq.d()));
+}
+
+// As bind_ivf.cpp's options(): k and refine_k capped at the n rows searched; allow sorted.
+SearchOptions search_options(int64_t k, int64_t n, int64_t nprobe, int64_t refine_k, const py::object& allow,
+                             int threads, carray<int64_t>& allow_arr) {
+  if (refine_k < 0) throw std::invalid_argument("refine_k must be >= 0, got " + std::to_string(refine_k));
+  winnow::check_threads(threads);
+  SearchOptions o;
+  o.k = winnow::result_columns(k, n);
+  o.nprobe = nprobe;
+  o.refine_k = std::min(refine_k, n);
+  o.threads = threads;
+  if (!allow.is_none()) {
+    allow_arr = winnow_py::as_carray<int64_t>(allow, "allow");
+    if (allow_arr.ndim() != 1) throw std::invalid_argument("allow must be a 1-D int64 array of ids");
+    o.allow = allow_arr.data();
+    o.n_allow = allow_arr.size();
+    for (int64_t i = 1; i < o.n_allow; ++i)
+      if (o.allow[i] < o.allow[i - 1]) throw std::invalid_argument("allow must be sorted ascending");
+  }
+  return o;
+}
+
+void check_rows(const carray<float>& a, int64_t n, int64_t d, const char* name) {
+  if (a.ndim() != 2 || a.shape(0) != n || a.shape(1) != d)
+    throw std::invalid_argument(std::string(name) + " must have shape (" + str(n) + ", " + str(d) + ")");
 }
 
 py::array_t<float> copy_out(const std::vector<float>& v) {
@@ -162,4 +192,96 @@ void bind_scalar_quantizer(py::module_& m) {
         return py::make_tuple(halves, back);
       },
       py::arg("x"), "(halves (n,) uint16, floats (n,)) through the portable (non-F16C) conversions (tests)");
+
+  m.def(
+      "sq_search",
+      [](const ScalarQuantizer& sq, const std::string& metric, In<uint8_t> codes, py::object ids, py::object refine,
+         In<float> x, int64_t k, int64_t refine_k, py::object allow, int threads) {
+        check_codes(codes, sq);
+        check_vectors(x, sq, "queries");
+        const int64_t n = codes.shape(0);
+        carray<int64_t> id_arr, allow_arr;
+        carray<float> refine_arr;
+        const int64_t* idp = nullptr;
+        if (!ids.is_none()) {
+          id_arr = winnow_py::as_carray<int64_t>(ids, "ids");
+          if (id_arr.ndim() != 1 || id_arr.shape(0) != n)
+            throw std::invalid_argument("ids must have shape (" + str(n) + ",)");
+          idp = id_arr.data();
+        }
+        const float* rp = nullptr;
+        if (!refine.is_none()) {
+          refine_arr = winnow_py::as_carray<float>(refine, "refine");
+          check_rows(refine_arr, n, sq.d(), "refine");
+          rp = refine_arr.data();
+        }
+        const SearchOptions o = search_options(k, n, 1, refine_k, allow, threads, allow_arr);
+        const Metric met = parse_metric(metric);
+        const int64_t nq = x.shape(0);
+        py::array_t<float> scores({static_cast<S>(nq), static_cast<S>(o.k)});
+        py::array_t<int64_t> out_ids({static_cast<S>(nq), static_cast<S>(o.k)});
+        float* sp = scores.mutable_data();
+        int64_t* ip = out_ids.mutable_data();
+        const uint8_t* cp = codes.data();
+        const float* xp = x.data();
+        {
+          py::gil_scoped_release nogil;
+          sq_search(sq, met, cp, n, idp, rp, xp, nq, o, sp, ip);
+        }
+        return py::make_tuple(scores, out_ids);
+      },
+      py::arg("sq"), py::arg("metric"), py::arg("codes"), py::arg("ids") = py::none(),
+      py::arg("refine") = py::none(), py::arg("x"), py::arg("k") = 10, py::arg("refine_k") = 0,
+      py::arg("allow") = py::none(), py::arg("threads") = 1,
+      "Exhaustive search over scalar-quantized codes (n, code_size); returns (scores (nq, kc) float32, "
+      "ids (nq, kc) int64), kc = min(k, n).");
+
+  m.def(
+      "ivf_sq_search",
+      [](In<float> centroids, In<int64_t> list_offsets, In<int64_t> ids, In<uint8_t> codes, const ScalarQuantizer& sq,
+         bool residual, py::object refine, const std::string& metric, In<float> x, int64_t k, int64_t nprobe,
+         int64_t refine_k, py::object allow, int threads) {
+        IvfSqView v;
+        check_ndim(centroids, 2, "centroids");
+        v.nlist = centroids.shape(0);
+        v.d = centroids.shape(1);
+        v.n = ids.size();
+        v.metric = parse_metric(metric);
+        v.centroids = centroids.data();
+        if (list_offsets.ndim() != 1 || list_offsets.shape(0) != v.nlist + 1)
+          throw std::invalid_argument("list_offsets must have shape (" + str(v.nlist + 1) + ",)");
+        v.list_offsets = list_offsets.data();
+        v.ids = ids.data();
+        v.sq = &sq;
+        v.residual = residual;
+        check_codes(codes, sq);
+        if (codes.shape(0) != v.n) throw std::invalid_argument("codes have " + str(codes.shape(0)) + " rows, ids " + str(v.n));
+        v.codes = codes.data();
+        carray<float> refine_arr;
+        carray<int64_t> allow_arr;
+        if (!refine.is_none()) {
+          refine_arr = winnow_py::as_carray<float>(refine, "refine");
+          check_rows(refine_arr, v.n, v.d, "refine");
+          v.refine = refine_arr.data();
+        }
+        check_vectors(x, sq, "queries");
+        v.validate();
+        const SearchOptions o = search_options(k, v.n, nprobe, refine_k, allow, threads, allow_arr);
+        const int64_t nq = x.shape(0);
+        py::array_t<float> scores({static_cast<S>(nq), static_cast<S>(o.k)});
+        py::array_t<int64_t> out_ids({static_cast<S>(nq), static_cast<S>(o.k)});
+        float* sp = scores.mutable_data();
+        int64_t* ip = out_ids.mutable_data();
+        const float* xp = x.data();
+        {
+          py::gil_scoped_release nogil;
+          ivf_sq_search(v, xp, nq, o, sp, ip);
+        }
+        return py::make_tuple(scores, out_ids);
+      },
+      py::arg("centroids"), py::arg("list_offsets"), py::arg("ids"), py::arg("codes"), py::arg("sq"),
+      py::arg("residual") = false, py::arg("refine") = py::none(), py::arg("metric") = "ip", py::arg("x"),
+      py::arg("k") = 10, py::arg("nprobe") = 1, py::arg("refine_k") = 0, py::arg("allow") = py::none(),
+      py::arg("threads") = 1,
+      "IVF search over scalar-quantized lists; returns (scores (nq, kc) float32, ids (nq, kc) int64), kc = min(k, n).");
 }

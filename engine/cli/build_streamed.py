@@ -33,7 +33,10 @@ def run_build_ivf(args: argparse.Namespace, model: str | None) -> int:
     source = VectorChunks(args.vectors)
     docnos = source.ids()  # a bad ids file fails before any training
     kind = args.dense_kind
-    payload = "flat" if kind == "ivf" else ("fastscan" if args.nbits == 4 else "pq")
+    if kind == "ivf":  # --payload float32 is IVF's "flat" lists
+        payload = "flat" if args.payload == "float32" else args.payload
+    else:
+        payload = "fastscan" if args.nbits == 4 else "pq"
     index = IVFIndex(source.d, args.nlist, payload, getattr(args, "M", None), getattr(args, "nbits", 8),
                      args.metric, residual=not getattr(args, "no_residual", False),
                      opq=getattr(args, "opq", False), refine=args.refine, model=model)

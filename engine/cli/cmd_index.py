@@ -136,6 +136,9 @@ def _add_dense_parser(tsub, kind: str) -> None:
         p.add_argument("--opq", action="store_true", help="learn an OPQ rotation before PQ")
     if kind in ("ivf", "ivfpq"):
         p.add_argument("--nlist", type=positive_int, required=True, help="number of inverted lists")
+    if kind in ("flat", "ivf"):
+        p.add_argument("--payload", choices=["float32", "float16", "sq8"], default="float32",
+                       help="stored vectors: float32 (default), float16 or sq8 (8-bit scalar quantization)")
     if kind == "ivfpq":
         p.add_argument("--no-residual", action="store_true",
                        help="encode vectors, not residuals (for codebooks learned elsewhere)")
@@ -166,7 +169,7 @@ def run_build_dense(args: argparse.Namespace) -> int:
     vectors, docnos = load_vectors(args.vectors)
     n, d = vectors.shape
     if args.dense_kind == "flat":
-        index = FlatIndex(d, args.metric, model)
+        index = FlatIndex(d, args.metric, model, payload=args.payload)
     else:
         index = PQIndex(d, args.M, args.nbits, args.metric, opq=args.opq, refine=args.refine, model=model)
         rng = np.random.default_rng(args.seed)

@@ -19,6 +19,7 @@ KINDS = {
     "bm25": "winnow.bm25", "flat": "winnow.flat", "pq8": "winnow.pq", "pq4": "winnow.pq",
     "ivf_flat": "winnow.ivf", "ivf_pq": "winnow.ivf", "ivf_fastscan": "winnow.ivf",
     "hnsw": "winnow.hnsw", "hnsw_sq8": "winnow.hnsw",
+    "flat_sq8": "winnow.flat", "flat_f16": "winnow.flat", "ivf_sq8": "winnow.ivf",
     "tokens_f16": "winnow.tokens", "tokens_pq": "winnow.tokens", "cur": "winnow.cur",
 }
 DIM = 16
@@ -140,10 +141,13 @@ def build(kind: str, seed: int):
         "ivf_flat": lambda: IVFIndex(DIM, 8, "flat", metric="l2"),
         "ivf_pq": lambda: IVFIndex(DIM, 8, "pq", M=4, metric="ip", refine=True),
         "ivf_fastscan": lambda: IVFIndex(DIM, 8, "fastscan", M=8, metric="ip"),
+        "flat_sq8": lambda: FlatIndex(DIM, "l2", payload="sq8", refine=True),
+        "flat_f16": lambda: FlatIndex(DIM, "ip", payload="float16"),
+        "ivf_sq8": lambda: IVFIndex(DIM, 8, "sq8", metric="ip"),
         "hnsw": lambda: HNSWIndex(DIM, M=4, ef_construction=16, metric="ip", seed=seed),
         "hnsw_sq8": lambda: HNSWIndex(DIM, M=4, ef_construction=16, metric="l2", payload="sq8", refine=True),
     }[kind]()
-    if kind not in ("flat", "hnsw", "hnsw_sq8"):
+    if not kind.startswith(("flat", "hnsw")):
         index.train(x, niter=6, seed=seed)
     index.add(x)
     if kind.startswith("hnsw"):
