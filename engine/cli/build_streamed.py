@@ -59,10 +59,9 @@ def run_build_ivf(args: argparse.Namespace, model: str | None) -> int:
 
 
 def run_build_hnsw(args: argparse.Namespace) -> int:
-    """Add block by block (with one thread the graph equals one add of everything; SQ8 ranges
-    come from the first block)."""
+    """Add block by block: with one thread the graph equals one add of everything (SQ8 ranges
+    are trained first, on a seeded sample: all rows when n <= --train-size, as one add would)."""
     from winnow.cli.cmd_index import query_model
-
     from winnow.index import HNSWIndex
     from winnow.vector_chunks import VectorChunks
 
@@ -73,6 +72,8 @@ def run_build_hnsw(args: argparse.Namespace) -> int:
     docnos = source.ids()  # a bad ids file fails before the graph is built
     index = HNSWIndex(source.d, M=args.M, ef_construction=args.ef_construction, metric=args.metric,
                       payload=args.payload, refine=args.refine, model=model, seed=args.seed)
+    if args.payload == "sq8":
+        index.train(source.sample(args.train_size, args.seed))
     with _progress(source.n, "hnsw", args.batch_size) as bar:
         for _, block in source.blocks(args.batch_size):
             index.add(block, threads=args.threads, progress=False)

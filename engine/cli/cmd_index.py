@@ -191,15 +191,18 @@ def _add_hnsw_options(p: argparse.ArgumentParser) -> None:
                    "a better graph)")
     p.add_argument("--payload", choices=["float32", "float16", "sq8"], default="float32",
                    help="how each vector is stored: float32 (default), float16, or sq8 (8-bit "
-                   "per-dimension scalar quantization, a quarter of float32, whose per-dimension "
-                   "ranges are those of the first --batch-size vectors)")
+                   "per-dimension scalar quantization, a quarter of float32, with per-dimension "
+                   "ranges from a sample of --train-size vectors)")
     p.add_argument("--refine", action="store_true",
                    help="also keep the float32 vectors to re-score the best candidates exactly "
                    "(for the float16 and sq8 payloads)")
     p.add_argument("--batch-size", type=positive_int, default=65536,
                    help="vectors per add call, the unit of progress and of float32 memory (default "
                    "65536); with one thread the graph does not depend on it")
-    p.add_argument("--seed", type=int, default=100, help="seed of the node levels (default 100)")
+    p.add_argument("--train-size", type=positive_int, default=200_000,
+                   help="sq8: vectors sampled to set the ranges (default 200000; all when fewer)")
+    p.add_argument("--seed", type=int, default=100, help="seed of the node levels and of the sq8 "
+                   "sample (default 100)")
     add_threads(p)
     from winnow.cli.build_streamed import run_build_hnsw
 
