@@ -2,8 +2,10 @@
 
 ``winnow encode`` writes ``vectors-NNNNN.npy`` chunks (float32 or float16). A build of
 8.8M x 384 vectors cannot afford them as one float32 array (13.5 GB), so the dense builders
-read through :class:`VectorChunks`: every part is memory-mapped, blocks of rows come out as
-float32 one at a time, and a training sample gathers only its own rows.
+read through :class:`VectorChunks`: blocks of rows are read from the files with plain reads
+and come out as float32 one at a time, and a training sample gathers only its own rows (one
+part mapped at a time). Nothing stays mapped, so the chunks' pages are page cache, never part
+of the build's resident memory (a mapping would count every page it touched in the RSS).
 
 Every block is checked for NaN and infinity where it is read, and the error names the file
 and the row in it (as :func:`winnow.vectors.load_vectors` does for whole files).
@@ -17,7 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from winnow.errors import IndexFormatError
-from winnow.vectors import _load_npy, _read_ids, vector_files
+from winnow.vectors import _load_npy, _npy_header, _read_ids, vector_files
 
 __all__ = ["VectorChunks"]
 
@@ -26,8 +28,7 @@ class VectorChunks:
     """The rows of a vector directory (any layout of :func:`winnow.vectors.vector_files`).
 
     Attributes: ``n`` rows, ``d`` columns, ``dtype`` as stored, ``meta`` (meta.json or {}),
-    ``parts`` (the mapped arrays, read-only; their pages count as page cache, not as the
-    process's own memory).
+    ``files`` the .npy parts in row order, ``starts`` (n_parts + 1,) the first row of each.
     """
 
     def __init__(self, path: str | os.PathLike[str], which: str | None = None):
@@ -35,20 +36,25 @@ class VectorChunks:
         files = vector_files(self.path, which)
         self.meta, self._ids_path = files.meta, files.ids
         self.files = files.parts
-        self.parts = [_load_npy(p, True) for p in files.parts]  # each (rows_i, d), mapped
-        for p, a in zip(files.parts, self.parts):
-            if a.ndim != 2 or a.dtype.kind != "f":
-                raise IndexFormatError(f"{p}: expected a 2-d float array, found {a.dtype} {a.shape}")
-        self.d = files.dim if files.dim is not None else (self.parts[0].shape[1] if self.parts else 0)
-        for p, a in zip(files.parts, self.parts):
-            if a.shape[1] != self.d:
-                raise IndexFormatError(f"{p}: {a.shape[1]} columns, expected {self.d} (meta.json dim or the "
+        headers = [_npy_header(p) for p in files.parts]  # (shape, dtype, data offset) each
+        for p, h in zip(files.parts, headers):
+            if h is None:
+                raise IndexFormatError(f"{p}: missing, truncated or not an .npy file")
+            if len(h[0]) != 2 or h[1].kind != "f":
+                raise IndexFormatError(f"{p}: expected a 2-d float array, found {h[1]} {h[0]}")
+        self.d = files.dim if files.dim is not None else (headers[0][0][1] if headers else 0)
+        for p, h in zip(files.parts, headers):
+            if h[0][1] != self.d:
+                raise IndexFormatError(f"{p}: {h[0][1]} columns, expected {self.d} (meta.json dim or the "
                                        "first part)")
-        self.starts = np.cumsum([0] + [len(a) for a in self.parts])  # (n_parts + 1,) first row of each
+            if h[1] != headers[0][1]:
+                raise IndexFormatError(f"{p}: dtype {h[1]}, the first part has {headers[0][1]}")
+        self._offsets = [h[2] for h in headers]
+        self.starts = np.cumsum([0] + [h[0][0] for h in headers])  # (n_parts + 1,) first row of each
         self.n = int(self.starts[-1])
         if files.count is not None and self.n != files.count:
             raise IndexFormatError(f"{self.path}: chunks hold {self.n} rows, meta.json says {files.count}")
-        self.dtype = self.parts[0].dtype if self.parts else np.dtype(np.float32)
+        self.dtype = headers[0][1] if headers else np.dtype(np.float32)
 
     def ids(self) -> list[str]:
         """Docnos in row order (one per row, else IndexFormatError)."""
@@ -59,11 +65,17 @@ class VectorChunks:
         files, so memory is one block whatever the chunk size."""
         if rows <= 0:
             raise ValueError(f"rows must be positive, got {rows}")
-        for path, part, start in zip(self.files, self.parts, self.starts):
-            for a in range(0, len(part), rows):
-                block = np.ascontiguousarray(part[a:a + rows], dtype=np.float32)
-                _check_block(block, path, a)
-                yield int(start) + a, block
+        for path, offset, start, stop in zip(self.files, self._offsets, self.starts[:-1], self.starts[1:]):
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                for a in range(0, int(stop - start), rows):
+                    m = min(rows, int(stop - start) - a)
+                    raw = np.fromfile(fh, dtype=self.dtype, count=m * self.d)
+                    if len(raw) != m * self.d:  # the file shrank since its header was read
+                        raise IndexFormatError(f"{path}: truncated at row {a + len(raw) // max(1, self.d)}")
+                    block = raw.reshape(m, self.d).astype(np.float32, copy=False)
+                    _check_block(block, path, a)
+                    yield int(start) + a, block
 
     def sample(self, m: int, seed: int) -> np.ndarray:
         """(min(m, n), d) float32 rows for training: all rows when n <= m, else the rows
@@ -78,7 +90,9 @@ class VectorChunks:
         for i in np.unique(which):
             sel = np.flatnonzero(which == i)
             local = rows[sel] - self.starts[i]
-            out[sel] = self.parts[i][local]
+            part = _load_npy(self.files[i], True)  # mapped for this gather only, then unmapped
+            out[sel] = part[local]
+            del part
             _check_block(out[sel], self.files[i], None, local)
         return out
 
