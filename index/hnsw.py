@@ -77,12 +77,16 @@ class HNSWIndex(DenseIndex):
         if not self._graph.trained:  # SQ8 ranges from every vector of this add, not its first batch
             self._graph.train(x)
         self._graph.reserve(len(x))  # the batches below then never reallocate the arrays
-        with tqdm(total=len(x), unit="vec", desc="HNSW add", disable=not show) as bar:
-            for a in range(0, len(x), ADD_BATCH):
-                batch = x[a:a + ADD_BATCH]
-                self._graph.add(batch, threads)
-                self.ids = np.concatenate([self.ids, new_ids[a:a + ADD_BATCH]])
-                bar.update(len(batch))
+        done = 0
+        try:
+            with tqdm(total=len(x), unit="vec", desc="HNSW add", disable=not show) as bar:
+                for a in range(0, len(x), ADD_BATCH):
+                    batch = x[a:a + ADD_BATCH]
+                    self._graph.add(batch, threads)
+                    done += len(batch)
+                    bar.update(len(batch))
+        finally:  # interrupted or not, ids cover exactly the rows the graph holds (one copy, not one a batch)
+            self.ids = np.concatenate([self.ids, new_ids[:done]])
 
     def train(self, vectors) -> None:
         """SQ8 payload: per-dimension ranges (min, max) from ``vectors`` (n, d), before the first
