@@ -50,7 +50,7 @@ _DENSE_SOURCE = {"model": None, "vectors": None, "metric": "ip", "seed": 1234}
 # SEARCH_PARAMS: changing them reuses the built index.
 INDEX_TYPES: dict[str, dict[str, Any]] = {
     "bm25": {"k1": 0.9, "b": 0.4, "scoring": "lucene", "analyzer": "english"},
-    "flat": dict(_DENSE_SOURCE),
+    "flat": {**_DENSE_SOURCE, "payload": "float32"},
     "pq": {**_DENSE_SOURCE, "M": REQUIRED, "nbits": 8, "opq": False, "refine": False, "refine_k": 0},
     "ivf": {**_DENSE_SOURCE, "nlist": REQUIRED, "payload": "flat", "M": 0, "nbits": 8, "opq": False,
             "residual": True, "refine": False, "nprobe": 1, "refine_k": 0},
@@ -63,8 +63,10 @@ INDEX_TYPES: dict[str, dict[str, Any]] = {
 SEARCH_PARAMS = {"k1", "b", "scoring", "nprobe", "refine_k", "ef"}
 _CHOICES = {"scoring": ("lucene", "accurate", "robertson"), "analyzer": ("english", "plain"),
             "metric": ("ip", "l2"), "payload": ("flat", "pq", "fastscan"), "nbits": (4, 8)}
-# Choices that differ by index type: an HNSW payload is how each node's vector is stored.
-_TYPE_CHOICES = {("hnsw", "payload"): ("float32", "float16", "sq8")}
+# Choices that differ by index type: a Flat or HNSW payload is how each vector is stored; an
+# IVF payload is what its lists hold.
+_TYPE_CHOICES = {("hnsw", "payload"): ("float32", "float16", "sq8"), ("flat", "payload"): ("float32", "float16", "sq8"),
+                 ("ivf", "payload"): ("flat", "pq", "fastscan", "sq8", "float16")}
 # Counts that must be >= 1 where the type has them (0 means "unused" for ivf's M).
 _POSITIVE = {("hnsw", "M"), ("hnsw", "ef_construction"), ("hnsw", "ef")}
 FUSIONS = {"rrf": {"rrf_k", "depth", "weights"}, "score_sum": {"normalise", "depth", "weights"}}
@@ -358,7 +360,7 @@ def _index_spec(name: str, table: Any, base: Path) -> IndexSpec:
             params["vectors"] = str(_path(params["vectors"], f"{key}.vectors", base))
         elif params["model"] != "default":
             params["model"] = str(_path(params["model"], f"{key}.model", base))
-    if kind == "ivf" and params["payload"] != "flat" and not params["M"]:
+    if kind == "ivf" and params["payload"] in ("pq", "fastscan") and not params["M"]:
         raise ConfigError(f"{key}.M", f"required for payload '{params['payload']}'")
     return IndexSpec(name, kind, params)
 

@@ -80,7 +80,7 @@ def _build(h: IndexHandle, ds, cfg: ExperimentConfig, cache: ExperimentCache, lo
     if spec.type == "flat":
         from winnow.index.flat import FlatIndex
 
-        index = FlatIndex(d, p["metric"], model=model)
+        index = FlatIndex(d, p["metric"], model=model, payload=p["payload"])
     elif spec.type == "hnsw":
         from winnow.index import HNSWIndex
 

@@ -177,7 +177,22 @@ def test_experiment_hnsw_config(data, tmp_path):
             load_config(_experiment_config(tmp_path / str(len(message)), data, **change))
     # an IVF payload keeps its own choices
     ivf = {"dataset": {"path": str(tmp_path / "ds")}, "indexes": {"i": {"type": "ivf", "vectors": str(tmp_path / "qvec"),
-                                                                        "nlist": 4, "payload": "sq8"}},
+                                                                        "nlist": 4, "payload": "int4"}},
            "pipelines": {"i": "i"}, "output": {"dir": str(tmp_path / "o2")}}
-    with pytest.raises(ConfigError, match="indexes.i.payload: expected one of \\('flat', 'pq', 'fastscan'\\)"):
+    with pytest.raises(ConfigError, match="indexes.i.payload: expected one of \\('flat', 'pq', 'fastscan', 'sq8', 'float16'\\)"):
         load_config(ivf)
+
+
+@pytest.mark.parametrize("index", [{"type": "flat", "payload": "sq8"}, {"type": "flat", "payload": "float16"},
+                                   {"type": "ivf", "nlist": 2, "payload": "sq8", "nprobe": 2},
+                                   {"type": "ivf", "nlist": 2, "payload": "float16", "nprobe": 2}])
+def test_experiment_scalar_quantized_payloads(data, tmp_path, index):
+    """Flat and IVF scalar-quantized payloads in experiment configs: the nearest document (the
+    only relevant one) still ranks first, all lists probed."""
+    from winnow.experiment import run_experiment
+
+    cfg = _experiment_config(tmp_path, data)
+    cfg["indexes"]["graph"] = {**index, "vectors": cfg["indexes"]["graph"]["vectors"]}
+    report = run_experiment(cfg, log=None)
+    (row,) = report["splits"][0]["rows"]
+    assert row["metrics"]["RR@10"] >= 0.95
