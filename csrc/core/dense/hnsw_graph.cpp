@@ -210,8 +210,6 @@ int64_t HnswGraph::remove(const int64_t* rows, int64_t count) {
   return removed;
 }
 
-
-
 void HnswGraph::add(const float* x, int64_t count, int threads) {
   check_threads(threads);
   if (count <= 0) return;
@@ -273,8 +271,12 @@ void HnswGraph::insert(int64_t row, const float* x, std::vector<std::mutex>& loc
   float cur_score = score(g.code(cur));
   for (int lc = top; lc > level; --lc) hnsw_detail::greedy_descend(g, score, links, lc, scratch, cur, cur_score);
 
-  std::vector<ScoredNode> kept, pruned, cands, reselected;
-  std::vector<float> buf;
+  // Buffers reused across the inserts of this thread (no allocation per insert).
+  std::vector<ScoredNode>& kept = scratch.kept;
+  std::vector<ScoredNode>& pruned = scratch.pruned;
+  std::vector<ScoredNode>& cands = scratch.cands;
+  std::vector<ScoredNode>& reselected = scratch.reselected;
+  std::vector<float>& buf = scratch.decoded;
   CodeScorer between(sq_, g.metric, x);  // re-prepared for each base node of a heuristic
   auto accept_all = [](int32_t) { return true; };
   for (int lc = std::min(level, top); lc >= 0; --lc) {

@@ -44,6 +44,9 @@ struct Scratch {
   std::vector<int32_t> pending;                 // unvisited neighbours of the expanded node
   std::vector<const uint8_t*> pending_codes;    // their codes
   std::vector<float> pending_scores;            // and scores
+  // construction only: neighbour lists being selected, and a decoded vector (d)
+  std::vector<ScoredNode> kept, pruned, cands, reselected;
+  std::vector<float> decoded;
 };
 
 inline void prefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
