@@ -9,7 +9,7 @@ query embeddings (first --nq). Ground truth: exact search (FlatIndex).
 
 Every system is built and searched in its own subprocess (fair peak-memory readings): build
 seconds with --build-threads threads, the memory the build added to the process (peak RSS
-after minus RSS before, MiB), then for each ef: recall@10 and QPS on one thread, one query per
+during the build minus RSS before it, MiB; the input vectors are already loaded), then for each ef: recall@10 and QPS on one thread, one query per
 call and one batch call of all queries. The headline compares each Winnow row with hnswlib at
 recall@10 0.90 and 0.95 (QPS interpolated log-linearly between the two measured ef points
 around that recall on each system's own curve).
@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -73,12 +72,19 @@ def dataset(args) -> tuple[Path, Path, Path]:
 
 
 # ----------------------------------------------------------------------------- one system
-def rss_mib() -> float:
+def status_mib(field: str) -> float:
+    """/proc/self/status field (VmRSS: resident now, VmHWM: peak since the last reset), MiB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def reset_peak() -> None:
+    """Start VmHWM afresh (Linux: writing 5 to clear_refs resets the peak to the current RSS)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def build(system: str, x: np.ndarray, M: int, efc: int, threads: int):
@@ -151,14 +157,18 @@ def qps(fn, q, budget: float, per_call: bool) -> float:
 
 def run_system(args) -> None:
     """Child process: build one system, measure, print one JSON object."""
-    x = np.load(args.base, mmap_mode="r")
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    x = np.ascontiguousarray(np.load(args.base), dtype=np.float32)  # read, not mapped: no file pages in RSS
     q, gt = np.load(args.queries), np.load(args.truth)
-    before = rss_mib()
+    # Import the system's modules first: the memory reading is the build's, not the imports'.
+    {"hnswlib": lambda: __import__("hnswlib"), "faiss": lambda: __import__("faiss"),
+     "usearch": lambda: __import__("usearch.index")}.get(args.system, lambda: (__import__("winnow.index"),
+                                                                                __import__("tqdm")))()
+    before = status_mib("VmRSS")
+    reset_peak()
     t = time.perf_counter()
     one, batch = build(args.system, x, args.M, args.efc, args.build_threads)
     build_s = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = status_mib("VmHWM")  # the most the build held at once, the input vectors included
     rows = []
     for ef in args.ef:
         ids = np.asarray(batch(q, 10, ef))
@@ -189,6 +199,17 @@ def report(results: dict, args) -> None:
     for name, r in results.items():
         cells = [f"{p['recall']:.3f} / {p['qps_one']:,.0f} / {p['qps_batch']:,.0f}" for p in r["points"]]
         print(f"| {name} | {r['build_s']:.1f} | {r['build_mib']:.0f} | " + " | ".join(cells) + " |")
+    base = results.get("winnow-f32")
+    for name in ("winnow-f16", "winnow-sq8"):
+        r = results.get(name)
+        if not (base and r):
+            continue
+        print(f"\n| {name} / winnow-f32, same ef | " + " | ".join(f"ef {p['ef']}" for p in r["points"]) + " |")
+        print("|---|" + "---|" * len(r["points"]))
+        print("| recall@10 difference | " + " | ".join(f"{p['recall'] - b['recall']:+.3f}"
+                                                      for p, b in zip(r["points"], base["points"])) + " |")
+        for key, label in (("qps_one", "QPS ratio, one query per call"), ("qps_batch", "QPS ratio, batch")):
+            print(f"| {label} | " + " | ".join(f"{p[key] / b[key]:.2f}x" for p, b in zip(r["points"], base["points"])) + " |")
     ref = results.get("hnswlib")
     if not ref:
         return
