@@ -176,14 +176,7 @@ def to_faiss(index):
         out = faiss.IndexScalarQuantizer(d, _faiss_qtype(faiss, index.payload), metric)
         _faiss_sq(faiss, index, out)
         out.is_trained = True
-        mapped = None
-        if not np.array_equal(index.ids, np.arange(index.n_docs)):
-            mapped = faiss.IndexIDMap(out)  # faiss wants the wrapped index empty here
-            faiss.copy_array_to_vector(np.ascontiguousarray(index.ids), mapped.id_map)
-            mapped.ntotal = index.n_docs
-        faiss.copy_array_to_vector(np.ascontiguousarray(index.codes).ravel(), out.codes)
-        out.ntotal = index.n_docs
-        return out if mapped is None else mapped
+        return _with_codes(faiss, out, index.codes, index.ids)
     if isinstance(index, IVFIndex) and index.sq is not None:
         quantizer = faiss.IndexFlat(d, metric)
         quantizer.add(np.ascontiguousarray(index.centroids))
@@ -207,14 +200,7 @@ def to_faiss(index):
         out = faiss.IndexPQ(d, index.M, index.nbits, metric)
         faiss.copy_array_to_vector(np.ascontiguousarray(index.pq.centroids).ravel(), out.pq.centroids)
         out.is_trained = True
-        mapped = None
-        if not np.array_equal(index.ids, np.arange(index.n_docs)):
-            mapped = faiss.IndexIDMap(out)  # faiss wants the wrapped index empty here
-            faiss.copy_array_to_vector(np.ascontiguousarray(index.ids), mapped.id_map)
-            mapped.ntotal = index.n_docs
-        faiss.copy_array_to_vector(np.ascontiguousarray(index.codes).ravel(), out.codes)
-        out.ntotal = index.n_docs
-        return _with_rotation(faiss, out if mapped is None else mapped, index.rotation)
+        return _with_rotation(faiss, _with_codes(faiss, out, index.codes, index.ids), index.rotation)
     if isinstance(index, IVFIndex) and index.payload in ("pq", "fastscan"):
         quantizer = faiss.IndexFlat(d, metric)
         quantizer.add(np.ascontiguousarray(index.centroids))
@@ -240,6 +226,20 @@ def _add_lists(faiss, out, index) -> None:
             codes = np.ascontiguousarray(rows[a:b])
             out.invlists.add_entries(l, int(b - a), faiss.swig_ptr(ids), faiss.swig_ptr(codes))
     out.ntotal = index.n_docs
+
+
+def _with_codes(faiss, out, codes, ids):
+    """Fill a faiss index that stores one code row per vector (IndexPQ, IndexScalarQuantizer)
+    with codes (n, code_size); behind an IndexIDMap when ids are not 0..n-1."""
+    n = len(ids)
+    mapped = None
+    if not np.array_equal(ids, np.arange(n)):
+        mapped = faiss.IndexIDMap(out)  # faiss wants the wrapped index empty here
+        faiss.copy_array_to_vector(np.ascontiguousarray(ids), mapped.id_map)
+        mapped.ntotal = n
+    faiss.copy_array_to_vector(np.ascontiguousarray(codes).ravel(), out.codes)
+    out.ntotal = n
+    return out if mapped is None else mapped
 
 
 def _with_rotation(faiss, index, rotation):
