@@ -453,6 +453,23 @@ void fastscan_unpack(const uint8_t* packed, int64_t n, int64_t M, uint8_t* codes
   }
 }
 
+// lut_q[m, j] = clamp(nearbyint((lut[m, j] - mins[m]) / delta), 0, 255) for 16 entries of one
+// sub-quantizer, in double as the scalar loop: the AVX2 form performs the same IEEE
+// operations (exact float->double conversion, subtraction, division, round-to-nearest-even),
+// four at a time, so the tables are identical.
+__attribute__((target("avx2"))) static void quantize_row_avx2(const float* lut, double lo, double delta,
+                                                              uint8_t* out) {
+  const __m256d vlo = _mm256_set1_pd(lo), vdelta = _mm256_set1_pd(delta);
+  const __m256d zero = _mm256_setzero_pd(), top = _mm256_set1_pd(255.0);
+  alignas(16) int32_t q[16];
+  for (int i = 0; i < 4; ++i) {
+    const __m256d v = _mm256_div_pd(_mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(lut + 4 * i)), vlo), vdelta);
+    const __m256d r = _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_store_si128(reinterpret_cast<__m128i*>(q + 4 * i), _mm256_cvtpd_epi32(_mm256_min_pd(top, _mm256_max_pd(zero, r))));
+  }
+  for (int j = 0; j < 16; ++j) out[j] = static_cast<uint8_t>(q[j]);
+}
+
 QuantizedLut fastscan_quantize_lut(const float* lut, int64_t M) {
   check_shape(0, M);
   if (M > 16384) throw std::invalid_argument("fastscan: M must be <= 16384, got " + std::to_string(M));
@@ -460,19 +477,26 @@ QuantizedLut fastscan_quantize_lut(const float* lut, int64_t M) {
   std::vector<double> mins(static_cast<size_t>(M));
   double max_range = 0.0, sum_range = 0.0, bias = 0.0;
   for (int64_t m = 0; m < M; ++m) {
-    double lo = lut[m * 16], hi = lut[m * 16];
+    // min / max in float equal those of the exactly converted doubles
+    const float* row = lut + m * 16;
+    float lo = row[0], hi = row[0];
+    bool finite = true;
     for (int j = 0; j < 16; ++j) {
-      const double v = lut[m * 16 + j];
-      if (!std::isfinite(v))
-        throw std::invalid_argument("fastscan: LUT entry [" + std::to_string(m) + ", " + std::to_string(j) +
-                                    "] is not finite");
-      lo = std::min(lo, v);
-      hi = std::max(hi, v);
+      finite &= std::isfinite(row[j]);
+      lo = std::min(lo, row[j]);
+      hi = std::max(hi, row[j]);
     }
-    mins[m] = lo;
-    bias += lo;
-    max_range = std::max(max_range, hi - lo);
-    sum_range += hi - lo;
+    if (!finite) {
+      for (int j = 0; j < 16; ++j)
+        if (!std::isfinite(row[j]))
+          throw std::invalid_argument("fastscan: LUT entry [" + std::to_string(m) + ", " + std::to_string(j) +
+                                      "] is not finite");
+    }
+    const double dlo = lo, dhi = hi;
+    mins[m] = dlo;
+    bias += dlo;
+    max_range = std::max(max_range, dhi - dlo);
+    sum_range += dhi - dlo;
   }
   // round() adds at most 0.5 per sub-quantizer, so budget 65535 - M2 for the ranges.
   double delta = std::max(max_range / 255.0, sum_range / static_cast<double>(65535 - M2));
@@ -480,11 +504,16 @@ QuantizedLut fastscan_quantize_lut(const float* lut, int64_t M) {
   QuantizedLut q;
   // (M2, 16) plus zero rows up to a multiple of 64 bytes for the AVX-512 kernel's full loads
   q.table.assign(static_cast<size_t>((M2 * 16 + 63) / 64 * 64), 0);
-  for (int64_t m = 0; m < M; ++m)
-    for (int j = 0; j < 16; ++j) {
-      const double v = std::nearbyint((lut[m * 16 + j] - mins[m]) / delta);
-      q.table[m * 16 + j] = static_cast<uint8_t>(std::min(255.0, std::max(0.0, v)));
-    }
+  static const bool has_avx2 = cpu_has(kAvx2);
+  if (has_avx2) {
+    for (int64_t m = 0; m < M; ++m) quantize_row_avx2(lut + m * 16, mins[m], delta, q.table.data() + m * 16);
+  } else {
+    for (int64_t m = 0; m < M; ++m)
+      for (int j = 0; j < 16; ++j) {
+        const double v = std::nearbyint((lut[m * 16 + j] - mins[m]) / delta);
+        q.table[m * 16 + j] = static_cast<uint8_t>(std::min(255.0, std::max(0.0, v)));
+      }
+  }
   q.scale = static_cast<float>(delta);
   q.bias = static_cast<float>(bias);
   return q;
@@ -497,6 +526,32 @@ float fastscan_exact_score(const uint8_t* packed, int64_t i, int64_t M, const fl
   float s = 0.0f;
   for (int64_t m = 0; m < M; ++m) s += lut[m * 16 + ((blk[(m >> 1) * 32 + (m & 1) * 16 + byte] >> shift) & 15)];
   return s;
+}
+
+// Exact float-LUT scores of `count` packed vectors (vector rows[i] of the packed list at
+// lists[i]), each summed sequentially over m exactly as fastscan_exact_score, four vectors
+// interleaved: one vector alone is a chain of M dependent adds (latency-bound), four overlap.
+static void exact_scores(const uint8_t* const* lists, const int64_t* rows, int64_t count, int64_t M,
+                         const float* lut, float* out) {
+  const int64_t bb = block_bytes(M);
+  int64_t i = 0;
+  for (; i + 4 <= count; i += 4) {
+    const uint8_t* blk[4];
+    int byte[4], shift[4];
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int r = 0; r < 4; ++r) {
+      blk[r] = lists[i + r] + (rows[i + r] / kBlock) * bb;
+      const int v = static_cast<int>(rows[i + r] % kBlock);
+      byte[r] = byte_of(v);
+      shift[r] = shift_of(v);
+    }
+    for (int64_t m = 0; m < M; ++m) {
+      const int64_t g = (m >> 1) * 32 + (m & 1) * 16;
+      for (int r = 0; r < 4; ++r) acc[r] += lut[m * 16 + ((blk[r][g + byte[r]] >> shift[r]) & 15)];
+    }
+    for (int r = 0; r < 4; ++r) out[i + r] = acc[r];
+  }
+  for (; i < count; ++i) out[i] = fastscan_exact_score(lists[i], rows[i], M, lut);
 }
 
 // Run the best kernel over n packed vectors into collector c.
@@ -521,9 +576,11 @@ static void scan_dispatch(const uint8_t* packed, int64_t n, int64_t M, const Qua
       switch (npairs) {
         case 4: scan_avx2<4>(packed, nblocks, npairs, q.table.data(), c); break;
         case 8: scan_avx2<8>(packed, nblocks, npairs, q.table.data(), c); break;
+        case 12: scan_avx2<12>(packed, nblocks, npairs, q.table.data(), c); break;
         case 16: scan_avx2<16>(packed, nblocks, npairs, q.table.data(), c); break;
         case 24: scan_avx2<24>(packed, nblocks, npairs, q.table.data(), c); break;
         case 32: scan_avx2<32>(packed, nblocks, npairs, q.table.data(), c); break;
+        case 48: scan_avx2<48>(packed, nblocks, npairs, q.table.data(), c); break;
         default: scan_avx2<0>(packed, nblocks, npairs, q.table.data(), c);
       }
       break;
@@ -558,8 +615,13 @@ void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* l
     }
     return;
   }
+  std::vector<const uint8_t*> lists(static_cast<size_t>(found), packed);
+  std::vector<int64_t> rows(static_cast<size_t>(found));
+  std::vector<float> exact(static_cast<size_t>(found));
+  for (int64_t i = 0; i < found; ++i) rows[i] = cand[i].id;
+  exact_scores(lists.data(), rows.data(), found, M, lut, exact.data());
   TopK best(std::min(k, found));
-  for (const auto& x : cand) best.push(fastscan_exact_score(packed, x.id, M, lut), id_map ? id_map[x.id] : x.id);
+  for (int64_t i = 0; i < found; ++i) best.push(exact[i], id_map ? id_map[rows[i]] : rows[i]);
   best.write_sorted(scores, ids);
   for (int64_t i = best.k(); i < k; ++i) {
     scores[i] = -std::numeric_limits<float>::infinity();
@@ -615,11 +677,18 @@ void fastscan_search_lists(int64_t nlists, const uint8_t* const* packed, const i
   }
   // Exact re-scoring with the float LUT plus the list's exact offset; candidate ids are
   // tag << 32 | position, which orders like (list, position) for ties.
+  std::vector<const uint8_t*> lists(static_cast<size_t>(found));
+  std::vector<int64_t> rows(static_cast<size_t>(found));
+  std::vector<float> exact(static_cast<size_t>(found));
+  for (int64_t i = 0; i < found; ++i) {
+    lists[i] = packed[list_of(cand[i].id)];
+    rows[i] = pos_of(cand[i].id);
+  }
+  exact_scores(lists.data(), rows.data(), found, M, lut, exact.data());
   TopK best(std::min(k, found));
-  for (const auto& x : cand) {
-    const int64_t l = list_of(x.id);
-    float s = fastscan_exact_score(packed[l], pos_of(x.id), M, lut) + (offsets ? offsets[l] : 0.0f);
-    best.push(s, x.id);
+  for (int64_t i = 0; i < found; ++i) {
+    const int64_t l = list_of(cand[i].id);
+    best.push(exact[i] + (offsets ? offsets[l] : 0.0f), cand[i].id);
   }
   std::vector<int64_t> ids(static_cast<size_t>(best.k()));
   best.write_sorted(scores, ids.data());
