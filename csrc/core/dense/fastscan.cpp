@@ -474,22 +474,50 @@ __attribute__((target("avx2"))) static void quantize_row_avx2(const float* lut, 
   for (int j = 0; j < 16; ++j) out[j] = static_cast<uint8_t>(q[j]);
 }
 
+// Min and max of the 16 entries of one sub-quantizer's LUT row; false when one is not finite
+// (the values are then unused). Ties between -0 and +0 may resolve either way, which changes
+// no table entry, bias or scale.
+static bool row_range(const float* row, float& lo, float& hi) {
+  lo = hi = row[0];
+  bool finite = true;
+  for (int j = 0; j < 16; ++j) {
+    finite &= std::isfinite(row[j]);
+    lo = std::min(lo, row[j]);
+    hi = std::max(hi, row[j]);
+  }
+  return finite;
+}
+
+__attribute__((target("avx2"))) static bool row_range_avx2(const float* row, float& lo, float& hi) {
+  const __m256 a = _mm256_loadu_ps(row), b = _mm256_loadu_ps(row + 8);
+  // x - x is 0 for finite x and NaN for NaN / inf
+  const __m256 fa = _mm256_cmp_ps(_mm256_sub_ps(a, a), _mm256_setzero_ps(), _CMP_EQ_OQ);
+  const __m256 fb = _mm256_cmp_ps(_mm256_sub_ps(b, b), _mm256_setzero_ps(), _CMP_EQ_OQ);
+  const bool finite = _mm256_movemask_ps(_mm256_and_ps(fa, fb)) == 0xff;
+  __m256 mn = _mm256_min_ps(a, b), mx = _mm256_max_ps(a, b);
+  __m128 mn4 = _mm_min_ps(_mm256_castps256_ps128(mn), _mm256_extractf128_ps(mn, 1));
+  __m128 mx4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+  mn4 = _mm_min_ps(mn4, _mm_movehl_ps(mn4, mn4));
+  mx4 = _mm_max_ps(mx4, _mm_movehl_ps(mx4, mx4));
+  mn4 = _mm_min_ss(mn4, _mm_shuffle_ps(mn4, mn4, 1));
+  mx4 = _mm_max_ss(mx4, _mm_shuffle_ps(mx4, mx4, 1));
+  lo = _mm_cvtss_f32(mn4);
+  hi = _mm_cvtss_f32(mx4);
+  return finite;
+}
+
 QuantizedLut fastscan_quantize_lut(const float* lut, int64_t M) {
   check_shape(0, M);
   if (M > 16384) throw std::invalid_argument("fastscan: M must be <= 16384, got " + std::to_string(M));
   const int64_t M2 = even_m(M);
+  static const bool has_avx2 = cpu_has(kAvx2);
   std::vector<double> mins(static_cast<size_t>(M));
   double max_range = 0.0, sum_range = 0.0, bias = 0.0;
   for (int64_t m = 0; m < M; ++m) {
     // min / max in float equal those of the exactly converted doubles
     const float* row = lut + m * 16;
-    float lo = row[0], hi = row[0];
-    bool finite = true;
-    for (int j = 0; j < 16; ++j) {
-      finite &= std::isfinite(row[j]);
-      lo = std::min(lo, row[j]);
-      hi = std::max(hi, row[j]);
-    }
+    float lo, hi;
+    const bool finite = has_avx2 ? row_range_avx2(row, lo, hi) : row_range(row, lo, hi);
     if (!finite) {
       for (int j = 0; j < 16; ++j)
         if (!std::isfinite(row[j]))
@@ -508,7 +536,6 @@ QuantizedLut fastscan_quantize_lut(const float* lut, int64_t M) {
   QuantizedLut q;
   // (M2, 16) plus zero rows up to a multiple of 64 bytes for the AVX-512 kernel's full loads
   q.table.assign(static_cast<size_t>((M2 * 16 + 63) / 64 * 64), 0);
-  static const bool has_avx2 = cpu_has(kAvx2);
   if (has_avx2) {
     for (int64_t m = 0; m < M; ++m) quantize_row_avx2(lut + m * 16, mins[m], delta, q.table.data() + m * 16);
   } else {
@@ -533,29 +560,56 @@ float fastscan_exact_score(const uint8_t* packed, int64_t i, int64_t M, const fl
 }
 
 // Exact float-LUT scores of `count` packed vectors (vector rows[i] of the packed list at
-// lists[i]), each summed sequentially over m exactly as fastscan_exact_score, four vectors
-// interleaved: one vector alone is a chain of M dependent adds (latency-bound), four overlap.
+// lists[i]), each summed sequentially over m exactly as fastscan_exact_score, so the scores
+// are identical. Sub-quantizer m of a vector sits at byte 16 m + byte_of(r) of its block
+// (nibble shift_of(r)), so a vector is one byte pointer plus a fixed stride. One vector alone
+// is a chain of M dependent adds (latency-bound); groups of 8 vectors with the same nibble
+// (a compile-time shift) give 8 independent chains and ~4 instructions per look-up.
+template <int SHIFT>
+static void exact_scores_group(const uint8_t* const* col, int count, int64_t M, const float* lut, float* out) {
+  const uint8_t* p[8];
+  for (int r = 0; r < 8; ++r) p[r] = col[r < count ? r : 0];
+  const uint8_t *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3], *p4 = p[4], *p5 = p[5], *p6 = p[6], *p7 = p[7];
+  float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+  auto code = [](unsigned b) { return SHIFT ? (b >> 4) : (b & 15u); };
+  for (int64_t off = 0; off < 16 * M; off += 16, lut += 16) {
+    a0 += lut[code(p0[off])];
+    a1 += lut[code(p1[off])];
+    a2 += lut[code(p2[off])];
+    a3 += lut[code(p3[off])];
+    a4 += lut[code(p4[off])];
+    a5 += lut[code(p5[off])];
+    a6 += lut[code(p6[off])];
+    a7 += lut[code(p7[off])];
+    // eight scalar chains: GCC would otherwise pack them into vectors with a shuffle per add
+    __asm__("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6), "+x"(a7));
+  }
+  const float acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+  for (int r = 0; r < count; ++r) out[r] = acc[r];
+}
+
 static void exact_scores(const uint8_t* const* lists, const int64_t* rows, int64_t count, int64_t M,
                          const float* lut, float* out) {
   const int64_t bb = block_bytes(M);
-  int64_t i = 0;
-  for (; i + 4 <= count; i += 4) {
-    const uint8_t* blk[4];
-    int byte[4], shift[4];
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int r = 0; r < 4; ++r) {
-      blk[r] = lists[i + r] + (rows[i + r] / kBlock) * bb;
-      const int v = static_cast<int>(rows[i + r] % kBlock);
-      byte[r] = byte_of(v);
-      shift[r] = shift_of(v);
-    }
-    for (int64_t m = 0; m < M; ++m) {
-      const int64_t g = (m >> 1) * 32 + (m & 1) * 16;
-      for (int r = 0; r < 4; ++r) acc[r] += lut[m * 16 + ((blk[r][g + byte[r]] >> shift[r]) & 15)];
-    }
-    for (int r = 0; r < 4; ++r) out[i + r] = acc[r];
+  // Split by nibble, keeping each candidate's output slot.
+  std::vector<const uint8_t*> col[2];
+  std::vector<int64_t> slot[2];
+  for (int64_t i = 0; i < count; ++i) {
+    const int r = static_cast<int>(rows[i] % kBlock);
+    const int h = shift_of(r) ? 1 : 0;
+    col[h].push_back(lists[i] + (rows[i] / kBlock) * bb + byte_of(r));
+    slot[h].push_back(i);
   }
-  for (; i < count; ++i) out[i] = fastscan_exact_score(lists[i], rows[i], M, lut);
+  float tmp[8];
+  for (int h = 0; h < 2; ++h) {
+    const auto n = static_cast<int64_t>(col[h].size());
+    for (int64_t g = 0; g < n; g += 8) {
+      const int cnt = static_cast<int>(std::min<int64_t>(8, n - g));
+      if (h) exact_scores_group<4>(col[h].data() + g, cnt, M, lut, tmp);
+      else exact_scores_group<0>(col[h].data() + g, cnt, M, lut, tmp);
+      for (int r = 0; r < cnt; ++r) out[slot[h][g + r]] = tmp[r];
+    }
+  }
 }
 
 // Prefetch the first two blocks of a packed list (the scan kernels prefetch two blocks ahead
