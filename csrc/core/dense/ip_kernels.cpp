@@ -390,7 +390,28 @@ float dot(const float* a, const float* b, int64_t d) {
   return r;
 }
 
+#ifdef WINNOW_X86
+namespace {
+// Small d on the SIMD kernels: the pair is summed sequentially over k with FMA from 0 (the
+// small_d_* kernels' order), here without their per-call transposition into a 32-wide tile.
+WINNOW_AVX2 void small_d_norms_fma(const float* x, int64_t n, int64_t d, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float* r = x + i * d;
+    float s = 0.0f;
+    for (int64_t k = 0; k < d; ++k) s = __builtin_fmaf(r[k], r[k], s);
+    out[i] = s;
+  }
+}
+}  // namespace
+#endif
+
 void squared_norms(const float* x, int64_t n, int64_t d, float* out) {
+#ifdef WINNOW_X86
+  if (d > 0 && d < detail::kSmallD && detail::ip_kernel() != detail::IpKernel::Scalar) {
+    small_d_norms_fma(x, n, d, out);
+    return;
+  }
+#endif
   for (int64_t i = 0; i < n; ++i) out[i] = dot(x + i * d, x + i * d, d);
 }
 
