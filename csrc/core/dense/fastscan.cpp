@@ -85,6 +85,8 @@ struct Collector {
   // (its coarse term in LUT units) and its tag; candidate ids are then tag << 32 | position.
   uint32_t offset = 0;
   int64_t list_tag = -1;
+  // Position of the first vector of the code range being scanned (chunked exhaustive scans).
+  int64_t pos_offset = 0;
 
   Collector(int64_t cap_, int64_t n_, const int64_t* map) : cap(cap_), n(n_), id_map(map), strict(map == nullptr) {
     buf.reserve(static_cast<size_t>(2 * cap));
@@ -112,7 +114,7 @@ struct Collector {
     while (mask) {
       const int r = __builtin_ctz(mask);
       mask &= mask - 1;
-      const int64_t pos = base + r;
+      const int64_t pos = pos_offset + base + r;
       if (pos >= n) break;  // padding vectors sit at the end of the last block
       const uint32_t s = sums[r] + offset;
       if (s < cut) continue;  // the cut rose inside this block
@@ -654,18 +656,10 @@ static void scan_dispatch(const uint8_t* packed, int64_t n, int64_t M, const Qua
   }
 }
 
-void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* lut, int64_t k, int64_t rescore_k,
-                     const int64_t* id_map, float* scores, int64_t* ids) {
-  check_shape(n, M);
-  if (k < 0) throw std::invalid_argument("fastscan: k must be >= 0, got " + std::to_string(k));
-  if (rescore_k < 0) throw std::invalid_argument("fastscan: rescore_k must be >= 0, got " + std::to_string(rescore_k));
-  if (k == 0) return;
-  const QuantizedLut q = fastscan_quantize_lut(lut, M);
-  const bool rescore = rescore_k > 0;
-  const int64_t cap = rescore ? std::max(k, rescore_k) : k;
-  // With rescoring the candidates are positions (needed to re-read codes), mapped at the end.
-  Collector c(std::min(cap, std::max<int64_t>(n, 1)), n, rescore ? nullptr : id_map);
-  scan_dispatch(packed, n, M, q, c);
+// Top-k of one query from its collector: approximate scores, or exact re-scoring of the
+// candidates (positions) with the float LUT.
+static void write_results(const uint8_t* packed, int64_t M, const float* lut, int64_t k, bool rescore,
+                          const int64_t* id_map, const QuantizedLut& q, Collector& c, float* scores, int64_t* ids) {
   const auto& cand = c.finish();
   const auto found = static_cast<int64_t>(cand.size());
   if (!rescore) {
@@ -692,6 +686,57 @@ void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* l
     scores[i] = -std::numeric_limits<float>::infinity();
     ids[i] = -1;
   }
+}
+
+// Code bytes per chunk of a batched exhaustive scan: fits L2 next to the tables.
+constexpr int64_t kChunkBytes = int64_t(256) << 10;
+
+void fastscan_search_batch(const uint8_t* packed, int64_t n, int64_t M, const float* luts, int64_t nq, int64_t k,
+                           int64_t rescore_k, const int64_t* id_map, float* scores, int64_t* ids) {
+  check_shape(n, M);
+  if (k < 0) throw std::invalid_argument("fastscan: k must be >= 0, got " + std::to_string(k));
+  if (rescore_k < 0) throw std::invalid_argument("fastscan: rescore_k must be >= 0, got " + std::to_string(rescore_k));
+  if (nq < 0) throw std::invalid_argument("fastscan: nq must be >= 0, got " + std::to_string(nq));
+  if (k == 0 || nq == 0) return;
+  const bool rescore = rescore_k > 0;
+  const int64_t cap = std::min(rescore ? std::max(k, rescore_k) : k, std::max<int64_t>(n, 1));
+  const int64_t lut_size = M * 16;
+  std::vector<QuantizedLut> tables;
+  std::vector<Collector> collectors;
+  tables.reserve(static_cast<size_t>(nq));
+  collectors.reserve(static_cast<size_t>(nq));
+  for (int64_t i = 0; i < nq; ++i) {
+    tables.push_back(fastscan_quantize_lut(luts + i * lut_size, M));
+    // With rescoring the candidates are positions (needed to re-read codes), mapped at the end.
+    collectors.emplace_back(cap, n, rescore ? nullptr : id_map);
+  }
+  // One query: a single pass. Several: every query scans a chunk while it is in cache, chunk
+  // after chunk in order, so each collector sees exactly the blocks (and candidates) of a
+  // whole-array scan in the same order: identical results, one pass over memory per batch.
+  const int64_t bb = block_bytes(M);
+  const int64_t nblocks = (n + kBlock - 1) / kBlock;
+  const int64_t chunk_blocks = nq == 1 ? std::max<int64_t>(nblocks, 1)
+                                       : std::max<int64_t>(2, kChunkBytes / bb / 2 * 2);
+  for (int64_t b0 = 0; b0 < nblocks; b0 += chunk_blocks) {
+    const int64_t first = b0 * kBlock;
+    const int64_t count = std::min(chunk_blocks * kBlock, n - first);
+    for (int64_t i = 0; i < nq; ++i) {
+      Collector& c = collectors[static_cast<size_t>(i)];
+      c.pos_offset = first;
+      scan_dispatch(packed + b0 * bb, count, M, tables[static_cast<size_t>(i)], c);
+    }
+  }
+  for (int64_t i = 0; i < nq; ++i) {
+    Collector& c = collectors[static_cast<size_t>(i)];
+    c.pos_offset = 0;
+    write_results(packed, M, luts + i * lut_size, k, rescore, id_map, tables[static_cast<size_t>(i)], c,
+                  scores + i * k, ids + i * k);
+  }
+}
+
+void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* lut, int64_t k, int64_t rescore_k,
+                     const int64_t* id_map, float* scores, int64_t* ids) {
+  fastscan_search_batch(packed, n, M, lut, 1, k, rescore_k, id_map, scores, ids);
 }
 
 void fastscan_search_lists(int64_t nlists, const uint8_t* const* packed, const int64_t* sizes, const float* offsets,
