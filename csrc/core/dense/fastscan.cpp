@@ -590,26 +590,32 @@ static void exact_scores_group(const uint8_t* const* col, int count, int64_t M, 
   for (int r = 0; r < count; ++r) out[r] = acc[r];
 }
 
-static void exact_scores(const uint8_t* const* lists, const int64_t* rows, int64_t count, int64_t M,
-                         const float* lut, float* out) {
+// `lists` holds one packed-list pointer per candidate, or is null with every candidate in
+// `packed`. Candidates are visited low nibbles first, then high, 8 at a time (no allocation
+// beyond one index array: this runs once per query).
+static void exact_scores(const uint8_t* packed, const uint8_t* const* lists, const int64_t* rows, int64_t count,
+                         int64_t M, const float* lut, float* out) {
   const int64_t bb = block_bytes(M);
-  // Split by nibble, keeping each candidate's output slot.
-  std::vector<const uint8_t*> col[2];
-  std::vector<int64_t> slot[2];
+  std::vector<int64_t> order(static_cast<size_t>(count));
+  int64_t n_lo = 0, n_hi = count;
   for (int64_t i = 0; i < count; ++i) {
-    const int r = static_cast<int>(rows[i] % kBlock);
-    const int h = shift_of(r) ? 1 : 0;
-    col[h].push_back(lists[i] + (rows[i] / kBlock) * bb + byte_of(r));
-    slot[h].push_back(i);
+    if (shift_of(static_cast<int>(rows[i] % kBlock))) order[static_cast<size_t>(--n_hi)] = i;
+    else order[static_cast<size_t>(n_lo++)] = i;
   }
+  auto column = [&](int64_t i) {
+    const int r = static_cast<int>(rows[i] % kBlock);
+    return (lists ? lists[i] : packed) + (rows[i] / kBlock) * bb + byte_of(r);
+  };
+  const uint8_t* col[8];
   float tmp[8];
   for (int h = 0; h < 2; ++h) {
-    const auto n = static_cast<int64_t>(col[h].size());
-    for (int64_t g = 0; g < n; g += 8) {
-      const int cnt = static_cast<int>(std::min<int64_t>(8, n - g));
-      if (h) exact_scores_group<4>(col[h].data() + g, cnt, M, lut, tmp);
-      else exact_scores_group<0>(col[h].data() + g, cnt, M, lut, tmp);
-      for (int r = 0; r < cnt; ++r) out[slot[h][g + r]] = tmp[r];
+    const int64_t a = h ? n_lo : 0, b = h ? count : n_lo;
+    for (int64_t g = a; g < b; g += 8) {
+      const int cnt = static_cast<int>(std::min<int64_t>(8, b - g));
+      for (int r = 0; r < cnt; ++r) col[r] = column(order[static_cast<size_t>(g + r)]);
+      if (h) exact_scores_group<4>(col, cnt, M, lut, tmp);
+      else exact_scores_group<0>(col, cnt, M, lut, tmp);
+      for (int r = 0; r < cnt; ++r) out[order[static_cast<size_t>(g + r)]] = tmp[r];
     }
   }
 }
@@ -674,11 +680,10 @@ static void write_results(const uint8_t* packed, int64_t M, const float* lut, in
     }
     return;
   }
-  std::vector<const uint8_t*> lists(static_cast<size_t>(found), packed);
   std::vector<int64_t> rows(static_cast<size_t>(found));
   std::vector<float> exact(static_cast<size_t>(found));
   for (int64_t i = 0; i < found; ++i) rows[i] = cand[i].id;
-  exact_scores(lists.data(), rows.data(), found, M, lut, exact.data());
+  exact_scores(packed, nullptr, rows.data(), found, M, lut, exact.data());
   TopK best(std::min(k, found));
   for (int64_t i = 0; i < found; ++i) best.push(exact[i], id_map ? id_map[rows[i]] : rows[i]);
   best.write_sorted(scores, ids);
@@ -795,7 +800,7 @@ void fastscan_search_lists(int64_t nlists, const uint8_t* const* packed, const i
     lists[i] = packed[list_of(cand[i].id)];
     rows[i] = pos_of(cand[i].id);
   }
-  exact_scores(lists.data(), rows.data(), found, M, lut, exact.data());
+  exact_scores(nullptr, lists.data(), rows.data(), found, M, lut, exact.data());
   TopK best(std::min(k, found));
   for (int64_t i = 0; i < found; ++i) {
     const int64_t l = list_of(cand[i].id);
