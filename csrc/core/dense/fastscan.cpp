@@ -73,6 +73,11 @@ struct Collector {
     int64_t id;
   };
   static bool better(const Cand& a, const Cand& b) { return a.s > b.s || (a.s == b.s && a.id < b.id); }
+  // as a function object: std::nth_element / std::sort inline it (a function pointer they
+  // call indirectly per comparison)
+  struct Better {
+    bool operator()(const Cand& a, const Cand& b) const { return better(a, b); }
+  };
 
   std::vector<Cand> buf;
   int64_t cap;
@@ -103,7 +108,7 @@ struct Collector {
   }
 
   void shrink() {
-    std::nth_element(buf.begin(), buf.begin() + (cap - 1), buf.end(), better);
+    std::nth_element(buf.begin(), buf.begin() + (cap - 1), buf.end(), Better());
     const uint32_t t = buf[static_cast<size_t>(cap - 1)].s;  // the cap-th best
     buf.resize(static_cast<size_t>(cap));
     cut = std::max(cut, strict ? t + 1 : t);
@@ -129,7 +134,7 @@ struct Collector {
   /// The best min(cap, found) candidates, best first.
   const std::vector<Cand>& finish() {
     if (static_cast<int64_t>(buf.size()) > cap) shrink();
-    std::sort(buf.begin(), buf.end(), better);
+    std::sort(buf.begin(), buf.end(), Better());
     return buf;
   }
 };
