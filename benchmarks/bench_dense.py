@@ -15,6 +15,15 @@ seeded sample of its rows perturbed by noise (the rows themselves are removed fr
 
 --scifact DIR runs the quality comparison (nDCG@10, R@100 on SciFact test, 3 seeds).
 
+Per-call cost (--per-call-only to run just this): the fixed cost of one
+``search_vectors(q, 10)`` call with one query on a tiny index (100 vectors, same recipes,
+nlist 4 / nprobe 1 for IVF) for Winnow and for faiss's ``search``: best-of-5 mean
+microseconds over 2,000 calls, i.e. argument checks, conversions, allocations and binding
+overhead rather than scanning.
+
+--batch sets the batch size of the batched QPS column (default 64; the issue-13 table used
+1000).
+
 Memory bandwidth: single-core ``np.add.reduce`` over a 1 GiB float32 array (best of 3);
 numpy's float32 reduction is AVX2-vectorised, so this is a streaming-read rate (a lower bound
 of what the core can read). The exhaustive 4-bit fast-scan's GB/s (codes bytes / time per
@@ -194,7 +203,7 @@ def run_speed(args, faiss, x, q, gt, dataset, env, out):
     print(f"\n### {dataset}: n={len(x):,} d={x.shape[1]} nq={len(q):,} (recall over {len(gt):,}), "
           f"single-core read bandwidth (np.add.reduce, {args.probe_gib} GiB) = {bw:.2f} GB/s\n")
     print("| index | nprobe | build s W / F | recall@10 W / F | QPS 1-by-1 W / F (ratio) | "
-          "QPS batch 64 W / F (ratio) | bytes W / F |")
+          f"QPS batch {args.batch} W / F (ratio) | bytes W / F |")
     print("|---|---|---|---|---|---|---|")
     for kind, nprobes in kinds:
         t = time.perf_counter()
@@ -216,8 +225,8 @@ def run_speed(args, faiss, x, q, gt, dataset, env, out):
             fr = recall_at(np.concatenate([fsearch(q[a:a + 64])[1] for a in range(0, len(gt), 64)]), gt)
             w1 = timed_qps(wsearch, q, 1, args.budget)
             f1 = timed_qps(fsearch, q, 1, args.budget)
-            w64 = timed_qps(wsearch, q, 64, args.budget, min_calls=1)
-            f64 = timed_qps(fsearch, q, 64, args.budget, min_calls=1)
+            w64 = timed_qps(wsearch, q, args.batch, args.budget, min_calls=1)
+            f64 = timed_qps(fsearch, q, args.batch, args.budget, min_calls=1)
             row = {"bench": "dense", "dataset": dataset, "n": len(x), "d": x.shape[1], "index": kind,
                    "faiss_factory": faiss_string(kind), "nprobe": nprobe, "k": 10,
                    "winnow": {"build_s": wb, "recall@10": wr, "qps_1": w1[0], "p50_ms_1": w1[1], "p99_ms_1": w1[2],
@@ -225,6 +234,7 @@ def run_speed(args, faiss, x, q, gt, dataset, env, out):
                    "faiss": {"build_s": fb, "recall@10": fr, "qps_1": f1[0], "p50_ms_1": f1[1], "p99_ms_1": f1[2],
                              "qps_64": f64[0], "bytes": fbytes},
                    "ratio": {"qps_1": w1[0] / f1[0], "qps_64": w64[0] / f64[0], "build": fb / wb},
+                   "batch": args.batch,  # the "qps_64" fields are QPS at this batch size
                    "bandwidth_GBps": bw, "env": env}
             if kind == "PQ96x4fs":
                 gbps = len(x) * 48 / (1.0 / w1[0]) / 1e9
@@ -241,6 +251,54 @@ def run_speed(args, faiss, x, q, gt, dataset, env, out):
                   f"{w1[0]:,.0f} / {f1[0]:,.0f} ({w1[0] / f1[0]:.2f}){extra} | {w64[0]:,.0f} / {f64[0]:,.0f} "
                   f"({w64[0] / f64[0]:.2f}) | {w.nbytes / 1e6:.1f}M / {fbytes / 1e6:.1f}M |", flush=True)
         del w, f
+
+
+# ---------------------------------------------------------------------------- per-call cost
+def run_per_call(args, faiss, env, out):
+    """Fixed cost of one single-query search call on a tiny index, Winnow beside faiss."""
+    from winnow.index.flat import FlatIndex
+    from winnow.index.ivf import IVFIndex
+    from winnow.index.pq_index import PQIndex
+    d = args.d
+    train, q = synthetic(2000, d, 1, args.seed, n_clusters=64)
+    base = train[:100]
+
+    def best_us(fn, calls=2000, rounds=5):
+        fn()
+        best = float("inf")
+        for _ in range(rounds):
+            t = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            best = min(best, (time.perf_counter() - t) / calls)
+        return best * 1e6
+
+    recipes = {
+        "Flat": (lambda: FlatIndex(d), "Flat", {}),
+        "PQ48": (lambda: PQIndex(d, 48, 8).train(train, seed=args.seed), "PQ48np", {}),
+        "PQ96x4fs": (lambda: PQIndex(d, 96, 4).train(train, seed=args.seed), "PQ96x4fs", {}),
+        "IVF4,PQ48": (lambda: IVFIndex(d, 4, "pq", M=48).train(train, seed=args.seed), "IVF4,PQ48np", {"nprobe": 1}),
+        "IVF4,PQ96x4fs": (lambda: IVFIndex(d, 4, "fastscan", M=96, residual=False).train(train, seed=args.seed),
+                          "IVF4,PQ96x4fs", {"nprobe": 1}),
+    }
+    print(f"\n### Per-call cost: one query, k=10, tiny index (100 x {d}), 1 thread, best-of-5 mean us/call\n")
+    print("| index | Winnow us | faiss us | ratio W/F |")
+    print("|---|---|---|---|")
+    faiss.omp_set_num_threads(1)
+    for name, (make, factory, kw) in recipes.items():
+        w = make()
+        w.add(base)
+        f = faiss.index_factory(d, factory, faiss.METRIC_INNER_PRODUCT)
+        if not f.is_trained:
+            f.train(train)
+        f.add(base)
+        if kw:
+            faiss.extract_index_ivf(f).nprobe = 1
+        wu = best_us(lambda: w.search_vectors(q, 10, threads=1, **kw))
+        fu = best_us(lambda: f.search(q, 10))
+        print(f"| {name} | {wu:.1f} | {fu:.1f} | {wu / fu:.2f} |", flush=True)
+        out.write(json.dumps({"bench": "dense-per-call", "index": name, "n": len(base), "d": d, "k": 10,
+                              "winnow_us": wu, "faiss_us": fu, "env": env}) + "\n")
 
 
 # ------------------------------------------------------------------------------- scifact
@@ -344,6 +402,9 @@ def main(argv=None):
     p.add_argument("--train-size", type=int, default=100_000, help="training sample (default 100000)")
     p.add_argument("--build-threads", type=int, default=2, help="threads for training/adding (both engines)")
     p.add_argument("--budget", type=float, default=2.0, help="seconds per QPS measurement (default 2)")
+    p.add_argument("--batch", type=int, default=64, help="queries per call for the batched QPS column (default 64)")
+    p.add_argument("--per-call-only", action="store_true",
+                   help="only measure the fixed per-call cost on a tiny index (runs before the synthetic set otherwise)")
     p.add_argument("--probe-gib", type=float, default=1.0, help="bandwidth probe array size (GiB)")
     p.add_argument("--only", nargs="*", help="run only index kinds containing these strings")
     p.add_argument("--no-synthetic", action="store_true", help="skip the synthetic set")
@@ -360,6 +421,9 @@ def main(argv=None):
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     print(f"environment: {json.dumps(env)}")
     with open(args.output, "a") as out:
+        run_per_call(args, faiss, env, out)
+        if args.per_call_only:
+            return
         sets = []
         if not args.no_synthetic:
             sets.append(("synthetic", lambda: synthetic(args.n, args.d, args.nq, args.seed)))

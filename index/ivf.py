@@ -181,25 +181,25 @@ class IVFIndex(DenseIndex):
 
     def _search(self, x, k, nprobe: int = 1, threads: int = 1, refine_k: int | None = None,
                 rescore_k: int | None = None, allow=None):
-        xr = self._rotate(x)
+        xr = x if self.rotation is None else self._rotate(x)
         refine_k = (4 * k if refine_k is None else refine_k) if self.refine else 0
-        rescore_k = (4 * k if rescore_k is None else rescore_k) if self.payload == "fastscan" else 0
+        payload = self.payload
+        rescore_k = (4 * k if rescore_k is None else rescore_k) if payload == "fastscan" else 0
         allow_arr = None if allow is None else np.unique(np.asarray(allow, dtype=np.int64))
         if self.sq is not None:
             return _core.ivf_sq_search(
                 self.centroids, self.list_offsets, self.ids, self.payload_rows, self.sq, residual=self.residual,
                 refine=self.vectors if self.refine else None, metric=self.metric, x=xr, k=k, nprobe=nprobe,
                 refine_k=refine_k, allow=allow_arr, threads=threads)
-        flat = self.payload == "flat"
+        rows = self.payload_rows
+        fastscan = payload == "fastscan"
+        # positional: pybind11 matches keyword arguments by name, a measurable cost per call
         return _core.ivf_search(
-            self.centroids, self.list_offsets, self.ids, self.payload,
-            vectors=self.payload_rows if flat else None,
-            codes=self.payload_rows if self.payload == "pq" else None,
-            packed=self.packed if self.payload == "fastscan" else None,
-            packed_offsets=self.packed_offsets if self.payload == "fastscan" else None,
-            pq=self.pq, residual=self.residual, refine=self.vectors if self.refine else None,
-            metric=self.metric, x=xr, k=k, nprobe=nprobe, refine_k=refine_k, rescore_k=rescore_k,
-            allow=allow_arr, threads=threads)
+            self.centroids, self.list_offsets, self.ids, payload,
+            rows if payload == "flat" else None, rows if payload == "pq" else None,
+            self.packed if fastscan else None, self.packed_offsets if fastscan else None,
+            self.pq, self.residual, self.vectors if self.refine else None, self.metric,
+            xr, k, nprobe, refine_k, rescore_k, allow_arr, threads)
 
     def list_sizes(self) -> np.ndarray:
         return np.diff(self.list_offsets)

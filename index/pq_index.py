@@ -145,15 +145,16 @@ class PQIndex(DenseIndex):
         if self.fastscan and allow_arr is None:
             rescore = 4 * k if rescore_k is None else rescore_k
             depth = max(k, refine_k)
-            luts = np.ascontiguousarray(pq_luts(self.pq, xr, self.metric))
-            # no id map: hits are row positions (an np.arange(n) map cost 8 n bytes per call)
-            scores, hit_rows = _core.fastscan_search(self._packed(), self.n_docs, self.M, luts, depth, rescore,
-                                                     None, threads)
+            luts = pq_luts(self.pq, xr, self.metric)  # (nq, M, 16) float32, C-contiguous
             if refine_k:
+                # hits as row positions (the vectors to re-score), mapped to ids here
+                scores, hit_rows = _core.fastscan_search(self._packed(), self.n_docs, self.M, luts, depth, rescore,
+                                                         None, threads)
                 ids = np.where(hit_rows >= 0, self.ids[np.maximum(hit_rows, 0)], -1)
                 return exact_rescore(self.vectors, self.metric, x, ids, hit_rows, k)
-            ids = np.where(hit_rows >= 0, self.ids[np.maximum(hit_rows, 0)], -1) if self.n_docs else hit_rows
-            return scores[:, :k], ids[:, :k]
+            # the core maps rows to ids (self.ids is the (n,) int64 map); depth == k here
+            return _core.fastscan_search(self._packed(), self.n_docs, self.M, luts, depth, rescore, self.ids,
+                                         threads)
         return _core.pq_search(self.pq, self.metric, np.ascontiguousarray(self.codes), self.ids,
                                self.vectors if self.refine else None, xr, k, refine_k, allow_arr, threads)
 

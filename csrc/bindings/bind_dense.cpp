@@ -6,7 +6,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -86,6 +89,30 @@ void bind_dense(py::module_& m) {
       py::arg("x"), py::arg("y"), py::arg("k"), py::arg("metric") = "ip",
       py::arg("threads") = 1, py::arg("y_norms") = py::none(),
       "Exact top-k of x (nq, d) against y (nb, d): (scores (nq, kc) float32, ids (nq, kc) int64), kc = min(k, nb).");
+
+  m.def(
+      "all_finite",
+      [](In<float> x) {
+        const float* p = x.data();
+        const int64_t n = x.size();
+        bool ok = true;
+        {
+          py::gil_scoped_release nogil;
+          // |v| <= FLT_MAX is false for NaN and +-inf; no early exit inside a chunk, so the
+          // compare vectorizes
+          constexpr int64_t kChunk = 4096;
+          for (int64_t a = 0; a < n && ok; a += kChunk) {
+            const int64_t b = std::min(n, a + kChunk);
+            bool chunk_ok = true;
+            for (int64_t i = a; i < b; ++i) chunk_ok &= std::fabs(p[i]) <= std::numeric_limits<float>::max();
+            ok = chunk_ok;
+          }
+        }
+        return ok;
+      },
+      py::arg("x"),
+      "True when every entry of the C-contiguous float32 array x is finite (a fast pre-check: "
+      "winnow.validation.check_finite names the offending entry).");
 
   m.def(
       "dense_squared_norms",

@@ -108,8 +108,15 @@ void bind_fastscan(py::module_& m) {
         const float* lp = luts.data();
         {
           py::gil_scoped_release nogil;
-          winnow::parallel_for(nq, threads, [&](int64_t q) {
-            winnow::dense::fastscan_search(codes, n, M, lp + q * M * 16, k, rescore_k, map, sp + q * k, ip + q * k);
+          // groups of queries share each pass over the codes (fastscan_search_batch); threads
+          // take whole groups, so the split never changes a result
+          constexpr int64_t kGroup = 32;
+          const int64_t nt = winnow::resolve_threads(threads);
+          const int64_t group = std::max<int64_t>(1, std::min(kGroup, (nq + nt - 1) / nt));
+          winnow::parallel_for((nq + group - 1) / group, threads, [&](int64_t g) {
+            const int64_t q0 = g * group, cnt = std::min(group, nq - q0);
+            winnow::dense::fastscan_search_batch(codes, n, M, lp + q0 * M * 16, cnt, k, rescore_k, map, sp + q0 * k,
+                                                 ip + q0 * k);
           });
         }
         return py::make_tuple(scores, ids);

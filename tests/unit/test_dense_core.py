@@ -296,3 +296,20 @@ def test_pq_boundaries(pq_data, tmp_path):
     np.save(path, x[:100])
     x_mm = np.load(path, mmap_mode="r")
     np.testing.assert_array_equal(pq.encode(x_mm), pq.encode(x[:100]))
+
+
+def test_all_finite_matches_numpy():
+    """The per-call pre-check of query vectors (as_vectors) agrees with np.isfinite(x).all(),
+    including FLT_MAX, subnormals and a bad entry past the first 4,096-element chunk."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((30, 384)).astype(np.float32)
+    assert _core.all_finite(x) and _core.all_finite(np.zeros((0, 384), np.float32))
+    x[0, 0] = np.finfo(np.float32).max
+    x[0, 1] = -np.finfo(np.float32).max
+    x[0, 2] = np.finfo(np.float32).smallest_subnormal
+    assert _core.all_finite(x) == bool(np.isfinite(x).all()) is True
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in ((0, 0), (12, 100), (29, 383)):  # 12 * 384 + 100 is in the second chunk
+            y = x.copy()
+            y[where] = bad
+            assert _core.all_finite(y) is False

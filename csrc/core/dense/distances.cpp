@@ -44,12 +44,26 @@ void scan_range(const float* x, int64_t nq, const float* y, int64_t j0, int64_t 
         float thr = heap.threshold();
         bool full = heap.full();
         if (metric == Metric::InnerProduct) {
-          for (int64_t j = 0; j < nbb; ++j) {
-            const float s = row[j];
-            if (full && !(s > thr)) continue;
-            heap.push(s, b0 + j);
-            thr = heap.threshold();
-            full = heap.full();
+          int64_t j = 0;
+          while (j < nbb) {
+            // Once the heap is full, skip 8 scores at a time when none beats the threshold
+            // (a branch-free test the compiler vectorizes); same pushes as one by one.
+            if (full && j + 8 <= nbb) {
+              bool any = false;
+              for (int u = 0; u < 8; ++u) any |= row[j + u] > thr;
+              if (!any) {
+                j += 8;
+                continue;
+              }
+            }
+            const int64_t stop = std::min(nbb, j + 8);
+            for (; j < stop; ++j) {
+              const float s = row[j];
+              if (full && !(s > thr)) continue;
+              heap.push(s, b0 + j);
+              thr = heap.threshold();
+              full = heap.full();
+            }
           }
         } else {
           const float xn = x_norms[q0 + i];

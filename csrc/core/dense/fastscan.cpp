@@ -73,6 +73,11 @@ struct Collector {
     int64_t id;
   };
   static bool better(const Cand& a, const Cand& b) { return a.s > b.s || (a.s == b.s && a.id < b.id); }
+  // as a function object: std::nth_element / std::sort inline it (a function pointer they
+  // call indirectly per comparison)
+  struct Better {
+    bool operator()(const Cand& a, const Cand& b) const { return better(a, b); }
+  };
 
   std::vector<Cand> buf;
   int64_t cap;
@@ -85,6 +90,8 @@ struct Collector {
   // (its coarse term in LUT units) and its tag; candidate ids are then tag << 32 | position.
   uint32_t offset = 0;
   int64_t list_tag = -1;
+  // Position of the first vector of the code range being scanned (chunked exhaustive scans).
+  int64_t pos_offset = 0;
 
   Collector(int64_t cap_, int64_t n_, const int64_t* map) : cap(cap_), n(n_), id_map(map), strict(map == nullptr) {
     buf.reserve(static_cast<size_t>(2 * cap));
@@ -101,7 +108,7 @@ struct Collector {
   }
 
   void shrink() {
-    std::nth_element(buf.begin(), buf.begin() + (cap - 1), buf.end(), better);
+    std::nth_element(buf.begin(), buf.begin() + (cap - 1), buf.end(), Better());
     const uint32_t t = buf[static_cast<size_t>(cap - 1)].s;  // the cap-th best
     buf.resize(static_cast<size_t>(cap));
     cut = std::max(cut, strict ? t + 1 : t);
@@ -112,7 +119,7 @@ struct Collector {
     while (mask) {
       const int r = __builtin_ctz(mask);
       mask &= mask - 1;
-      const int64_t pos = base + r;
+      const int64_t pos = pos_offset + base + r;
       if (pos >= n) break;  // padding vectors sit at the end of the last block
       const uint32_t s = sums[r] + offset;
       if (s < cut) continue;  // the cut rose inside this block
@@ -127,7 +134,7 @@ struct Collector {
   /// The best min(cap, found) candidates, best first.
   const std::vector<Cand>& finish() {
     if (static_cast<int64_t>(buf.size()) > cap) shrink();
-    std::sort(buf.begin(), buf.end(), better);
+    std::sort(buf.begin(), buf.end(), Better());
     return buf;
   }
 };
@@ -231,7 +238,11 @@ __attribute__((target("avx2"))) void scan_avx2(const uint8_t* packed, int64_t nb
     Acc2 x, y;
     zero2(x);
     zero2(y);
+    // The next two blocks are 64 * steps bytes: one cache line per step. IVF lists are short
+    // and scattered (L3 or DRAM), where the hardware prefetcher alone leaves the loads stalling.
+    const uint8_t* ahead = g0 + 2 * bb;
     for (int64_t s = 0; s < steps; ++s) {
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + 64 * s), _MM_HINT_T0);
       const __m256i lut = lut2(table, s);
       step2(x, g0 + 32 * s, lut, low4);
       step2(y, g1 + 32 * s, lut, low4);
@@ -453,26 +464,78 @@ void fastscan_unpack(const uint8_t* packed, int64_t n, int64_t M, uint8_t* codes
   }
 }
 
+// lut_q[m, j] = clamp(nearbyint((lut[m, j] - mins[m]) / delta), 0, 255) for 16 entries of one
+// sub-quantizer, in double as the scalar loop: the AVX2 form performs the same IEEE
+// operations (exact float->double conversion, subtraction, division, round-to-nearest-even),
+// four at a time, so the tables are identical.
+__attribute__((target("avx2"))) static void quantize_row_avx2(const float* lut, double lo, double delta,
+                                                              uint8_t* out) {
+  const __m256d vlo = _mm256_set1_pd(lo), vdelta = _mm256_set1_pd(delta);
+  const __m256d zero = _mm256_setzero_pd(), top = _mm256_set1_pd(255.0);
+  alignas(16) int32_t q[16];
+  for (int i = 0; i < 4; ++i) {
+    const __m256d v = _mm256_div_pd(_mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(lut + 4 * i)), vlo), vdelta);
+    const __m256d r = _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_store_si128(reinterpret_cast<__m128i*>(q + 4 * i), _mm256_cvtpd_epi32(_mm256_min_pd(top, _mm256_max_pd(zero, r))));
+  }
+  for (int j = 0; j < 16; ++j) out[j] = static_cast<uint8_t>(q[j]);
+}
+
+// Min and max of the 16 entries of one sub-quantizer's LUT row; false when one is not finite
+// (the values are then unused). Ties between -0 and +0 may resolve either way, which changes
+// no table entry, bias or scale.
+static bool row_range(const float* row, float& lo, float& hi) {
+  lo = hi = row[0];
+  bool finite = true;
+  for (int j = 0; j < 16; ++j) {
+    finite &= std::isfinite(row[j]);
+    lo = std::min(lo, row[j]);
+    hi = std::max(hi, row[j]);
+  }
+  return finite;
+}
+
+__attribute__((target("avx2"))) static bool row_range_avx2(const float* row, float& lo, float& hi) {
+  const __m256 a = _mm256_loadu_ps(row), b = _mm256_loadu_ps(row + 8);
+  // x - x is 0 for finite x and NaN for NaN / inf
+  const __m256 fa = _mm256_cmp_ps(_mm256_sub_ps(a, a), _mm256_setzero_ps(), _CMP_EQ_OQ);
+  const __m256 fb = _mm256_cmp_ps(_mm256_sub_ps(b, b), _mm256_setzero_ps(), _CMP_EQ_OQ);
+  const bool finite = _mm256_movemask_ps(_mm256_and_ps(fa, fb)) == 0xff;
+  __m256 mn = _mm256_min_ps(a, b), mx = _mm256_max_ps(a, b);
+  __m128 mn4 = _mm_min_ps(_mm256_castps256_ps128(mn), _mm256_extractf128_ps(mn, 1));
+  __m128 mx4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+  mn4 = _mm_min_ps(mn4, _mm_movehl_ps(mn4, mn4));
+  mx4 = _mm_max_ps(mx4, _mm_movehl_ps(mx4, mx4));
+  mn4 = _mm_min_ss(mn4, _mm_shuffle_ps(mn4, mn4, 1));
+  mx4 = _mm_max_ss(mx4, _mm_shuffle_ps(mx4, mx4, 1));
+  lo = _mm_cvtss_f32(mn4);
+  hi = _mm_cvtss_f32(mx4);
+  return finite;
+}
+
 QuantizedLut fastscan_quantize_lut(const float* lut, int64_t M) {
   check_shape(0, M);
   if (M > 16384) throw std::invalid_argument("fastscan: M must be <= 16384, got " + std::to_string(M));
   const int64_t M2 = even_m(M);
+  static const bool has_avx2 = cpu_has(kAvx2);
   std::vector<double> mins(static_cast<size_t>(M));
   double max_range = 0.0, sum_range = 0.0, bias = 0.0;
   for (int64_t m = 0; m < M; ++m) {
-    double lo = lut[m * 16], hi = lut[m * 16];
-    for (int j = 0; j < 16; ++j) {
-      const double v = lut[m * 16 + j];
-      if (!std::isfinite(v))
-        throw std::invalid_argument("fastscan: LUT entry [" + std::to_string(m) + ", " + std::to_string(j) +
-                                    "] is not finite");
-      lo = std::min(lo, v);
-      hi = std::max(hi, v);
+    // min / max in float equal those of the exactly converted doubles
+    const float* row = lut + m * 16;
+    float lo, hi;
+    const bool finite = has_avx2 ? row_range_avx2(row, lo, hi) : row_range(row, lo, hi);
+    if (!finite) {
+      for (int j = 0; j < 16; ++j)
+        if (!std::isfinite(row[j]))
+          throw std::invalid_argument("fastscan: LUT entry [" + std::to_string(m) + ", " + std::to_string(j) +
+                                      "] is not finite");
     }
-    mins[m] = lo;
-    bias += lo;
-    max_range = std::max(max_range, hi - lo);
-    sum_range += hi - lo;
+    const double dlo = lo, dhi = hi;
+    mins[m] = dlo;
+    bias += dlo;
+    max_range = std::max(max_range, dhi - dlo);
+    sum_range += dhi - dlo;
   }
   // round() adds at most 0.5 per sub-quantizer, so budget 65535 - M2 for the ranges.
   double delta = std::max(max_range / 255.0, sum_range / static_cast<double>(65535 - M2));
@@ -480,11 +543,15 @@ QuantizedLut fastscan_quantize_lut(const float* lut, int64_t M) {
   QuantizedLut q;
   // (M2, 16) plus zero rows up to a multiple of 64 bytes for the AVX-512 kernel's full loads
   q.table.assign(static_cast<size_t>((M2 * 16 + 63) / 64 * 64), 0);
-  for (int64_t m = 0; m < M; ++m)
-    for (int j = 0; j < 16; ++j) {
-      const double v = std::nearbyint((lut[m * 16 + j] - mins[m]) / delta);
-      q.table[m * 16 + j] = static_cast<uint8_t>(std::min(255.0, std::max(0.0, v)));
-    }
+  if (has_avx2) {
+    for (int64_t m = 0; m < M; ++m) quantize_row_avx2(lut + m * 16, mins[m], delta, q.table.data() + m * 16);
+  } else {
+    for (int64_t m = 0; m < M; ++m)
+      for (int j = 0; j < 16; ++j) {
+        const double v = std::nearbyint((lut[m * 16 + j] - mins[m]) / delta);
+        q.table[m * 16 + j] = static_cast<uint8_t>(std::min(255.0, std::max(0.0, v)));
+      }
+  }
   q.scale = static_cast<float>(delta);
   q.bias = static_cast<float>(bias);
   return q;
@@ -497,6 +564,72 @@ float fastscan_exact_score(const uint8_t* packed, int64_t i, int64_t M, const fl
   float s = 0.0f;
   for (int64_t m = 0; m < M; ++m) s += lut[m * 16 + ((blk[(m >> 1) * 32 + (m & 1) * 16 + byte] >> shift) & 15)];
   return s;
+}
+
+// Exact float-LUT scores of `count` packed vectors (vector rows[i] of the packed list at
+// lists[i]), each summed sequentially over m exactly as fastscan_exact_score, so the scores
+// are identical. Sub-quantizer m of a vector sits at byte 16 m + byte_of(r) of its block
+// (nibble shift_of(r)), so a vector is one byte pointer plus a fixed stride. One vector alone
+// is a chain of M dependent adds (latency-bound); groups of 8 vectors with the same nibble
+// (a compile-time shift) give 8 independent chains and ~4 instructions per look-up.
+template <int SHIFT>
+static void exact_scores_group(const uint8_t* const* col, int count, int64_t M, const float* lut, float* out) {
+  const uint8_t* p[8];
+  for (int r = 0; r < 8; ++r) p[r] = col[r < count ? r : 0];
+  const uint8_t *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3], *p4 = p[4], *p5 = p[5], *p6 = p[6], *p7 = p[7];
+  float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+  auto code = [](unsigned b) { return SHIFT ? (b >> 4) : (b & 15u); };
+  for (int64_t off = 0; off < 16 * M; off += 16, lut += 16) {
+    a0 += lut[code(p0[off])];
+    a1 += lut[code(p1[off])];
+    a2 += lut[code(p2[off])];
+    a3 += lut[code(p3[off])];
+    a4 += lut[code(p4[off])];
+    a5 += lut[code(p5[off])];
+    a6 += lut[code(p6[off])];
+    a7 += lut[code(p7[off])];
+    // eight scalar chains: GCC would otherwise pack them into vectors with a shuffle per add
+    __asm__("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6), "+x"(a7));
+  }
+  const float acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+  for (int r = 0; r < count; ++r) out[r] = acc[r];
+}
+
+// `lists` holds one packed-list pointer per candidate, or is null with every candidate in
+// `packed`. Candidates are visited low nibbles first, then high, 8 at a time (no allocation
+// beyond one index array: this runs once per query).
+static void exact_scores(const uint8_t* packed, const uint8_t* const* lists, const int64_t* rows, int64_t count,
+                         int64_t M, const float* lut, float* out) {
+  const int64_t bb = block_bytes(M);
+  std::vector<int64_t> order(static_cast<size_t>(count));
+  int64_t n_lo = 0, n_hi = count;
+  for (int64_t i = 0; i < count; ++i) {
+    if (shift_of(static_cast<int>(rows[i] % kBlock))) order[static_cast<size_t>(--n_hi)] = i;
+    else order[static_cast<size_t>(n_lo++)] = i;
+  }
+  auto column = [&](int64_t i) {
+    const int r = static_cast<int>(rows[i] % kBlock);
+    return (lists ? lists[i] : packed) + (rows[i] / kBlock) * bb + byte_of(r);
+  };
+  const uint8_t* col[8];
+  float tmp[8];
+  for (int h = 0; h < 2; ++h) {
+    const int64_t a = h ? n_lo : 0, b = h ? count : n_lo;
+    for (int64_t g = a; g < b; g += 8) {
+      const int cnt = static_cast<int>(std::min<int64_t>(8, b - g));
+      for (int r = 0; r < cnt; ++r) col[r] = column(order[static_cast<size_t>(g + r)]);
+      if (h) exact_scores_group<4>(col, cnt, M, lut, tmp);
+      else exact_scores_group<0>(col, cnt, M, lut, tmp);
+      for (int r = 0; r < cnt; ++r) out[order[static_cast<size_t>(g + r)]] = tmp[r];
+    }
+  }
+}
+
+// Prefetch the first two blocks of a packed list (the scan kernels prefetch two blocks ahead
+// from there on); a hint only, never faults.
+static void prefetch_head(const uint8_t* packed, int64_t n, int64_t M) {
+  const int64_t bytes = std::min<int64_t>(2, (n + kBlock - 1) / kBlock) * block_bytes(M);
+  for (int64_t off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(packed + off), _MM_HINT_T0);
 }
 
 // Run the best kernel over n packed vectors into collector c.
@@ -521,9 +654,11 @@ static void scan_dispatch(const uint8_t* packed, int64_t n, int64_t M, const Qua
       switch (npairs) {
         case 4: scan_avx2<4>(packed, nblocks, npairs, q.table.data(), c); break;
         case 8: scan_avx2<8>(packed, nblocks, npairs, q.table.data(), c); break;
+        case 12: scan_avx2<12>(packed, nblocks, npairs, q.table.data(), c); break;
         case 16: scan_avx2<16>(packed, nblocks, npairs, q.table.data(), c); break;
         case 24: scan_avx2<24>(packed, nblocks, npairs, q.table.data(), c); break;
         case 32: scan_avx2<32>(packed, nblocks, npairs, q.table.data(), c); break;
+        case 48: scan_avx2<48>(packed, nblocks, npairs, q.table.data(), c); break;
         default: scan_avx2<0>(packed, nblocks, npairs, q.table.data(), c);
       }
       break;
@@ -532,18 +667,10 @@ static void scan_dispatch(const uint8_t* packed, int64_t n, int64_t M, const Qua
   }
 }
 
-void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* lut, int64_t k, int64_t rescore_k,
-                     const int64_t* id_map, float* scores, int64_t* ids) {
-  check_shape(n, M);
-  if (k < 0) throw std::invalid_argument("fastscan: k must be >= 0, got " + std::to_string(k));
-  if (rescore_k < 0) throw std::invalid_argument("fastscan: rescore_k must be >= 0, got " + std::to_string(rescore_k));
-  if (k == 0) return;
-  const QuantizedLut q = fastscan_quantize_lut(lut, M);
-  const bool rescore = rescore_k > 0;
-  const int64_t cap = rescore ? std::max(k, rescore_k) : k;
-  // With rescoring the candidates are positions (needed to re-read codes), mapped at the end.
-  Collector c(std::min(cap, std::max<int64_t>(n, 1)), n, rescore ? nullptr : id_map);
-  scan_dispatch(packed, n, M, q, c);
+// Top-k of one query from its collector: approximate scores, or exact re-scoring of the
+// candidates (positions) with the float LUT.
+static void write_results(const uint8_t* packed, int64_t M, const float* lut, int64_t k, bool rescore,
+                          const int64_t* id_map, const QuantizedLut& q, Collector& c, float* scores, int64_t* ids) {
   const auto& cand = c.finish();
   const auto found = static_cast<int64_t>(cand.size());
   if (!rescore) {
@@ -558,13 +685,68 @@ void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* l
     }
     return;
   }
+  std::vector<int64_t> rows(static_cast<size_t>(found));
+  std::vector<float> exact(static_cast<size_t>(found));
+  for (int64_t i = 0; i < found; ++i) rows[i] = cand[i].id;
+  exact_scores(packed, nullptr, rows.data(), found, M, lut, exact.data());
   TopK best(std::min(k, found));
-  for (const auto& x : cand) best.push(fastscan_exact_score(packed, x.id, M, lut), id_map ? id_map[x.id] : x.id);
+  for (int64_t i = 0; i < found; ++i) best.push(exact[i], id_map ? id_map[rows[i]] : rows[i]);
   best.write_sorted(scores, ids);
   for (int64_t i = best.k(); i < k; ++i) {
     scores[i] = -std::numeric_limits<float>::infinity();
     ids[i] = -1;
   }
+}
+
+// Code bytes per chunk of a batched exhaustive scan: fits L2 next to the tables.
+constexpr int64_t kChunkBytes = int64_t(256) << 10;
+
+void fastscan_search_batch(const uint8_t* packed, int64_t n, int64_t M, const float* luts, int64_t nq, int64_t k,
+                           int64_t rescore_k, const int64_t* id_map, float* scores, int64_t* ids) {
+  check_shape(n, M);
+  if (k < 0) throw std::invalid_argument("fastscan: k must be >= 0, got " + std::to_string(k));
+  if (rescore_k < 0) throw std::invalid_argument("fastscan: rescore_k must be >= 0, got " + std::to_string(rescore_k));
+  if (nq < 0) throw std::invalid_argument("fastscan: nq must be >= 0, got " + std::to_string(nq));
+  if (k == 0 || nq == 0) return;
+  const bool rescore = rescore_k > 0;
+  const int64_t cap = std::min(rescore ? std::max(k, rescore_k) : k, std::max<int64_t>(n, 1));
+  const int64_t lut_size = M * 16;
+  std::vector<QuantizedLut> tables;
+  std::vector<Collector> collectors;
+  tables.reserve(static_cast<size_t>(nq));
+  collectors.reserve(static_cast<size_t>(nq));
+  for (int64_t i = 0; i < nq; ++i) {
+    tables.push_back(fastscan_quantize_lut(luts + i * lut_size, M));
+    // With rescoring the candidates are positions (needed to re-read codes), mapped at the end.
+    collectors.emplace_back(cap, n, rescore ? nullptr : id_map);
+  }
+  // One query: a single pass. Several: every query scans a chunk while it is in cache, chunk
+  // after chunk in order, so each collector sees exactly the blocks (and candidates) of a
+  // whole-array scan in the same order: identical results, one pass over memory per batch.
+  const int64_t bb = block_bytes(M);
+  const int64_t nblocks = (n + kBlock - 1) / kBlock;
+  const int64_t chunk_blocks = nq == 1 ? std::max<int64_t>(nblocks, 1)
+                                       : std::max<int64_t>(2, kChunkBytes / bb / 2 * 2);
+  for (int64_t b0 = 0; b0 < nblocks; b0 += chunk_blocks) {
+    const int64_t first = b0 * kBlock;
+    const int64_t count = std::min(chunk_blocks * kBlock, n - first);
+    for (int64_t i = 0; i < nq; ++i) {
+      Collector& c = collectors[static_cast<size_t>(i)];
+      c.pos_offset = first;
+      scan_dispatch(packed + b0 * bb, count, M, tables[static_cast<size_t>(i)], c);
+    }
+  }
+  for (int64_t i = 0; i < nq; ++i) {
+    Collector& c = collectors[static_cast<size_t>(i)];
+    c.pos_offset = 0;
+    write_results(packed, M, luts + i * lut_size, k, rescore, id_map, tables[static_cast<size_t>(i)], c,
+                  scores + i * k, ids + i * k);
+  }
+}
+
+void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* lut, int64_t k, int64_t rescore_k,
+                     const int64_t* id_map, float* scores, int64_t* ids) {
+  fastscan_search_batch(packed, n, M, lut, 1, k, rescore_k, id_map, scores, ids);
 }
 
 void fastscan_search_lists(int64_t nlists, const uint8_t* const* packed, const int64_t* sizes, const float* offsets,
@@ -597,6 +779,7 @@ void fastscan_search_lists(int64_t nlists, const uint8_t* const* packed, const i
   Collector c(cap, 0, nullptr);
   c.strict = false;  // positions restart per list: ties with the cut may still enter
   for (int64_t l = 0; l < nlists; ++l) {
+    if (l + 1 < nlists) prefetch_head(packed[l + 1], sizes[l + 1], M);
     c.start_list(l, sizes[l], units[l]);
     scan_dispatch(packed[l], sizes[l], M, q, c);
   }
@@ -615,11 +798,18 @@ void fastscan_search_lists(int64_t nlists, const uint8_t* const* packed, const i
   }
   // Exact re-scoring with the float LUT plus the list's exact offset; candidate ids are
   // tag << 32 | position, which orders like (list, position) for ties.
+  std::vector<const uint8_t*> lists(static_cast<size_t>(found));
+  std::vector<int64_t> rows(static_cast<size_t>(found));
+  std::vector<float> exact(static_cast<size_t>(found));
+  for (int64_t i = 0; i < found; ++i) {
+    lists[i] = packed[list_of(cand[i].id)];
+    rows[i] = pos_of(cand[i].id);
+  }
+  exact_scores(nullptr, lists.data(), rows.data(), found, M, lut, exact.data());
   TopK best(std::min(k, found));
-  for (const auto& x : cand) {
-    const int64_t l = list_of(x.id);
-    float s = fastscan_exact_score(packed[l], pos_of(x.id), M, lut) + (offsets ? offsets[l] : 0.0f);
-    best.push(s, x.id);
+  for (int64_t i = 0; i < found; ++i) {
+    const int64_t l = list_of(cand[i].id);
+    best.push(exact[i] + (offsets ? offsets[l] : 0.0f), cand[i].id);
   }
   std::vector<int64_t> ids(static_cast<size_t>(best.k()));
   best.write_sorted(scores, ids.data());

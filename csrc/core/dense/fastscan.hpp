@@ -42,6 +42,12 @@ QuantizedLut fastscan_quantize_lut(const float* lut, int64_t M);
 void fastscan_search(const uint8_t* packed, int64_t n, int64_t M, const float* lut, int64_t k, int64_t rescore_k,
                      const int64_t* id_map, float* scores, int64_t* ids);
 
+/// fastscan_search for nq queries, luts (nq, M, 16), outputs scores / ids (nq, k); results
+/// identical to nq separate calls. The codes are scanned in L2-sized chunks, each for every
+/// query before the next chunk: one pass over memory per batch instead of one per query.
+void fastscan_search_batch(const uint8_t* packed, int64_t n, int64_t M, const float* luts, int64_t nq, int64_t k,
+                           int64_t rescore_k, const int64_t* id_map, float* scores, int64_t* ids);
+
 /// Top-k over several packed lists (IVF probes) scanned with one quantized LUT into one
 /// candidate set. List l has sizes[l] vectors at packed[l]; `offsets` (nlists) adds a score
 /// per list (the coarse term <q, c_l> of residual inner-product IVF; nullptr = 0), applied

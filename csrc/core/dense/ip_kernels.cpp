@@ -154,7 +154,10 @@ WINNOW_AVX2 void tile_avx2(const float* x, const float* y, int64_t d, float* out
     __m256 yv[C];
     for (int c = 0; c < C; ++c) yv[c] = _mm256_loadu_ps(y + c * d + k);
     for (int r = 0; r < R; ++r) {
-      const __m256 xv = _mm256_loadu_ps(x + r * d + k);
+      __m256 xv = _mm256_loadu_ps(x + r * d + k);
+      // Keep xv in a register: GCC otherwise folds the load into each of the C FMAs,
+      // reading every x vector C times (load ports, not FMAs, then bound the loop).
+      __asm__("" : "+x"(xv));
       for (int c = 0; c < C; ++c) acc[r][c] = _mm256_fmadd_ps(xv, yv[c], acc[r][c]);
     }
   }
@@ -183,6 +186,25 @@ WINNOW_AVX2 void tile_avx2(const float* x, const float* y, int64_t d, float* out
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < C; ++c) out[r * ldo + c] = reduce256(acc[r][c]);
   }
+}
+
+// One query row against 8 database rows: 8 independent FMA chains (a 1x2 tile has 2, and
+// one FMA chain per step is latency-bound: ~2 FMAs per FMA latency instead of 2 per cycle).
+// Each pair is summed exactly as in tile_avx2 (8 lane partial sums, masked tail, reduce256).
+WINNOW_AVX2 void row8_avx2(const float* x, const float* y, int64_t d, float* out) {
+  __m256 acc[8];
+  for (int c = 0; c < 8; ++c) acc[c] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 <= d; k += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + k);
+    for (int c = 0; c < 8; ++c) acc[c] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(y + c * d + k), acc[c]);
+  }
+  if (k < d) {
+    const __m256i m = tail_mask256(d - k);
+    const __m256 xv = _mm256_maskload_ps(x + k, m);
+    for (int c = 0; c < 8; ++c) acc[c] = _mm256_fmadd_ps(xv, _mm256_maskload_ps(y + c * d + k, m), acc[c]);
+  }
+  for (int c = 0; c < 8; ++c) out[c] = reduce256(acc[c]);
 }
 
 // ---------------------------------------------------------------- small d (d < kSmallD)
@@ -273,21 +295,45 @@ struct Avx2K {  // columns beyond 2 are never requested (CMAX = 2)
 };
 #endif
 
-// Outer loop over groups of C database rows (kept in L1), inner loop over query rows: the
-// caller sizes y so that it stays in L2 across the query loop.
+// Database rows are taken in groups of ~16 KiB (a multiple of C rows) that stay in L1; for
+// each group, every R-row query tile runs over the group's C-row tiles, so the query rows
+// (R * d floats) are read from L2 once per group rather than once per C database rows. The
+// caller sizes y so that it stays in L2 across the query loop. `row_fn` (optional) handles
+// query rows left over from R-row tiles, CROW database rows at a time. Only the loop order
+// differs between shapes: each pair is summed by the same kernel order.
+constexpr int64_t kL1GroupBytes = 16 << 10;
+
 template <template <int, int> class K, int RMAX, int CMAX>
-void run_tiles(const float* x, int64_t nq, const float* y, int64_t nb, int64_t d, float* out) {
+void run_tiles(const float* x, int64_t nq, const float* y, int64_t nb, int64_t d, float* out,
+               TileFn row_fn = nullptr, int64_t crow = 0) {
   const TileFn full = Tiles<K, RMAX, CMAX>::get(RMAX, CMAX);
-  for (int64_t j = 0; j < nb; j += CMAX) {
-    const int c = static_cast<int>(std::min<int64_t>(CMAX, nb - j));
-    const TileFn edge_c = Tiles<K, RMAX, CMAX>::get(RMAX, c);
-    for (int64_t i = 0; i < nq; i += RMAX) {
+  int64_t group = std::max<int64_t>(CMAX, kL1GroupBytes / (d * 4) / CMAX * CMAX);
+  if (row_fn != nullptr) group = std::max(group, crow) / crow * crow;
+  const int64_t nq_full = row_fn != nullptr ? nq / RMAX * RMAX : nq;
+  for (int64_t g0 = 0; g0 < nb; g0 += group) {
+    const int64_t g1 = std::min(nb, g0 + group);
+    for (int64_t i = 0; i < nq_full; i += RMAX) {
       const int r = static_cast<int>(std::min<int64_t>(RMAX, nq - i));
-      TileFn fn = (r == RMAX) ? (c == CMAX ? full : edge_c) : Tiles<K, RMAX, CMAX>::get(r, c);
-      fn(x + i * d, y + j * d, d, out + i * nb + j, nb);
+      for (int64_t j = g0; j < g1; j += CMAX) {
+        const int c = static_cast<int>(std::min<int64_t>(CMAX, g1 - j));
+        const TileFn fn = (r == RMAX && c == CMAX) ? full : Tiles<K, RMAX, CMAX>::get(r, c);
+        fn(x + i * d, y + j * d, d, out + i * nb + j, nb);
+      }
+    }
+    for (int64_t i = nq_full; i < nq; ++i) {  // leftover rows: one query at a time, wide tiles
+      int64_t j = g0;
+      for (; j + crow <= g1; j += crow) row_fn(x + i * d, y + j * d, d, out + i * nb + j, nb);
+      for (; j < g1; j += CMAX) {
+        const int c = static_cast<int>(std::min<int64_t>(CMAX, g1 - j));
+        Tiles<K, RMAX, CMAX>::get(1, c)(x + i * d, y + j * d, d, out + i * nb + j, nb);
+      }
     }
   }
 }
+
+#ifdef WINNOW_X86
+void row8_avx2_tile(const float* x, const float* y, int64_t d, float* out, int64_t) { row8_avx2(x, y, d, out); }
+#endif
 
 }  // namespace
 
@@ -331,7 +377,7 @@ void inner_products(const float* x, int64_t nq, const float* y, int64_t nb, int6
       return;
     case IpKernel::Avx2:
       if (d < kSmallD) small_d_avx2(x, nq, y, nb, d, out);
-      else run_tiles<Avx2K, 4, 2>(x, nq, y, nb, d, out);
+      else run_tiles<Avx2K, 4, 2>(x, nq, y, nb, d, out, row8_avx2_tile, 8);
       return;
 #endif
     default: run_tiles<ScalarK, 4, 4>(x, nq, y, nb, d, out); return;
@@ -344,7 +390,28 @@ float dot(const float* a, const float* b, int64_t d) {
   return r;
 }
 
+#ifdef WINNOW_X86
+namespace {
+// Small d on the SIMD kernels: the pair is summed sequentially over k with FMA from 0 (the
+// small_d_* kernels' order), here without their per-call transposition into a 32-wide tile.
+WINNOW_AVX2 void small_d_norms_fma(const float* x, int64_t n, int64_t d, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float* r = x + i * d;
+    float s = 0.0f;
+    for (int64_t k = 0; k < d; ++k) s = __builtin_fmaf(r[k], r[k], s);
+    out[i] = s;
+  }
+}
+}  // namespace
+#endif
+
 void squared_norms(const float* x, int64_t n, int64_t d, float* out) {
+#ifdef WINNOW_X86
+  if (d > 0 && d < detail::kSmallD && detail::ip_kernel() != detail::IpKernel::Scalar) {
+    small_d_norms_fma(x, n, d, out);
+    return;
+  }
+#endif
   for (int64_t i = 0; i < n; ++i) out[i] = dot(x + i * d, x + i * d, d);
 }
 

@@ -69,8 +69,10 @@ void IvfView::validate(int64_t packed_bytes) const {
     if (list_offsets[l + 1] < list_offsets[l]) fail("list_offsets decrease at list " + std::to_string(l));
   if (payload == IvfPayload::FastScan) {
     if (packed_offsets[0] != 0 || packed_offsets[nlist] != packed_bytes) fail("packed_offsets do not span packed");
+    // fastscan_packed_bytes(size, M), inlined: this runs on every search call, over all lists
+    const int64_t block_bytes = fastscan_packed_bytes(1, pq->M());
     for (int64_t l = 0; l < nlist; ++l) {
-      int64_t want = fastscan_packed_bytes(list_offsets[l + 1] - list_offsets[l], pq->M());
+      const int64_t want = (list_offsets[l + 1] - list_offsets[l] + 31) / 32 * block_bytes;
       // packed_offsets[l] is in range by induction, so this sum cannot overflow (a
       // difference with a corrupt packed_offsets[l + 1] could)
       if (packed_offsets[l + 1] != packed_offsets[l] + want) fail("packed size of list " + std::to_string(l));

@@ -15,6 +15,11 @@
 #include "dense/distances.hpp"
 #include "thread_pool.hpp"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define WINNOW_KMEANS_X86 1
+#endif
+
 namespace winnow::dense {
 namespace {
 
@@ -78,6 +83,66 @@ void kmeanspp_init(const float* x, int64_t n, int64_t d, int64_t k, std::mt19937
   }
 }
 
+// Sequential definition: over c = 0..nc-1, v = cn[c] - 2 row[c] replaces (b, a) with
+// (v, c0 + c) when v < b (strict: ties keep the lower centroid index; NaN never enters).
+void nearest_in_row_scalar(const float* row, const float* cn, int64_t nc, int64_t c0, float& b, int64_t& a) {
+  for (int64_t c = 0; c < nc; ++c) {
+    const float v = cn[c] - 2.0f * row[c];
+    if (v < b) {
+      b = v;
+      a = c0 + c;
+    }
+  }
+}
+
+#ifdef WINNOW_KMEANS_X86
+// The same result with 8 lanes: each lane keeps its first strict minimum, then the smallest
+// value wins, ties to the lowest index; that is the sequential scan's first occurrence of the
+// minimum. It replaces (b, a) only when strictly below b, as the scan would, and takes the
+// value from the winning lane (bit-identical, +-0 included).
+__attribute__((target("avx2"))) void nearest_in_row_avx2(const float* row, const float* cn, int64_t nc, int64_t c0,
+                                                         float& b, int64_t& a) {
+  const int64_t n8 = nc / 8 * 8;
+  if (n8 > 0) {
+    const __m256 two = _mm256_set1_ps(2.0f);
+    __m256 lane_best = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+    __m256i lane_idx = _mm256_set1_epi32(-1);
+    __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i step = _mm256_set1_epi32(8);
+    for (int64_t c = 0; c < n8; c += 8) {
+      // cn - 2 * row: multiply then subtract, as the scalar expression (no FMA contraction)
+      const __m256 v = _mm256_sub_ps(_mm256_loadu_ps(cn + c), _mm256_mul_ps(two, _mm256_loadu_ps(row + c)));
+      const __m256 lt = _mm256_cmp_ps(v, lane_best, _CMP_LT_OQ);
+      lane_best = _mm256_blendv_ps(lane_best, v, lt);
+      lane_idx = _mm256_blendv_epi8(lane_idx, idx, _mm256_castps_si256(lt));
+      idx = _mm256_add_epi32(idx, step);
+    }
+    alignas(32) float lb[8];
+    alignas(32) int32_t li[8];
+    _mm256_store_ps(lb, lane_best);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(li), lane_idx);
+    int w = -1;
+    for (int l = 0; l < 8; ++l) {
+      if (li[l] < 0) continue;
+      if (w < 0 || lb[l] < lb[w] || (lb[l] == lb[w] && li[l] < li[w])) w = l;
+    }
+    if (w >= 0 && lb[w] < b) {
+      b = lb[w];
+      a = c0 + li[w];
+    }
+  }
+  nearest_in_row_scalar(row + n8, cn + n8, nc - n8, c0 + n8, b, a);
+}
+#endif
+
+void nearest_in_row(const float* row, const float* cn, int64_t nc, int64_t c0, float& b, int64_t& a) {
+#ifdef WINNOW_KMEANS_X86
+  static const bool has_avx2 = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
+  if (has_avx2 && nc < (int64_t(1) << 31)) return nearest_in_row_avx2(row, cn, nc, c0, b, a);
+#endif
+  nearest_in_row_scalar(row, cn, nc, c0, b, a);
+}
+
 }  // namespace
 
 void assign_nearest(const float* x, int64_t n, const float* centroids, int64_t k, int64_t d, int64_t* assign,
@@ -97,27 +162,17 @@ void assign_nearest(const float* x, int64_t n, const float* centroids, int64_t k
     for (int64_t c0 = 0; c0 < k; c0 += cb) {
       const int64_t nc = std::min(cb, k - c0);
       inner_products(x + i0 * d, np, centroids + c0 * d, nc, d, tile.data());
-      for (int64_t i = 0; i < np; ++i) {
-        const float* row = tile.data() + i * nc;
-        float b = best[i];
-        int64_t a = arg[i];
-        for (int64_t c = 0; c < nc; ++c) {
-          const float v = cn[c0 + c] - 2.0f * row[c];
-          if (v < b) {  // strict: ties keep the lower centroid index
-            b = v;
-            a = c0 + c;
-          }
-        }
-        best[i] = b;
-        arg[i] = a;
-      }
+      for (int64_t i = 0; i < np; ++i)
+        nearest_in_row(tile.data() + i * nc, cn.data() + c0, nc, c0, best[i], arg[i]);
+    }
+    std::vector<float> xn;
+    if (dist) {
+      xn.resize(static_cast<size_t>(np));
+      squared_norms(x + i0 * d, np, d, xn.data());  // == dot(xi, xi, d) per row
     }
     for (int64_t i = 0; i < np; ++i) {
       assign[i0 + i] = arg[i];
-      if (dist) {
-        const float* xi = x + (i0 + i) * d;
-        dist[i0 + i] = std::max(0.0f, best[i] + dot(xi, xi, d));
-      }
+      if (dist) dist[i0 + i] = std::max(0.0f, best[i] + xn[i]);
     }
   });
 }

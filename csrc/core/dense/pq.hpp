@@ -54,6 +54,10 @@ class ProductQuantizer {
   int nbits_;
   bool trained_ = false;
   std::vector<float> centroids_;
+  // (M, dsub, ksub) copy of centroids_, rebuilt whenever they change: look-up tables are
+  // then ksub-wide vector operations per dimension, with no per-query transposition.
+  std::vector<float> centroids_t_;
+  void transpose_centroids();
 };
 
 }  // namespace winnow::dense
