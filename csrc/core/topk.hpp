@@ -60,12 +60,12 @@ class TopK {
   void push(float score, int64_t id) {
     if (!would_enter(score, id)) return;
     if (full()) {
-      std::pop_heap(heap_.begin(), heap_.end(), worse_first);
+      std::pop_heap(heap_.begin(), heap_.end(), WorseFirst{});
       heap_.back() = {score, id};
     } else {
       heap_.push_back({score, id});
     }
-    std::push_heap(heap_.begin(), heap_.end(), worse_first);
+    std::push_heap(heap_.begin(), heap_.end(), WorseFirst{});
   }
 
   /// Write the kept entries best first into scores[k], ids[k], padding with -inf / -1.
@@ -103,9 +103,10 @@ class TopK {
     int64_t id;
   };
   // Heap comparator: the "largest" element (root) is the one that ranks last.
-  static bool worse_first(const Entry& a, const Entry& b) {
-    return ranks_before(a.score, a.id, b.score, b.id);
-  }
+  // (a function object, not a function pointer: the heap operations inline the comparison)
+  struct WorseFirst {
+    bool operator()(const Entry& a, const Entry& b) const { return ranks_before(a.score, a.id, b.score, b.id); }
+  };
   int64_t k_;
   std::vector<Entry> heap_;
 };

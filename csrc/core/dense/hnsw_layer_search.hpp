@@ -32,8 +32,13 @@ inline bool better(const ScoredNode& a, const ScoredNode& b) {
   return a.score > b.score || (a.score == b.score && a.row < b.row);
 }
 // Heap orders: the candidates heap keeps its best on top, the results heap its worst.
-inline bool best_on_top(const ScoredNode& a, const ScoredNode& b) { return better(b, a); }
-inline bool worst_on_top(const ScoredNode& a, const ScoredNode& b) { return better(a, b); }
+// (function objects, not function pointers: the heap operations inline the comparison)
+struct BestOnTop {
+  bool operator()(const ScoredNode& a, const ScoredNode& b) const { return better(b, a); }
+};
+struct WorstOnTop {
+  bool operator()(const ScoredNode& a, const ScoredNode& b) const { return better(a, b); }
+};
 
 /// Per-thread buffers of one search (reused across the queries or inserts of a chunk).
 struct Scratch {
@@ -104,7 +109,7 @@ void search_layer(const HnswView& g, const CodeScorer& score, const Links& links
   while (!cand.empty()) {
     const ScoredNode c = cand.front();
     if (c.score < bound && res.size() >= cap) break;  // nothing left can improve the results
-    std::pop_heap(cand.begin(), cand.end(), best_on_top);
+    std::pop_heap(cand.begin(), cand.end(), BestOnTop{});
     cand.pop_back();
 
     // Unvisited neighbours first, with their vectors prefetched, then scored four at a time:
@@ -128,12 +133,12 @@ void search_layer(const HnswView& g, const CodeScorer& score, const Links& links
       const float s = scratch.pending_scores[t];
       if (res.size() < cap || s > bound || (s == bound && nb < res.front().row)) {
         cand.push_back({s, nb});
-        std::push_heap(cand.begin(), cand.end(), best_on_top);
+        std::push_heap(cand.begin(), cand.end(), BestOnTop{});
         if (accept(nb)) {
           res.push_back({s, nb});
-          std::push_heap(res.begin(), res.end(), worst_on_top);
+          std::push_heap(res.begin(), res.end(), WorstOnTop{});
           if (res.size() > cap) {
-            std::pop_heap(res.begin(), res.end(), worst_on_top);
+            std::pop_heap(res.begin(), res.end(), WorstOnTop{});
             res.pop_back();
           }
         }
@@ -145,7 +150,7 @@ void search_layer(const HnswView& g, const CodeScorer& score, const Links& links
 
 /// The accepted results of search_layer, best first.
 inline void sort_results(std::vector<ScoredNode>& res) {
-  std::sort(res.begin(), res.end(), better);
+  std::sort(res.begin(), res.end(), [](const ScoredNode& a, const ScoredNode& b) { return better(a, b); });
 }
 
 }  // namespace winnow::dense::hnsw_detail
