@@ -13,6 +13,13 @@ by the plain search), faiss.omp_set_num_threads(1) for searches.
 --vectors PATH adds a real set (an .npy file or a `winnow encode` directory): queries are a
 seeded sample of its rows perturbed by noise (the rows themselves are removed from the base).
 
+--grown replaces the Gaussian clusters with vectors grown from real embeddings: each base
+vector is a SciFact MiniLM document embedding plus noise (renormalised), the queries are the
+real SciFact query embeddings (bench_hnsw.py's data; at most 1,109 queries).
+
+--hnsw also runs bench_hnsw.py: Winnow HNSW (float32, float16, SQ8) beside hnswlib, faiss
+IndexHNSWFlat and usearch on the grown data, with this run's --n, --build-threads, --budget.
+
 --scifact DIR runs the quality comparison (nDCG@10, R@100 on SciFact test, 3 seeds).
 
 Per-call cost (--per-call-only to run just this): the fixed cost of one
@@ -62,6 +69,17 @@ def synthetic(n, d, nq, seed, n_clusters=4096):
     q = centers[rng.integers(0, n_clusters, nq)] + 0.6 * rng.standard_normal((nq, d), dtype=np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     return x, q.astype(np.float32)
+
+
+def grown_set(n, nq, seed):
+    """(n, 384) unit vectors grown around the real SciFact MiniLM document embeddings and the
+    first nq real SciFact query embeddings (bench_hnsw.py's data)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_hnsw
+
+    x = bench_hnsw.grown(n, 0.8, seed)
+    q = np.load(bench_hnsw.SHARED / "queries.npy").astype(np.float32)[:nq]
+    return x, np.ascontiguousarray(q)
 
 
 def real_vectors(path, nq, seed):
@@ -411,6 +429,12 @@ def main(argv=None):
     p.add_argument("--vectors", help="also run on real vectors (.npy or a winnow encode directory)")
     p.add_argument("--scifact", help="SciFact directory (corpus/qrels/embeddings) for the quality table")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    p.add_argument("--grown", action="store_true",
+                   help="base vectors grown from the real SciFact MiniLM embeddings and the real SciFact query "
+                   "embeddings as queries (bench_hnsw.py's data) instead of Gaussian clusters")
+    p.add_argument("--hnsw", action="store_true",
+                   help="also run bench_hnsw.py (Winnow HNSW beside hnswlib, faiss HNSW, usearch) with --n, "
+                   "--build-threads and --budget")
     p.add_argument("--output", default=str(RESULTS), help=f"JSON lines file to append to (default {RESULTS})")
     args = p.parse_args(argv)
     try:
@@ -425,7 +449,9 @@ def main(argv=None):
         if args.per_call_only:
             return
         sets = []
-        if not args.no_synthetic:
+        if args.grown:
+            sets.append(("grown-scifact", lambda: grown_set(args.n, args.nq, args.seed)))
+        elif not args.no_synthetic:
             sets.append(("synthetic", lambda: synthetic(args.n, args.d, args.nq, args.seed)))
         if args.vectors:
             sets.append((Path(args.vectors).name, lambda: real_vectors(args.vectors, args.nq, args.seed)))
@@ -439,6 +465,12 @@ def main(argv=None):
             del x, q
         if args.scifact:
             run_scifact(args, faiss, env, out)
+    if args.hnsw:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import bench_hnsw
+
+        bench_hnsw.main(["--n", str(args.n), "--nq", str(min(args.nq, 1109)), "--build-threads",
+                         str(args.build_threads), "--budget", str(args.budget), "--seed", str(args.seed)])
 
 
 if __name__ == "__main__":
