@@ -209,3 +209,33 @@ class DocStore:
             if nb and not np.all(np.diff(table) > 0):
                 raise IndexFormatError(f"{path / name}: an empty block (entries must rise strictly)")
         return cls(frames, offsets, first, info, path)
+
+
+class StoreTexts:
+    """The documents of a store as a read-only sequence of texts by internal id, decoded on
+    demand (what a text reranker such as the cross-encoder scores): ``title + " " + text``, or
+    the text alone when the title is empty."""
+
+    def __init__(self, store: DocStore):
+        self.store = store
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def __getitem__(self, i: int) -> str:
+        title, text = self.store.get(int(i))
+        return f"{title} {text}" if title else text
+
+
+def texts_of_index(path) -> StoreTexts | None:
+    """The store texts of the Winnow index at ``path``, or None when ``path`` is not an index
+    directory with a document store (e.g. a corpus file or dataset directory)."""
+    from winnow.index.format import META, load
+
+    if not (Path(path) / META).is_file():
+        return None
+    index = load(path, mmap=True)
+    store = getattr(index, "store", None)
+    if store is None:
+        raise ValueError(f"{path}: this index has no document store (build it with --store text)")
+    return StoreTexts(store)
