@@ -58,7 +58,7 @@ def build_app(args: argparse.Namespace):
         from winnow.evaluation import load_qrels
 
         qrels = load_qrels(args.qrels)
-    return create_app(pipelines, limits, qrels)
+    return create_app(pipelines, limits, qrels, log_shutdown=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"serving {', '.join(p['name'] for p in _names(app))} on http://{args.host}:{args.port} "
           "(API docs at /docs)", file=sys.stderr)
     # uvicorn handles SIGINT/SIGTERM: it stops accepting, waits for in-flight requests (at most
-    # --graceful-timeout seconds), then runs the app's shutdown (the search pool drains)
+    # --graceful-timeout seconds), then runs the app's shutdown (the search pool drains), and at
+    # last re-raises the signal, so the exit status says which signal stopped the server
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
                 timeout_graceful_shutdown=args.graceful_timeout)
     return 0

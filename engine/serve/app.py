@@ -8,6 +8,7 @@ the search queue is full.
 """
 from __future__ import annotations
 
+import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Optional, Union
@@ -33,7 +34,7 @@ class BatchRequest(BaseModel):
 
 
 def create_app(pipelines: list[Pipeline], limits: ServeLimits = ServeLimits(),
-               qrels: dict | None = None) -> FastAPI:
+               qrels: dict | None = None, log_shutdown: bool = False) -> FastAPI:
     """The app over ``pipelines`` (the first is the default); ``qrels`` {qid: {docno: grade}}
     lets ``/search?qid=`` mark judged documents and report nDCG@10."""
     if not pipelines:
@@ -47,6 +48,8 @@ def create_app(pipelines: list[Pipeline], limits: ServeLimits = ServeLimits(),
     async def lifespan(_app):
         yield
         pool.shutdown()  # after uvicorn has let in-flight requests finish
+        if log_shutdown:
+            print("winnow serve: stopped (in-flight requests finished)", file=sys.stderr, flush=True)
 
     app = FastAPI(title="Winnow", version=__version__, lifespan=lifespan,
                   description="Search Winnow indexes and pipelines over HTTP.")
@@ -126,7 +129,9 @@ def create_app(pipelines: list[Pipeline], limits: ServeLimits = ServeLimits(),
             if qid not in qrels:
                 raise HTTPException(404, f"query id {qid!r} is not in the qrels")
             judged = qrels[qid]
-        depth = max(k + offset, 10) if judged is not None else k + offset
+        # one hit more than the page: tells the page whether there is a next one (the top k of a
+        # deeper search are the same hits: ties are broken by docno, never by chance)
+        depth = max(k + offset + 1, 10 if judged is not None else 0)
         results = await run_search(p, {qid or "q": q}, depth)
         answer = {"pipeline": p.name, "query": q, "k": k, "offset": offset,
                   "hits": hits_of(p, results, 0, offset, k, text and p.docs is not None, judged),
