@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from winnow import datasets
 from winnow.cli.main import main
+from winnow.errors import InputWarning
 from winnow.evaluation import evaluate
 from winnow.index import BM25Index
 from winnow.readers import read_run
@@ -84,7 +85,8 @@ def test_search_answer_has_titles_snippets_and_pages(client, index_dir):
     assert page2["hits"] == first["hits"][10:]
     assert client.get("/search", params={"q": "beta", "pipeline": "plain"}).json()["hits"][0].keys() == {
         "rank", "docno", "score"}  # no store: no titles
-    assert client.get("/search", params={"q": "the of and"}).json()["hits"] == []  # stop words only
+    with pytest.warns(InputWarning, match="no terms"):
+        assert client.get("/search", params={"q": "the of and"}).json()["hits"] == []  # stop words only
 
 
 def test_qrels_mark_relevance_and_ndcg(client):
