@@ -229,3 +229,23 @@ def test_cross_encoder_reads_texts_from_the_store(tmp_path):
     with pytest.raises(ValueError, match="no document store"):
         BM25Index.build([("a", "x")], progress=False).save(tmp_path / "plain")
         scorer_from_spec(f"cross-encoder:{model}@{tmp_path / 'plain'}")
+
+
+def test_documents_contents_equal_the_corpus_texts(tmp_path):
+    """Dataset.documents() gives exactly corpus()'s text as ``contents``, for every layout."""
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "corpus.jsonl").write_text('{"_id": "1", "title": "T", "text": "x y"}\n'
+                                                 '{"_id": "2", "text": "no title"}\n{"_id": "3", "title": "", "text": ""}\n')
+    (tmp_path / "collection.tsv").write_text("7\tseven text\n8\teight\n")
+    (tmp_path / "docs.trec").write_text("<DOC>\n<DOCNO>d1</DOCNO>\n<TEXT>some  text</TEXT>\n</DOC>\n")
+    for path in (tmp_path / "b", tmp_path / "collection.tsv", tmp_path / "docs.trec"):
+        ds = datasets.load(path)
+        docs = list(ds.documents())
+        assert [(d.docno, d.contents) for d in docs] == list(ds.corpus())
+    b = list(datasets.load(tmp_path / "b").documents())
+    assert [(d.title, d.text) for d in b] == [("T", "x y"), ("", "no title"), ("", "")]
+    from winnow.readers import BadLineReport
+
+    report = BadLineReport()
+    list(datasets.load(tmp_path / "b").documents(report=report))
+    assert list(report.empty_examples.values()) == [["3"]]  # the empty document counted, as by corpus()
