@@ -237,8 +237,24 @@ class BM25Index(Retriever):
         """
         if self.store is None:
             raise LookupError(f"{self.path or 'this index'} has no document store (build it with --store text)")
-        title, text = self.store.get(self.docnos.index_of(str(docno)))
+        title, text = self.store.get(self.doc_id(str(docno)))
         return {"docno": str(docno), "title": title, "text": text}
+
+    def doc_id(self, docno: str) -> int:
+        """Internal id of ``docno`` (``KeyError`` naming it when absent), by binary search over
+        ``docno_order`` (ids sorted by docno, UTF-8 byte order = code point order): O(log n)
+        docno decodes and no reverse map of every docno in memory (8.8M would cost ~1 GB)."""
+        order, names = self.arrays["docno_order"], self.docnos
+        lo, hi = 0, len(order)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if names[int(order[mid])] < docno:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < len(order) and names[int(order[lo])] == docno:
+            return int(order[lo])
+        raise KeyError(f"unknown document id {docno!r}")
 
     # -- searching -------------------------------------------------------------------------
     def search(self, queries, k: int = 10, threads: int = 1, algorithm: str = "maxscore",
