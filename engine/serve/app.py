@@ -89,9 +89,15 @@ def create_app(pipelines: list[Pipeline], limits: ServeLimits = ServeLimits(),
         if len(text) > limits.max_query_chars:
             raise HTTPException(413, f"{what} has {len(text)} characters, the limit is {limits.max_query_chars}")
 
-    async def run_search(p: Pipeline, queries: dict, k: int):
+    async def run_search(p: Pipeline, queries: dict, k: int, answer=None):
+        """``p.search(queries, k)`` on a worker thread, then ``answer(results)`` there too (the
+        store look-ups for titles and snippets decode blocks: kept off the event loop)."""
+        def work():
+            results = p.search(queries, k)
+            return results if answer is None else answer(results)
+
         try:
-            return await pool.run(p.search, queries, k)
+            return await pool.run(work)
         except (ValueError, IndexError) as exc:  # a query the pipeline refuses (never a crash)
             if isinstance(exc, IndexFormatError):
                 raise HTTPException(500, f"damaged index: {exc}") from None
@@ -106,9 +112,13 @@ def create_app(pipelines: list[Pipeline], limits: ServeLimits = ServeLimits(),
                 break
             hit = {"rank": rank, "docno": results.docnos[int(i)], "score": float(score)}
             if text and p.docs is not None:
-                d = p.docs.doc(hit["docno"])
-                hit["title"] = d["title"]
-                hit["snippet"] = d["text"][:limits.snippet_chars]
+                try:
+                    d = p.docs.doc(hit["docno"])
+                except KeyError:  # a fused pipeline's hit from an index without the store
+                    d = None
+                if d is not None:
+                    hit["title"] = d["title"]
+                    hit["snippet"] = d["text"][:limits.snippet_chars]
             if judged is not None:
                 hit["relevance"] = judged.get(hit["docno"])
             out.append(hit)
@@ -132,16 +142,18 @@ def create_app(pipelines: list[Pipeline], limits: ServeLimits = ServeLimits(),
         # one hit more than the page: tells the page whether there is a next one (the top k of a
         # deeper search are the same hits: ties are broken by docno, never by chance)
         depth = max(k + offset + 1, 10 if judged is not None else 0)
-        results = await run_search(p, {qid or "q": q}, depth)
-        answer = {"pipeline": p.name, "query": q, "k": k, "offset": offset,
-                  "hits": hits_of(p, results, 0, offset, k, text and p.docs is not None, judged),
-                  "more": bool(results.counts()[0] > offset + k)}
-        if judged is not None:
-            from winnow.evaluation import evaluate
+        def answer(results) -> dict:
+            out = {"pipeline": p.name, "query": q, "k": k, "offset": offset,
+                   "hits": hits_of(p, results, 0, offset, k, text and p.docs is not None, judged),
+                   "more": bool(results.counts()[0] > offset + k)}
+            if judged is not None:
+                from winnow.evaluation import evaluate
 
-            top = {d: s for _q, d, r, s in results.iter_rows() if r <= 10}
-            answer["nDCG@10"] = float(evaluate({qid: top}, {qid: judged}, ["nDCG@10"])["nDCG@10"])
-        return answer
+                top = {d: s for _q, d, r, s in results.iter_rows() if r <= 10}
+                out["nDCG@10"] = float(evaluate({qid: top}, {qid: judged}, ["nDCG@10"])["nDCG@10"])
+            return out
+
+        return await run_search(p, {qid or "q": q}, depth, answer)
 
     @app.post("/search", summary="Search a batch of queries")
     async def search_batch(body: BatchRequest = Body(...)):
@@ -155,11 +167,13 @@ def create_app(pipelines: list[Pipeline], limits: ServeLimits = ServeLimits(),
             raise HTTPException(413, f"{len(queries)} queries, the batch limit is {limits.max_batch}")
         for qid, text in queries.items():
             check_query(text, f"query {qid!r}")
-        results = await run_search(p, queries, body.k)
-        return {"pipeline": p.name, "k": body.k,
-                "results": [{"qid": qid, "query": queries[qid],
-                             "hits": hits_of(p, results, row, 0, body.k, body.text, None)}
-                            for row, qid in enumerate(results.qids)]}
+        def answer(results) -> dict:
+            return {"pipeline": p.name, "k": body.k,
+                    "results": [{"qid": qid, "query": queries[qid],
+                                 "hits": hits_of(p, results, row, 0, body.k, body.text, None)}
+                                for row, qid in enumerate(results.qids)]}
+
+        return await run_search(p, queries, body.k, answer)
 
     @app.get("/doc/{docno}", summary="One document from the document store")
     async def doc(docno: str, pipeline: Optional[str] = None):
