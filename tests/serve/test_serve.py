@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 
 import httpx
 import numpy as np
@@ -21,9 +17,10 @@ from winnow.cli.main import main
 from winnow.errors import InputWarning
 from winnow.evaluation import evaluate
 from winnow.index import BM25Index
-from winnow.readers import read_run
 from winnow.results import Results
 from winnow.serve import Pipeline, ServeLimits, create_app, pipeline_from_index, pipelines_from_config
+
+from server_process import start_server, stop  # tests/serve is on sys.path under pytest
 
 CRANFIELD = datasets.bundled()
 
@@ -209,27 +206,9 @@ def test_config_pipelines(tmp_path):
     assert [h["docno"] for h in hits] == direct.docnos.lookup(direct.ids[0])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_real_server_in_a_subprocess(index_dir):
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "winnow", "serve", "--index", str(index_dir), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, base = start_server("--index", str(index_dir))
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
-            time.sleep(0.2)
         answer = httpx.get(base + "/search", params={"q": "supersonic flow", "k": 3}).json()
         direct = BM25Index.load(index_dir).search({"q": "supersonic flow"}, k=3)
         assert [h["docno"] for h in answer["hits"]] == direct.docnos.lookup(direct.ids[0])
@@ -239,9 +218,7 @@ def test_real_server_in_a_subprocess(index_dir):
         assert proc.wait(30) == -signal.SIGTERM
         assert "stopped (in-flight requests finished)" in proc.stderr.read()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_serve_cli_arguments(capsys):
