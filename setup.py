@@ -83,7 +83,8 @@ setup(
         "train": ["pot"],
         "bench": ["faiss-cpu", "bm25s", "pyserini==0.21.0"],
         # pandas: the DataFrame round-trip tests; faiss-cpu: the faiss interop tests (from_faiss,
-        # to_faiss), so they run in CI instead of skipping; selenium: the search page's browser test (with the OS packages chromium, chromium-driver)
+        # to_faiss), so they run in CI instead of skipping; selenium: the search page's browser
+        # test (with the OS packages chromium and chromium-driver).
         "test": ["pytest", "hypothesis", "pandas", "faiss-cpu", "selenium>=4.20"],
         "plots": ["matplotlib"],
         # winnow serve: the HTTP API and search page (httpx: FastAPI's TestClient, and bench_serve)
