@@ -261,6 +261,11 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"{key:<18} {value}")
     for key, value in meta.get("stats", {}).items():
         print(f"{key:<18} {value:,}" if isinstance(value, int) else f"{key:<18} {value}")
+    store = meta.get("store")
+    if isinstance(store, dict):  # the document store (--store text)
+        size = sum(v for n, v in meta["files"].items() if n.startswith("store_"))
+        print(f"store              {store.get('kind')} ({store.get('codec')}, {store.get('n_blocks')} blocks, "
+              f"{size / 1e6:.1f} MB)")
     total = sum(meta["files"].values())
     print(f"files              {len(meta['files'])} ({total / 1e6:.1f} MB)")
     return 0

@@ -249,3 +249,10 @@ def test_documents_contents_equal_the_corpus_texts(tmp_path):
     report = BadLineReport()
     list(datasets.load(tmp_path / "b").documents(report=report))
     assert list(report.empty_examples.values()) == [["3"]]  # the empty document counted, as by corpus()
+
+
+def test_index_info_and_verify_show_the_store(cranfield_index, capsys):
+    assert main(["index", "info", str(cranfield_index)]) == 0
+    assert "store              text (zstd, " in capsys.readouterr().out
+    assert main(["index", "verify", str(cranfield_index)]) == 0
+    assert "store_frames.npy" in json.loads((cranfield_index / "meta.json").read_text())["checksums"]
