@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import time
 
 import httpx
 import numpy as np
@@ -217,6 +218,31 @@ def test_real_server_in_a_subprocess(index_dir):
         # graceful: uvicorn finishes, the app shuts its pool down, then the signal is re-raised
         assert proc.wait(30) == -signal.SIGTERM
         assert "stopped (in-flight requests finished)" in proc.stderr.read()
+    finally:
+        stop(proc)
+
+
+def test_sigterm_lets_the_request_in_flight_finish(index_dir):
+    proc, base = start_server("--index", str(index_dir))
+    queries = dict(list(CRANFIELD.queries().items())[:100])
+    body = {"queries": queries, "k": 300, "text": True}  # ~30,000 store look-ups: a second or more
+    out = {}
+
+    def request():
+        out["response"] = httpx.post(base + "/search", json=body, timeout=120)
+
+    try:
+        t = threading.Thread(target=request)
+        t.start()
+        time.sleep(0.3)  # the batch is being served
+        proc.send_signal(signal.SIGTERM)
+        t.join(120)
+        assert proc.wait(60) == -signal.SIGTERM
+        response = out["response"]
+        assert response.status_code == 200
+        assert [r["qid"] for r in response.json()["results"]] == list(queries)
+        with pytest.raises(httpx.TransportError):  # and nothing new is accepted afterwards
+            httpx.get(base + "/health", timeout=2)
     finally:
         stop(proc)
 
