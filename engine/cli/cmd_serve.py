@@ -53,6 +53,8 @@ def build_app(args: argparse.Namespace):
         if len(set(names)) != len(names):  # two directories with one name: number them
             for i, p in enumerate(pipelines):
                 p.name = f"{p.name}-{i + 1}"
+    for p in pipelines:
+        p.warm()
     qrels = None
     if args.qrels:
         from winnow.evaluation import load_qrels

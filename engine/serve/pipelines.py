@@ -20,6 +20,15 @@ class Pipeline:
     docs: Any = None
     info: dict = field(default_factory=dict)
 
+    def warm(self) -> None:
+        """One search before serving: a dense index loads its query encoder now (seconds), not
+        in the first request."""
+        import warnings
+
+        with warnings.catch_warnings():  # before any request thread exists
+            warnings.simplefilter("ignore")
+            self.search({"warm-up": "warm up"}, 1)
+
     def doc(self, docno: str) -> dict:
         if self.docs is None:
             raise LookupError(f"pipeline {self.name!r} has no document store (build the index with --store text)")
