@@ -65,6 +65,7 @@ def build_app(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     try:
+        import fastapi  # noqa: F401
         import uvicorn
     except ImportError:
         raise ValueError("winnow serve needs the serve extra: pip install 'winnow[serve]'") from None
