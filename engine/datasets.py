@@ -20,7 +20,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from winnow.errors import InputFormatError
 from winnow.readers.beir import iter_beir_corpus, read_beir_qrels, read_beir_queries
@@ -28,7 +28,7 @@ from winnow.readers.common import BadLineReport
 from winnow.readers.msmarco import iter_collection, read_queries_tsv
 from winnow.readers.trec import iter_trec_docs, read_qrels, read_trec_topics
 
-__all__ = ["Dataset", "bundled", "load"]
+__all__ = ["Dataset", "Document", "bundled", "load"]
 
 _EXT = re.compile(r"(\.(txt|tsv|jsonl|json|trec|sgml|xml|qrels|topics))?(\.gz)?$", re.I)
 
@@ -80,6 +80,17 @@ def _tag(p: Path, prefixes: tuple[str, ...]) -> str:
     return base
 
 
+class Document(NamedTuple):
+    """One document with its fields apart: ``contents`` is what :meth:`Dataset.corpus` yields
+    (the indexed text: BEIR ``title + " " + text``), ``title`` and ``text`` what a document store
+    keeps (``title`` is ``""`` for formats without one: MS MARCO, TREC)."""
+
+    docno: str
+    contents: str
+    title: str
+    text: str
+
+
 @dataclass
 class Dataset:
     """A test collection on disk: corpus files, query files and qrels files per split.
@@ -122,6 +133,17 @@ class Dataset:
             return iter_trec_docs(self.corpus_paths, **kw)
         reader = iter_beir_corpus if self._corpus_kind == "beir-corpus" else iter_collection
         return reader(self.corpus_paths[0], **kw)
+
+    def documents(self, *, skip_bad_lines: bool = False, report: BadLineReport | None = None,
+                  check_duplicates: bool = True) -> Iterator[Document]:
+        """Like :meth:`corpus`, with the title and text apart: a fresh iterator of
+        :class:`Document` whose ``contents`` is exactly the text :meth:`corpus` yields."""
+        kw = dict(skip_bad_lines=skip_bad_lines, report=report, check_duplicates=check_duplicates)
+        if self._corpus_kind != "beir-corpus":
+            return (Document(docno, text, "", text) for docno, text in self.corpus(**kw))
+        self.corpus(**kw)  # only its checks (a corpus file exists): the generator is not started
+        return (Document(docno, title + " " + text, title, text)
+                for docno, title, text in iter_beir_corpus(self.corpus_paths[0], titles=True, **kw))
 
     def queries_path(self, split: str | None = None) -> Path:
         """The query file of ``split`` (or the only query file when ``split`` is None)."""

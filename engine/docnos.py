@@ -14,6 +14,9 @@ import numpy as np
 class DocnoTable:
     # the file a loaded table came from: a docno that is not UTF-8 is then a damaged index
     source: str | None = None
+    # the document store of the index this table belongs to (winnow.index.doc_store.DocStore,
+    # same internal ids), so Results carry it through stages to Results.with_text()
+    doc_store = None
 
     def __init__(self, data: np.ndarray, offsets: np.ndarray):
         self.data = np.asarray(data, dtype=np.uint8)

@@ -158,6 +158,28 @@ class Results:
         rows = [(qid, text_of[qid], docno, score, rank - 1) for qid, docno, rank, score in self.iter_rows()]
         return pd.DataFrame(rows, columns=["qid", "query", "docno", "score", "rank"])
 
+    def with_text(self, index=None):
+        """:meth:`to_dataframe` plus ``title`` and ``text`` columns, from a document store.
+
+        The store is the one of the index these Results came from (kept through stages that
+        keep its docnos); pass ``index`` (an index built with ``store="text"``) for Results
+        from elsewhere: its documents are then found by docno. ``LookupError`` when there is
+        no store; ``KeyError`` for a docno the index does not have.
+        """
+        df = self.to_dataframe()
+        if index is None:
+            store = self.docnos.doc_store
+            if store is None:
+                raise LookupError("these Results carry no document store (the index was built without "
+                                  "--store text, or a stage made new docnos): pass with_text(index)")
+            ids = [int(i) for i in self.ids[self.ids >= 0]]  # iter_rows order: row by row, best first
+            fields = [store.get(i) for i in ids]
+        else:
+            fields = [(d["title"], d["text"]) for d in map(index.doc, df["docno"])]
+        df["title"] = [t for t, _ in fields]
+        df["text"] = [x for _, x in fields]
+        return df
+
     @classmethod
     def from_dataframe(cls, df, k: int | None = None) -> "Results":
         """Inverse of :meth:`to_dataframe`; needs columns qid, docno, score (query optional)."""

@@ -27,7 +27,7 @@ from winnow.limits import check_k, check_threads
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
 from winnow.validation import first_bad_text, name_some
-from winnow.index import analysis, invariants
+from winnow.index import analysis, doc_store, invariants
 from winnow.index.format import (check_files, check_version, inspect, load_npy, register_format,
                                  save_directory, verify_checksums)
 
@@ -84,6 +84,27 @@ def _terms(docno: str, body, what: str = "document") -> list[str]:
     return terms
 
 
+def _stored(docs: Iterable, writer: "doc_store.DocStoreWriter") -> Iterator[tuple[str, str]]:
+    """(docno, indexed text) of each document, storing its title and text on the way (in the
+    prefetch thread, in document order, so the store's internal ids are the index's)."""
+    for pos, item in enumerate(docs):
+        if hasattr(item, "contents"):  # a winnow.datasets.Document
+            docno, contents, title, text = item.docno, item.contents, item.title, item.text
+        else:
+            try:
+                docno, text = item
+            except (TypeError, ValueError):
+                raise ValueError(f"documents must be (docno, text) pairs or Documents, got {type(item).__name__}") \
+                    from None
+            contents, title = text, ""
+        for what, value in (("title", title), ("text", text)):
+            why = first_bad_text(value)
+            if why is not None:
+                raise ValueError(f"document {docno!r} {what} {why}")
+        writer.add(title, text)
+        yield docno, contents
+
+
 def _prefetch(it: Iterator, depth: int = 2) -> Iterator:
     """Run ``it`` in a background thread so reading/parsing overlaps C++ analysis."""
     q: queue.Queue = queue.Queue(maxsize=depth)
@@ -134,6 +155,7 @@ class BM25Index(Retriever):
         self.path = path
         self.k = k
         self.docnos = DocnoTable(arrays["docno_bytes"], arrays["docno_offsets"])
+        self.store: doc_store.DocStore | None = None  # titles and texts, when built with store="text"
         # a pretokenized index is searched with search_terms; the core only knows real analyzers
         analyzer = "plain" if self.params["analyzer"] == "pretokenized" else self.params["analyzer"]
         # source: a damaged postings block found while searching names the index directory
@@ -145,17 +167,31 @@ class BM25Index(Retriever):
     def build(cls, docs, *, k1: float = 0.9, b: float = 0.4, scoring: str = "lucene",
               analyzer: str = "english", pretokenized: bool = False, threads: int = 1,
               batch_size: int = 8192, memory_budget_mb: float = 2048, temp_dir: str | None = None,
-              progress: bool = True, total: int | None = None) -> "BM25Index":
+              progress: bool = True, total: int | None = None, store: str | None = None,
+              store_block_bytes: int = doc_store.DEFAULT_BLOCK_BYTES) -> "BM25Index":
         """Index ``docs``: an iterable of (docno, text) or, with ``pretokenized``, (docno, [terms]).
 
         A path or dataset directory is also accepted (read with :func:`winnow.datasets.load`).
         Memory stays bounded by ``memory_budget_mb`` of in-memory postings; beyond it the
         builder writes sorted segments to ``temp_dir`` and merges them at the end.
+
+        ``store="text"`` also keeps every document's title and text in a compressed document
+        store (:mod:`winnow.index.doc_store`; :meth:`doc`, ``Results.with_text()``). ``docs``
+        may then also be :class:`winnow.datasets.Document` items (``Dataset.documents()``:
+        ``contents`` is indexed, ``title`` and ``text`` stored); a (docno, text) pair is
+        stored with an empty title.
         """
+        store = doc_store.check_kind(store)
+        if store and pretokenized:
+            raise ValueError("store='text' needs documents as text, not pretokenized terms")
         if isinstance(docs, (str, os.PathLike)):
             from winnow.datasets import load as load_dataset
 
-            docs = load_dataset(docs).corpus()
+            docs = load_dataset(docs).documents() if store else load_dataset(docs).corpus()
+        writer = None
+        if store:
+            writer = doc_store.DocStoreWriter(store_block_bytes, temp_dir=temp_dir)
+            docs = _stored(docs, writer)
         if pretokenized:
             analyzer = "pretokenized"
         builder = _core.Bm25Builder(k1, b, scoring, "plain" if pretokenized else analyzer, threads,
@@ -174,12 +210,51 @@ class BM25Index(Retriever):
                     builder.add_texts(docnos, payload)
                 if bar is not None:
                     bar.update(len(docnos))
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
         finally:
             if bar is not None:
                 bar.close()
         arrays, stats = builder.finish()
         params = {"k1": float(k1), "b": float(b), "scoring": scoring, "analyzer": analyzer}
-        return cls(arrays, stats, params)
+        index = cls(arrays, stats, params)
+        if writer is not None:
+            index._attach_store(writer.finish())
+        return index
+
+    def _attach_store(self, store: "doc_store.DocStore | None") -> None:
+        if store is not None and len(store) != self.n_docs:
+            raise ValueError(f"the document store holds {len(store)} documents, the index {self.n_docs}")
+        self.store = store
+        self.docnos.doc_store = store  # Results of this index carry it: Results.with_text()
+
+    def doc(self, docno: str) -> dict:
+        """{"docno", "title", "text"} of a document, from the store (``store="text"`` at build).
+
+        ``KeyError`` naming the docno when it is unknown; ``LookupError`` when the index has no store.
+        """
+        if self.store is None:
+            raise LookupError(f"{self.path or 'this index'} has no document store (build it with --store text)")
+        title, text = self.store.get(self.doc_id(str(docno)))
+        return {"docno": str(docno), "title": title, "text": text}
+
+    def doc_id(self, docno: str) -> int:
+        """Internal id of ``docno`` (``KeyError`` naming it when absent), by binary search over
+        ``docno_order`` (ids sorted by docno, UTF-8 byte order = code point order): O(log n)
+        docno decodes and no reverse map of every docno in memory (8.8M would cost ~1 GB)."""
+        order, names = self.arrays["docno_order"], self.docnos
+        lo, hi = 0, len(order)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if names[int(order[mid])] < docno:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < len(order) and names[int(order[lo])] == docno:
+            return int(order[lo])
+        raise KeyError(f"unknown document id {docno!r}")
 
     # -- searching -------------------------------------------------------------------------
     def search(self, queries, k: int = 10, threads: int = 1, algorithm: str = "maxscore",
@@ -283,7 +358,10 @@ class BM25Index(Retriever):
         arrays["block_max_x"], arrays["term_max_x"] = _core.bm25_block_maxima(
             self.arrays, self._stats, params["k1"], params["b"], params["scoring"], check_threads(threads),
             source=str(self.path or ""))
-        return BM25Index(arrays, self._stats, params, self.path, self.k)
+        view = BM25Index(arrays, self._stats, params, self.path, self.k)
+        view._attach_store(self.store)
+        view.docnos.source = self.docnos.source
+        return view
 
     def __repr__(self) -> str:
         p = self.params
@@ -304,10 +382,14 @@ class BM25Index(Retriever):
                 payload = np.ascontiguousarray(self.arrays[name], dtype=np.uint8)
                 _core.write_section(str(tmp / f"{name}.bin"), tag, payload, FORMAT_VERSION[0],
                                     FORMAT_VERSION[1], len(payload), 0)
+            if self.store is not None:
+                self.store.save_into(tmp)
 
         meta = {"format": FORMAT, "format_version": list(FORMAT_VERSION), "params": self.params,
                 "stats": {k: int(v) for k, v in self._stats.items()}, "n_terms": self.n_terms,
                 "n_blocks": int(len(self.arrays["block_last_doc"]))}
+        if self.store is not None:
+            meta["store"] = dict(self.store.info)
         save_directory(path, write, meta, overwrite)
         self.path = Path(path)
 
@@ -352,6 +434,8 @@ class BM25Index(Retriever):
         except ValueError as exc:
             raise IndexFormatError(f"{path}: {exc}") from None
         index.docnos.source = str(path / "docno_bytes.bin")
+        if "store" in meta:  # the store's files were checksummed with the others above when verifying
+            index._attach_store(doc_store.DocStore.load(path, meta["store"], index.n_docs, mmap))
         if k1 is not None or b is not None or scoring is not None:
             index = index.with_params(k1, b, scoring)
         return index

@@ -28,7 +28,7 @@ POSTINGS_PADDING = 8  # zero bytes after the last block (kPostingsPadding)
 # caught too; the rest (vectors, codes, postings, strings) is payload.
 STRUCTURE_FILES = {
     "winnow.bm25": ("term_offsets.npy", "df.npy", "first_block.npy", "block_offset.npy", "block_last_doc.npy",
-                    "docno_offsets.npy"),
+                    "docno_offsets.npy", "store_block_offsets.npy", "store_block_first_doc.npy"),
     "winnow.flat": ("docno_offsets.npy",),
     "winnow.pq": ("docno_offsets.npy",),
     "winnow.ivf": ("list_offsets.npy", "packed_offsets.npy", "docno_offsets.npy"),

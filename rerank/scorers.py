@@ -118,7 +118,8 @@ class CrossEncoderScorer(PairwiseScorer):
             self.model = CrossEncoder(path, device=device, local_files_only=True, **kwargs)
         except TypeError:  # older sentence-transformers without local_files_only
             self.model = CrossEncoder(path, device=device, **kwargs)
-        self.docs = list(docs)
+        # a store's StoreTexts decodes each document when scored instead of holding them all
+        self.docs = docs if hasattr(docs, "store") else list(docs)
         self.model_path = path
 
     def _score(self, query, ids):
@@ -205,8 +206,9 @@ def _read_corpus_texts(path) -> tuple[list[str], list[str]]:
 def scorer_from_spec(spec: str, corpus=None, batch_size: int | None = None) -> PairwiseScorer:
     """Build a scorer from text.
 
-    * ``cross-encoder:MODEL_DIR`` — needs ``corpus`` (a path, or a list of texts by id), or
-      ``cross-encoder:MODEL_DIR@CORPUS_PATH``.
+    * ``cross-encoder:MODEL_DIR`` — needs ``corpus`` (a path, an index built with a document
+      store, or a list of texts by id), or ``cross-encoder:MODEL_DIR@CORPUS_PATH``; a path that
+      is an index directory with a document store (``--store text``) is read from its store.
     * ``maxsim:TOKEN_STORE_DIR`` or ``maxsim:TOKEN_STORE_DIR@QUERY_MODEL_DIR`` (query texts
       are encoded to token vectors with that sentence-transformers model; default: the
       packaged all-MiniLM-L6-v2).
@@ -220,7 +222,16 @@ def scorer_from_spec(spec: str, corpus=None, batch_size: int | None = None) -> P
         if source is None:
             raise ValueError(f"scorer SPEC {spec!r}: a cross-encoder needs the corpus texts "
                              "(cross-encoder:MODEL_DIR@CORPUS, or pass corpus)")
-        texts = _read_corpus_texts(source)[1] if isinstance(source, (str, os.PathLike)) else list(source)
+        from winnow.index.doc_store import StoreTexts, texts_of_index
+
+        if isinstance(source, (str, os.PathLike)):
+            texts = texts_of_index(source)
+            if texts is None:  # a corpus file or dataset directory
+                texts = _read_corpus_texts(source)[1]
+        elif getattr(source, "store", None) is not None:  # an index built with store="text"
+            texts = StoreTexts(source.store)
+        else:
+            texts = list(source)
         scorer = CrossEncoderScorer(path, texts, batch_size=batch_size or 32)
     elif kind == "maxsim":
         from winnow.encoders import SentenceEncoder

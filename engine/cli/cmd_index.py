@@ -64,6 +64,9 @@ def register(sub) -> None:
     bm25.add_argument("--memory-budget-mb", type=float, default=2048,
                       help="in-memory postings before a segment is written to disk (default 2048)")
     bm25.add_argument("--batch-size", type=positive_int, default=8192, help="documents per batch (default 8192)")
+    bm25.add_argument("--store", choices=["text"], default=None,
+                      help="text: also keep each document's title and text, zstd-compressed, in the index "
+                      "(for `winnow serve`, Results.with_text(), index.doc(docno) and text rerankers)")
     add_threads(bm25)
     add_input_policy(bm25)
     bm25.set_defaults(func=run_build_bm25)
@@ -99,11 +102,18 @@ def run_build_bm25(args: argparse.Namespace) -> int:
     check_index_output(args.output, args.overwrite, args.input)
     docs, report = open_corpus(args.input, args.skip_bad_lines)
     if args.pretokenized:
+        if args.store:
+            raise ValueError("--store text needs documents as text; it cannot go with --pretokenized")
         docs = ((docno, text.split()) for docno, text in docs)
+    elif args.store:  # the same documents with title and text apart
+        from winnow import datasets
+
+        docs = datasets.load(args.input).documents(skip_bad_lines=args.skip_bad_lines, report=report)
     start = time.perf_counter()
     index = BM25Index.build(docs, k1=args.k1, b=args.b, scoring=args.scoring, analyzer=args.analyzer,
                             pretokenized=args.pretokenized, threads=args.threads,
-                            batch_size=args.batch_size, memory_budget_mb=args.memory_budget_mb)
+                            batch_size=args.batch_size, memory_budget_mb=args.memory_budget_mb,
+                            store=args.store)
     built = time.perf_counter() - start
     index.save(args.output, overwrite=args.overwrite)
     stats = index.stats()
@@ -251,6 +261,11 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"{key:<18} {value}")
     for key, value in meta.get("stats", {}).items():
         print(f"{key:<18} {value:,}" if isinstance(value, int) else f"{key:<18} {value}")
+    store = meta.get("store")
+    if isinstance(store, dict):  # the document store (--store text)
+        size = sum(v for n, v in meta["files"].items() if n.startswith("store_"))
+        print(f"store              {store.get('kind')} ({store.get('codec')}, {store.get('n_blocks')} blocks, "
+              f"{size / 1e6:.1f} MB)")
     total = sum(meta["files"].values())
     print(f"files              {len(meta['files'])} ({total / 1e6:.1f} MB)")
     return 0

@@ -17,7 +17,7 @@ from winnow.errors import InputWarning, WinnowError
 
 # Subcommand modules, in --help order.
 COMMANDS = ["cmd_index", "cmd_search", "cmd_encode", "cmd_eval", "cmd_compare", "cmd_experiment",
-            "cmd_demo", "cmd_train"]
+            "cmd_demo", "cmd_train", "cmd_serve"]
 _DEBUG_HELP = "print the full traceback on errors"
 
 

@@ -70,7 +70,7 @@ def _records(policy: LinePolicy, fields: tuple[str, ...],
 
 def iter_beir_corpus(path: str | os.PathLike[str], *, skip_bad_lines: bool = False,
                      report: BadLineReport | None = None,
-                     check_duplicates: bool = True) -> Iterator[tuple[str, str]]:
+                     check_duplicates: bool = True, titles: bool = False) -> Iterator[tuple]:
     """Stream ``(docid, title + " " + text)`` from a BEIR ``corpus.jsonl`` (plain or gzip).
 
     Parameters
@@ -84,6 +84,8 @@ def iter_beir_corpus(path: str | os.PathLike[str], *, skip_bad_lines: bool = Fal
         Receives skipped / empty / record counts.
     check_duplicates : bool
         Refuse repeated ids (keeps the id set in memory).
+    titles : bool
+        Yield ``(docid, title, text)`` (the fields apart, for a document store) instead.
 
     Yields
     ------
@@ -95,12 +97,14 @@ def iter_beir_corpus(path: str | os.PathLike[str], *, skip_bad_lines: bool = Fal
 
     def records(pol: LinePolicy):
         for rec, lineno in _records(pol, ("_id", "text"), ("title",)):
-            yield rec["_id"], rec["title"] + " " + rec["text"], pol.path, lineno
+            body = (rec["title"], rec["text"]) if titles else rec["title"] + " " + rec["text"]
+            yield rec["_id"], body, pol.path, lineno
 
-    yield from unique_documents(
-        records(policy), lambda: records(LinePolicy(path, True, BadLineReport())),
-        skip_bad_lines=skip_bad_lines, report=policy.report,
-        check_duplicates=check_duplicates)
+    for docid, body in unique_documents(
+            records(policy), lambda: records(LinePolicy(path, True, BadLineReport())),
+            skip_bad_lines=skip_bad_lines, report=policy.report,
+            check_duplicates=check_duplicates):
+        yield (docid, *body) if titles else (docid, body)
     policy.done()
 
 

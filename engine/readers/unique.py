@@ -42,7 +42,8 @@ def unique_documents(records: Iterable[Record], rescan: Callable[[], Iterable[Re
             seen.add(docno)
         if report is not None:
             report.add_record(path)
-            if not text or text.isspace():
+            # text may be a (title, text) pair (iter_beir_corpus(titles=True)): empty if every field is
+            if not "".join(text if isinstance(text, tuple) else (text,)).strip():
                 report.add_empty(path, docno)
         yield docno, text
 

@@ -16,7 +16,8 @@ import numpy as np
 # name -> index format recorded in meta.json (every entry of index.format.BUILTIN_FORMATS
 # is covered; test_fuzz checks that).
 KINDS = {
-    "bm25": "winnow.bm25", "flat": "winnow.flat", "pq8": "winnow.pq", "pq4": "winnow.pq",
+    "bm25": "winnow.bm25", "bm25_store": "winnow.bm25", "flat": "winnow.flat", "pq8": "winnow.pq",
+    "pq4": "winnow.pq",
     "ivf_flat": "winnow.ivf", "ivf_pq": "winnow.ivf", "ivf_fastscan": "winnow.ivf",
     "hnsw": "winnow.hnsw", "hnsw_sq8": "winnow.hnsw",
     "flat_sq8": "winnow.flat", "flat_f16": "winnow.flat", "ivf_sq8": "winnow.ivf",
@@ -31,7 +32,7 @@ CUR_ITEMS, CUR_QUERIES = 200, 60
 # (offset tables, counts, npy and section headers, meta.json) is structure.
 PAYLOAD_FILES = {
     "bm25": {"postings.bin", "term_bytes.bin", "docno_bytes.bin", "norms.npy", "doc_len.npy", "cf.npy",
-             "block_max_x.npy", "term_max_x.npy", "docno_order.npy"},
+             "block_max_x.npy", "term_max_x.npy", "docno_order.npy", "store_frames.npy"},
     "dense": {"vectors.npy", "ids.npy", "codes.npy", "centroids.npy", "codebooks.npy", "payload_rows.npy",
               "packed.npy", "rotation.npy", "docno_bytes.npy",
               # HNSW: an in-range neighbour, a deleted flag or an SQ8 range changed is a changed value
@@ -122,6 +123,8 @@ def build(kind: str, seed: int):
 
     if kind == "bm25":
         return BM25Index.build(bm25_corpus(seed)[0], progress=False)
+    if kind == "bm25_store":  # with a document store in small blocks (many frames)
+        return BM25Index.build(bm25_corpus(seed)[0], progress=False, store="text", store_block_bytes=512)
     if kind.startswith("tokens"):
         x, tids, off, docnos = token_data(seed)
         return TokenStore(x, tids, off, docnos, pq_M=4 if kind == "tokens_pq" else None, nbits=8, seed=seed,
@@ -178,7 +181,7 @@ def _hits(res) -> tuple:
 def fingerprint(kind: str, index, root: Path, seed: int) -> tuple:
     """Everything the fixed query set returns, as bytes and strings: equal fingerprints mean
     bit-identical ids and scores and identical docnos."""
-    if kind == "bm25":
+    if kind.startswith("bm25"):
         _, queries = bm25_corpus(seed)
         out = [_hits(index.search(queries, k=12, algorithm=a)) for a in ("maxscore", "windowed", "exhaustive")]
         # worker threads too: an error inside one must reach the caller, never terminate the process
@@ -186,6 +189,8 @@ def fingerprint(kind: str, index, root: Path, seed: int) -> tuple:
         for term in index.analyze(queries["q0"] + " " + queries["q_rare"]):
             docs, tfs = index.postings(term)
             out.append((term, np.asarray(docs).tobytes(), np.asarray(tfs).tobytes(), index.df(term)))
+        if index.store is not None:  # every stored document, decoded
+            out.append(tuple(index.store.get(i) for i in range(len(index.store))))
         return tuple(out)
     if kind.startswith("tokens"):
         rng = np.random.default_rng(seed + 7)
