@@ -21,6 +21,10 @@ from winnow.cli.main import main
 
 from server_process import start_server, stop
 
+# Outside the default run (it needs OS packages a fresh machine lacks); .ci/run installs them and
+# runs it through .ci/browser.
+pytestmark = pytest.mark.browser
+
 
 def _driver() -> webdriver.Chrome:
     """Headless Chromium with the OS's chromedriver (never selenium's driver download)."""
