@@ -2,7 +2,8 @@
 
 namespace winnow::sparse {
 
-void search_exhaustive(std::vector<PostingCursor>& cursors, TopK& topk, const uint32_t* tie_key) {
+template <typename Cursor>
+void search_exhaustive(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key) {
   for (;;) {
     uint32_t doc = kEndDoc;
     for (auto& c : cursors) doc = std::min(doc, c.doc());
@@ -18,5 +19,8 @@ void search_exhaustive(std::vector<PostingCursor>& cursors, TopK& topk, const ui
     if (topk.would_enter_lazy(f, [&]() { return key_of(doc, tie_key); })) topk.push(f, key_of(doc, tie_key));
   }
 }
+
+template void search_exhaustive(std::vector<PostingCursor>&, TopK&, const uint32_t*);
+template void search_exhaustive(std::vector<ImpactCursor>&, TopK&, const uint32_t*);
 
 }  // namespace winnow::sparse

@@ -5,11 +5,12 @@
 
 namespace winnow::sparse {
 
-void search_windowed(std::vector<PostingCursor>& cursors, TopK& topk, const uint32_t* tie_key) {
+template <typename Cursor>
+void search_windowed(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key) {
   const size_t n = cursors.size();
   if (n == 0 || topk.k() <= 0) return;
   std::sort(cursors.begin(), cursors.end(),
-            [](const PostingCursor& a, const PostingCursor& b) { return a.max_score() < b.max_score(); });
+            [](const Cursor& a, const Cursor& b) { return a.max_score() < b.max_score(); });
   std::vector<double> bound_prefix(n);  // sum of max scores of lists 0..i
   double acc_bound = 0.0;
   for (size_t i = 0; i < n; ++i) {
@@ -59,7 +60,7 @@ void search_windowed(std::vector<PostingCursor>& cursors, TopK& topk, const uint
         if (!topk.would_enter_lazy(static_cast<float>(score + non_essential_bound), key)) continue;
         bool alive = true;
         for (size_t j = first_essential; j-- > 0;) {
-          PostingCursor& c = cursors[j];
+          Cursor& c = cursors[j];
           double block_bound = score + std::max(0.0f, c.block_max_score(doc)) + (j > 0 ? bound_prefix[j - 1] : 0.0);
           if (!topk.would_enter_lazy(static_cast<float>(block_bound), key)) { alive = false; break; }
           c.next_geq(doc);
@@ -74,5 +75,8 @@ void search_windowed(std::vector<PostingCursor>& cursors, TopK& topk, const uint
     }
   }
 }
+
+template void search_windowed(std::vector<PostingCursor>&, TopK&, const uint32_t*);
+template void search_windowed(std::vector<ImpactCursor>&, TopK&, const uint32_t*);
 
 }  // namespace winnow::sparse
