@@ -72,6 +72,8 @@ def weighted_queries(queries) -> tuple[list[str], list[tuple[list[str], np.ndarr
 class ImpactIndex(Retriever):
     """An impact index. Build with :meth:`build`, open with :meth:`load` (or ``winnow.index.load``)."""
 
+    FORMAT = FORMAT
+
     def __init__(self, arrays: dict, stats: dict, params: dict, path: Path | None = None, k: int = 1000):
         self.arrays = arrays
         self._stats = dict(stats)
