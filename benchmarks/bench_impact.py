@@ -27,6 +27,7 @@ table goes to stdout.
 Example::
 
     python benchmarks/bench_impact.py --collections scifact vaswani --repeat 5
+    python benchmarks/bench_impact.py --collections synthetic:100000 --repeat 5   # speed only
 """
 from __future__ import annotations
 
@@ -97,7 +98,8 @@ def run_collection(name: str, path: Path, bits: int, repeat: int) -> dict:
 
     ds = load(path)
     split = "test" if "test" in ds.splits else None
-    queries, qrels = ds.queries(split=split), ds.qrels(split=split)
+    queries = ds.queries(split=split)
+    qrels = ds.qrels(split=split) if ds.splits else None  # the synthetic corpus has no judgements
     t = time.perf_counter()
     bm25 = BM25Index.build(ds.corpus(), progress=False)
     bm25_build = time.perf_counter() - t
@@ -107,8 +109,9 @@ def run_collection(name: str, path: Path, bits: int, repeat: int) -> dict:
     impact_build = time.perf_counter() - t
     res_bm25 = bm25.search(queries, k=1000)
     res_imp = impact.search(queries, k=1000)
-    q_bm25 = evaluate(res_bm25.to_dict(), qrels, ["nDCG@10", "R@1000"])
-    q_imp = evaluate(res_imp.to_dict(), qrels, ["nDCG@10", "R@1000"])
+    nan = {"nDCG@10": float("nan"), "R@1000": float("nan")}
+    q_bm25 = evaluate(res_bm25.to_dict(), qrels, ["nDCG@10", "R@1000"]) if qrels else nan
+    q_imp = evaluate(res_imp.to_dict(), qrels, ["nDCG@10", "R@1000"]) if qrels else nan
     overlap = float(np.mean([len(set(a[:10]) & set(b[:10])) / 10 for a, b in zip(res_bm25.ids, res_imp.ids)]))
     row = {"collection": name, "n_docs": bm25.n_docs, "n_queries": len(queries), "bits": bits,
            "ndcg10_bm25": q_bm25["nDCG@10"], "ndcg10_impact": q_imp["nDCG@10"],
@@ -156,7 +159,8 @@ def run_collection(name: str, path: Path, bits: int, repeat: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--collections", nargs="+", default=["scifact", "vaswani"],
-                    help="names under ../shared/data or dataset directories")
+                    help="names under ../shared/data, dataset directories, or synthetic:N (N passages of "
+                    "benchmarks/synthetic_corpus.py with its 1,000 queries; no qrels: speed only)")
     ap.add_argument("--bits", type=int, default=8, help="quantization bits (default 8)")
     ap.add_argument("--repeat", type=int, default=5, help="interleaved timing rounds (best of; default 5)")
     ap.add_argument("--out", default=str(HERE / "results" / "impact.jsonl"))
@@ -164,7 +168,17 @@ def main() -> None:
     env = environment()
     rows = []
     for c in args.collections:
-        path = Path(c) if Path(c).exists() else SHARED / c
+        if c.startswith("synthetic:"):  # benchmarks/synthetic_corpus.py, its 1,000 queries, no qrels
+            import sys
+
+            sys.path.insert(0, str(HERE))
+            import synthetic_corpus as sc
+
+            n = int(c.split(":", 1)[1])
+            path = sc.default_dir(n, 1000, 0)
+            sc.generate(path, n, n_queries=1000, seed=0)
+        else:
+            path = Path(c) if Path(c).exists() else SHARED / c
         row = run_collection(Path(c).name, path, args.bits, args.repeat)
         row["env"] = env
         rows.append(row)
