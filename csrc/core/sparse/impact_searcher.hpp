@@ -6,8 +6,11 @@
 //
 // Each term's contribution is a float product (w_q as float32 times the integer impact,
 // <= 2^24 so exact in float); per document they are summed in double and cast to float
-// once, as the BM25 searcher does, so every algorithm returns the same scores. Ties go to
-// the lower doc id.
+// once, as the BM25 searcher does. The double sum of n float products is exact, so the same
+// whichever order an algorithm adds them in, when the products lie within a factor of
+// 2^(29 - log2 n) of each other (2^22 for 128 terms): always for integer query weights
+// (counts, Anserini's quantized queries), and for float weights unless one query's weights
+// differ by millions of times. Ties go to the lower doc id.
 #pragma once
 
 #include <cstdint>
