@@ -2,8 +2,11 @@
 
 namespace winnow::sparse {
 
+namespace {
+// Internal linkage on purpose: as a template with external linkage GCC inlined the BM25
+// cursor code differently (windowed: 5% more instructions in BM25 search under callgrind).
 template <typename Cursor>
-void search_exhaustive(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key) {
+void exhaustive(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key) {
   for (;;) {
     uint32_t doc = kEndDoc;
     for (auto& c : cursors) doc = std::min(doc, c.doc());
@@ -20,7 +23,15 @@ void search_exhaustive(std::vector<Cursor>& cursors, TopK& topk, const uint32_t*
   }
 }
 
-template void search_exhaustive(std::vector<PostingCursor>&, TopK&, const uint32_t*);
-template void search_exhaustive(std::vector<ImpactCursor>&, TopK&, const uint32_t*);
+}  // namespace
+
+// One cursor type per translation unit: PostingCursor here, ImpactCursor where
+// impact_query_algorithms.cpp includes this file with WINNOW_QUERY_CURSOR defined.
+#ifndef WINNOW_QUERY_CURSOR
+#define WINNOW_QUERY_CURSOR PostingCursor
+#endif
+void search_exhaustive(std::vector<WINNOW_QUERY_CURSOR>& cursors, TopK& topk, const uint32_t* tie_key) {
+  exhaustive(cursors, topk, tie_key);
+}
 
 }  // namespace winnow::sparse

@@ -4,8 +4,11 @@
 
 namespace winnow::sparse {
 
+namespace {
+// Internal linkage on purpose: as a template with external linkage GCC inlined the BM25
+// cursor code differently (windowed: 5% more instructions in BM25 search under callgrind).
 template <typename Cursor>
-void search_maxscore(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key) {
+void maxscore(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key) {
   const size_t n = cursors.size();
   if (n == 0 || topk.k() <= 0) return;
   // Lists sorted by ascending upper bound; bound_prefix[i] = sum of max_score of lists 0..i.
@@ -65,7 +68,15 @@ void search_maxscore(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* t
   }
 }
 
-template void search_maxscore(std::vector<PostingCursor>&, TopK&, const uint32_t*);
-template void search_maxscore(std::vector<ImpactCursor>&, TopK&, const uint32_t*);
+}  // namespace
+
+// One cursor type per translation unit: PostingCursor here, ImpactCursor where
+// impact_query_algorithms.cpp includes this file with WINNOW_QUERY_CURSOR defined.
+#ifndef WINNOW_QUERY_CURSOR
+#define WINNOW_QUERY_CURSOR PostingCursor
+#endif
+void search_maxscore(std::vector<WINNOW_QUERY_CURSOR>& cursors, TopK& topk, const uint32_t* tie_key) {
+  maxscore(cursors, topk, tie_key);
+}
 
 }  // namespace winnow::sparse

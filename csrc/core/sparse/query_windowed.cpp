@@ -5,8 +5,11 @@
 
 namespace winnow::sparse {
 
+namespace {
+// Internal linkage on purpose: as a template with external linkage GCC inlined the BM25
+// cursor code differently (windowed: 5% more instructions in BM25 search under callgrind).
 template <typename Cursor>
-void search_windowed(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key) {
+void windowed(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key) {
   const size_t n = cursors.size();
   if (n == 0 || topk.k() <= 0) return;
   std::sort(cursors.begin(), cursors.end(),
@@ -76,7 +79,15 @@ void search_windowed(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* t
   }
 }
 
-template void search_windowed(std::vector<PostingCursor>&, TopK&, const uint32_t*);
-template void search_windowed(std::vector<ImpactCursor>&, TopK&, const uint32_t*);
+}  // namespace
+
+// One cursor type per translation unit: PostingCursor here, ImpactCursor where
+// impact_query_algorithms.cpp includes this file with WINNOW_QUERY_CURSOR defined.
+#ifndef WINNOW_QUERY_CURSOR
+#define WINNOW_QUERY_CURSOR PostingCursor
+#endif
+void search_windowed(std::vector<WINNOW_QUERY_CURSOR>& cursors, TopK& topk, const uint32_t* tie_key) {
+  windowed(cursors, topk, tie_key);
+}
 
 }  // namespace winnow::sparse
