@@ -5,7 +5,7 @@ Every error is a :class:`ConfigError` whose message starts with the offending ke
 
     [dataset]     path (alias root; "bundled:cranfield" for the packaged collection),
                   split | splits, queries / qrels (file, or {split = file}), missing_splits
-    [indexes.N]   type = bm25 | flat | pq | ivf | ivfpq | hnsw, with the type's parameters
+    [indexes.N]   type = bm25 | impact | flat | pq | ivf | ivfpq | hnsw, with the type's parameters
     [pipelines]   NAME = "expression" (see parse_pipeline)
     [evaluation]  metrics, rel, baseline, k, alpha
     [output]      dir, cache, plots, score_format ("anserini": plain BM25 pipelines write
@@ -59,8 +59,12 @@ INDEX_TYPES: dict[str, dict[str, Any]] = {
     # HNSW graph: M links per node, ef_construction and (search-time) ef candidate lists
     "hnsw": {**_DENSE_SOURCE, "M": 16, "ef_construction": 100, "payload": "float32", "refine": False,
              "ef": 64},
+    # learned sparse: input = JsonVectorCollection file/dir (required), quantize = bits or "none",
+    # weighted_queries = {"id", "vector"} lines looked up by qid (else the query texts, analyzed)
+    "impact": {"input": None, "quantize": 8, "analyzer": "english", "weighted_queries": None},
 }
-SEARCH_PARAMS = {"k1", "b", "scoring", "nprobe", "refine_k", "ef"}
+SEARCH_PARAMS = {"k1", "b", "scoring", "nprobe", "refine_k", "ef", "weighted_queries"}
+SPARSE_TYPES = ("bm25", "impact")
 _CHOICES = {"scoring": ("lucene", "accurate", "robertson"), "analyzer": ("english", "plain"),
             "metric": ("ip", "l2"), "payload": ("flat", "pq", "fastscan"), "nbits": (4, 8)}
 # Choices that differ by index type: a Flat or HNSW payload is how each vector is stored; an
@@ -129,7 +133,7 @@ class IndexSpec:
 
     @property
     def dense(self) -> bool:
-        return self.type != "bm25"
+        return self.type not in SPARSE_TYPES
 
     def build_params(self) -> dict:
         return {k: v for k, v in self.params.items() if k not in SEARCH_PARAMS}
@@ -330,6 +334,16 @@ def _path(value: Any, key: str, base: Path, must_exist: bool = True) -> Path:
     return p.resolve() if must_exist else p
 
 
+def _quantize(value: Any, key: str) -> int | str:
+    from winnow.index.impact_input import parse_quantize
+
+    try:
+        bits = parse_quantize(value)
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
+    return "none" if bits is None else bits
+
+
 def _index_spec(name: str, table: Any, base: Path) -> IndexSpec:
     key = f"indexes.{name}"
     if not isinstance(table, dict):
@@ -341,6 +355,9 @@ def _index_spec(name: str, table: Any, base: Path) -> IndexSpec:
     _check_keys(table, key, ["type", *spec])
     params = {}
     for p, default in spec.items():
+        if (kind, p) == ("impact", "quantize"):
+            params[p] = _quantize(table.get(p, default), f"{key}.{p}")
+            continue
         if p in table:
             params[p] = _typed(table[p], 0 if default is REQUIRED else default, f"{key}.{p}")
         elif default is REQUIRED:
@@ -352,7 +369,13 @@ def _index_spec(name: str, table: Any, base: Path) -> IndexSpec:
             raise ConfigError(f"{key}.{p}", f"expected one of {choices}, got {params[p]!r}")
         if (kind, p) in _POSITIVE and params[p] < 1:
             raise ConfigError(f"{key}.{p}", f"must be a positive integer, got {params[p]!r}")
-    if kind != "bm25":
+    if kind == "impact":
+        if params["input"] is None:
+            raise ConfigError(f"{key}.input", "required for type 'impact' (a JsonVectorCollection file or directory)")
+        for p in ("input", "weighted_queries"):
+            if params[p] is not None:
+                params[p] = str(_path(params[p], f"{key}.{p}", base))
+    elif kind != "bm25":
         if (params["model"] is None) == (params["vectors"] is None):
             raise ConfigError(key, "give exactly one of model = \"default\" | \"/model/dir\" "
                                    "or vectors = \"/precomputed/dir\"")

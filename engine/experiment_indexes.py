@@ -1,4 +1,5 @@
-"""Indexes of an experiment: cache keys, building (BM25 from the corpus; Flat, PQ, IVF, HNSW from
+"""Indexes of an experiment: cache keys, building (BM25 from the corpus; impact indexes from a
+JsonVectorCollection; Flat, PQ, IVF, HNSW from
 corpus vectors encoded with a model or read from a precomputed directory), loading from the
 cache, and binding search-time parameters into a retriever stage.
 """
@@ -40,6 +41,8 @@ class IndexHandle:
 
 def index_key(spec: IndexSpec, corpus_fp: str) -> tuple[str, dict]:
     source: dict[str, Any] = {"corpus": corpus_fp}
+    if spec.type == "impact":
+        source["impact_input"] = files_fingerprint([spec.params["input"]])
     if spec.dense:
         if spec.params["vectors"] is not None:
             source["vectors"] = files_fingerprint([spec.params["vectors"]])
@@ -59,6 +62,11 @@ def _build(h: IndexHandle, ds, cfg: ExperimentConfig, cache: ExperimentCache, lo
 
         return BM25Index.build(ds.corpus(), k1=p["k1"], b=p["b"], scoring=p["scoring"],
                                analyzer=p["analyzer"], threads=threads, progress=False)
+    if spec.type == "impact":
+        from winnow.index import ImpactIndex
+
+        return ImpactIndex.build(p["input"], quantize=p["quantize"], analyzer=p["analyzer"], threads=threads,
+                                 progress=False)
     import numpy as np
 
     if p["vectors"] is not None:
@@ -139,11 +147,19 @@ class Bound(Retriever):
     """An index with its search parameters, as a retriever stage; dense indexes with
     precomputed query vectors look them up by qid instead of encoding the texts."""
 
-    def __init__(self, index: Any, kwargs: dict, query_vectors: tuple | None, name: str):
+    def __init__(self, index: Any, kwargs: dict, query_vectors: tuple | None, name: str,
+                 weighted: dict | None = None):
         self.index, self.kwargs, self.qv, self.name = index, kwargs, query_vectors, name
+        self.weighted = weighted  # impact indexes: {qid: {term: weight}} searched instead of the texts
         self.k = 1000
 
     def search(self, queries, k: int = 10, **_: Any):
+        if self.weighted is not None:
+            qids, _texts = as_queries(queries)
+            missing = [q for q in qids if q not in self.weighted]
+            if missing:
+                raise ConfigError(f"indexes.{self.name}.weighted_queries", f"no weighted query for {missing[:5]}")
+            return self.index.search({q: self.weighted[q] for q in qids}, k=k, **self.kwargs)
         if self.qv is None:
             return self.index.search(queries, k=k, **self.kwargs)
         from winnow.results import Results
@@ -165,6 +181,17 @@ def bind(h: IndexHandle, threads: int) -> Bound:
     kwargs: dict[str, Any] = {"threads": threads}
     if h.spec.type == "bm25":
         index = index.with_params(k1=p["k1"], b=p["b"], scoring=p["scoring"], threads=threads)
+    elif h.spec.type == "impact":
+        weighted = None
+        if p["weighted_queries"] is not None:
+            from winnow.index.impact_input import read_json_vectors
+
+            try:
+                weighted = {q: dict(zip(t, w.tolist()))
+                            for q, t, w in read_json_vectors(p["weighted_queries"], what="query")}
+            except ValueError as exc:
+                raise ConfigError(f"indexes.{h.spec.name}.weighted_queries", str(exc)) from None
+        return Bound(index, kwargs, None, h.spec.name, weighted)
     else:
         for name in ("nprobe", "ef"):  # IVF lists scanned; HNSW candidate list size
             if name in p:

@@ -29,6 +29,8 @@ POSTINGS_PADDING = 8  # zero bytes after the last block (kPostingsPadding)
 STRUCTURE_FILES = {
     "winnow.bm25": ("term_offsets.npy", "df.npy", "first_block.npy", "block_offset.npy", "block_last_doc.npy",
                     "docno_offsets.npy", "store_block_offsets.npy", "store_block_first_doc.npy"),
+    "winnow.impact": ("term_offsets.npy", "df.npy", "first_block.npy", "block_offset.npy", "block_last_doc.npy",
+                      "docno_offsets.npy"),
     "winnow.flat": ("docno_offsets.npy",),
     "winnow.pq": ("docno_offsets.npy",),
     "winnow.ivf": ("list_offsets.npy", "packed_offsets.npy", "docno_offsets.npy"),
@@ -121,6 +123,28 @@ def check_bm25(arrays: dict, stats: dict, params: dict, path, mmap: bool = False
         _fail(path, "meta.json", "'stats' and 'params' must be JSON objects")
     _real(params.get("k1"), path, "params.k1", 1e-9, 1e9)
     _real(params.get("b"), path, "params.b", 0.0, 1.0)
+    _check_inverted(arrays, stats, path, mmap)
+
+
+def check_impact(arrays: dict, stats: dict, params: dict, path, mmap: bool = False) -> None:
+    """An impact index: the BM25 index's tables (impacts in the frequency slot), its
+    quantization parameters, and pruning bounds that are integer impacts in 1 .. 2^24."""
+    if not isinstance(stats, dict) or not isinstance(params, dict):
+        _fail(path, "meta.json", "'stats' and 'params' must be JSON objects")
+    q = params.get("quantize")
+    if q != "none" and (isinstance(q, bool) or not isinstance(q, numbers.Integral) or not 2 <= int(q) <= 24):
+        _fail(path, "meta.json", f"params.quantize is {q!r}, expected 'none' or bits in 2..24")
+    if params.get("analyzer") not in ("english", "plain"):
+        _fail(path, "meta.json", f"params.analyzer is {params.get('analyzer')!r}, expected 'english' or 'plain'")
+    _check_inverted(arrays, stats, path, mmap)
+    for name in ("block_max_x", "term_max_x"):
+        bound = arrays[name]
+        top = (1 << 24) if q == "none" else (1 << int(q)) - 1
+        if len(bound) and (np.any(bound != np.floor(bound)) or np.any(bound < 1) or np.any(bound > top)):
+            _fail(path, f"{name}.npy", f"holds a bound that is not an integer impact in 1..{top}")
+
+
+def _check_inverted(arrays: dict, stats: dict, path, mmap: bool) -> None:
     n_docs = len(arrays["norms"])
     n_terms, n_blocks = len(arrays["df"]), len(arrays["block_last_doc"])
     for name, n in (("term_offsets", n_terms + 1), ("cf", n_terms), ("first_block", n_terms + 1),

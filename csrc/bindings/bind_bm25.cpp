@@ -7,6 +7,7 @@
 
 #include "array_utils.hpp"
 #include "sparse/bm25_searcher.hpp"
+#include "sparse/impact_searcher.hpp"
 #include "sparse/index_builder.hpp"
 #include "thread_pool.hpp"
 
@@ -111,8 +112,15 @@ Bm25View make_view(const py::dict& arrays, const py::dict& stats, ViewArrays& ke
   return v;
 }
 
+// Impact searcher plus the arrays its view points into.
+struct PyImpactSearcher {
+  ViewArrays arrays;
+  std::unique_ptr<ImpactSearcher> searcher;
+};
+
 // (scores, ids) outputs of a search: (nq, min(k, n_docs)), allocated with the GIL held.
-py::tuple search_outputs(const Bm25Searcher& s, size_t nq, int64_t k) {
+template <typename Searcher>
+py::tuple search_outputs(const Searcher& s, size_t nq, int64_t k) {
   const auto cols = static_cast<py::ssize_t>(s.result_columns(k));
   return py::make_tuple(py::array_t<float>({static_cast<py::ssize_t>(nq), cols}),
                         py::array_t<int64_t>({static_cast<py::ssize_t>(nq), cols}));
@@ -147,6 +155,21 @@ void bind_bm25(py::module_& m) {
              py::gil_scoped_release nogil;
              self.add_tokens(docnos, tokens);
            })
+      .def("add_impacts",
+           [](Bm25Builder& self, const std::vector<std::string>& docnos, const std::vector<std::string>& terms,
+              winnow_py::In<uint32_t> impacts, winnow_py::In<int64_t> offsets) {
+             if (static_cast<size_t>(offsets.size()) != docnos.size() + 1)
+               throw std::invalid_argument("offsets has " + std::to_string(offsets.size()) + " entries, expected " +
+                                           std::to_string(docnos.size() + 1));
+             if (static_cast<size_t>(impacts.size()) != terms.size())
+               throw std::invalid_argument("impacts has " + std::to_string(impacts.size()) + " entries for " +
+                                           std::to_string(terms.size()) + " terms");
+             const uint32_t* ip = impacts.data();
+             const int64_t* op = offsets.data();
+             py::gil_scoped_release nogil;
+             self.add_impacts(docnos, terms, ip, op);
+           },
+           py::arg("docnos"), py::arg("terms"), py::arg("impacts"), py::arg("offsets"))
       .def_property_readonly("n_docs", &Bm25Builder::n_docs)
       .def_property_readonly("n_segments_flushed", &Bm25Builder::n_segments_flushed)
       .def("finish", [](Bm25Builder& self) {
@@ -247,6 +270,89 @@ void bind_bm25(py::module_& m) {
       py::arg("arrays"), py::arg("stats"), py::arg("k1"), py::arg("b"), py::arg("scoring"), py::arg("threads") = 1,
       py::arg("source") = "",
       "Recompute per-block and per-term maxima of tf * norm_inverse for other k1/b/scoring.");
+
+  py::class_<PyImpactSearcher>(m, "ImpactSearcher")
+      .def(py::init([](py::dict arrays, py::dict stats, const std::string& analyzer, bool validate,
+                       const std::string& source) {
+             auto s = std::make_unique<PyImpactSearcher>();
+             Bm25View v = make_view(arrays, stats, s->arrays, source);
+             auto kind = winnow::text::parse_analyzer_kind(analyzer);
+             {
+               py::gil_scoped_release nogil;
+               if (validate) v.validate();
+               s->searcher = std::make_unique<ImpactSearcher>(v, kind);
+             }
+             return s;
+           }),
+           py::arg("arrays"), py::arg("stats"), py::arg("analyzer"), py::arg("validate") = true,
+           py::arg("source") = "")
+      .def(
+          "search",
+          [](PyImpactSearcher& self, const std::vector<std::string>& texts, int64_t k, const std::string& algorithm,
+             int threads) {
+            auto alg = parse_algorithm(algorithm);
+            py::tuple out = search_outputs(*self.searcher, texts.size(), k);
+            float* sp = out[0].cast<py::array_t<float>>().mutable_data();
+            int64_t* ip = out[1].cast<py::array_t<int64_t>>().mutable_data();
+            {
+              py::gil_scoped_release nogil;
+              self.searcher->search_texts(texts, k, alg, threads, sp, ip);
+            }
+            return out;
+          },
+          py::arg("texts"), py::arg("k"), py::arg("algorithm") = "maxscore", py::arg("threads") = 1)
+      .def(
+          "search_weighted",
+          // query i = terms[offsets[i] .. offsets[i+1]) with weights[...]; unknown terms dropped
+          [](PyImpactSearcher& self, const std::vector<std::string>& terms, winnow_py::In<float> weights,
+             winnow_py::In<int64_t> offsets, int64_t k, const std::string& algorithm, int threads) {
+            auto alg = parse_algorithm(algorithm);
+            if (offsets.size() < 1 || static_cast<size_t>(weights.size()) != terms.size())
+              throw std::invalid_argument("weights has " + std::to_string(weights.size()) + " entries for " +
+                                          std::to_string(terms.size()) + " terms");
+            const size_t nq = static_cast<size_t>(offsets.size()) - 1;
+            const int64_t* op = offsets.data();
+            const float* wp = weights.data();
+            if (op[0] != 0 || op[nq] != static_cast<int64_t>(terms.size()))
+              throw std::invalid_argument("offsets must run from 0 to the number of terms");
+            std::vector<WeightedQuery> queries(nq);
+            for (size_t q = 0; q < nq; ++q) {
+              if (op[q + 1] < op[q]) throw std::invalid_argument("offsets decrease at " + std::to_string(q));
+              for (int64_t j = op[q]; j < op[q + 1]; ++j) {
+                int64_t id = self.searcher->view().find_term(terms[j]);
+                if (id >= 0) queries[q].push_back({id, wp[j]});
+              }
+            }
+            py::tuple out = search_outputs(*self.searcher, nq, k);
+            float* sp = out[0].cast<py::array_t<float>>().mutable_data();
+            int64_t* ip = out[1].cast<py::array_t<int64_t>>().mutable_data();
+            {
+              py::gil_scoped_release nogil;
+              self.searcher->search(queries, k, alg, threads, sp, ip);
+            }
+            return out;
+          },
+          py::arg("terms"), py::arg("weights"), py::arg("offsets"), py::arg("k"), py::arg("algorithm") = "maxscore",
+          py::arg("threads") = 1)
+      .def("find_term", [](PyImpactSearcher& self, const std::string& t) { return self.searcher->view().find_term(t); });
+
+  m.def(
+      "impact_maxima",
+      [](py::dict arrays, py::dict stats, int threads, const std::string& source) {
+        ViewArrays keep;
+        Bm25View v = make_view(arrays, stats, keep, source);
+        py::array_t<float> block_max(v.n_blocks), term_max(v.n_terms);
+        float* bp = block_max.mutable_data();
+        float* tp = term_max.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          v.validate();
+          compute_impact_maxima(v, threads, bp, tp);
+        }
+        return py::make_tuple(block_max, term_max);
+      },
+      py::arg("arrays"), py::arg("stats"), py::arg("threads") = 1, py::arg("source") = "",
+      "Per-block and per-term maximum impact: the pruning bounds of an impact index.");
 
   m.def("lucene_length_to_byte", &lucene_length_to_byte);
   m.def("lucene_byte_to_length", &lucene_byte_to_length);

@@ -17,6 +17,7 @@ INDEX_TYPES = {
     "ivfpq": "inverted file with PQ lists (8-bit ADC or 4-bit fast-scan)",
     "hnsw": "HNSW graph (float32, float16 or SQ8 vectors), searched with --ef",
     "cur": "CUR (ANNCUR) k-NN index for a pairwise scorer (cross-encoder, MaxSim)",
+    "impact": "impact index of precomputed term weights (SPLADE, uniCOIL; quantized, block-max pruning)",
 }
 # Whole sentences for each dense type's --help (the short INDEX_TYPES entries are list items).
 DENSE_DESCRIPTIONS = {
@@ -81,6 +82,9 @@ def register(sub) -> None:
 
     add_tokens_parser(tsub)
     _add_cur_parser(tsub)
+    from winnow.cli.cmd_impact import add_impact_parser  # learned sparse (issue 14): its own module
+
+    add_impact_parser(tsub, INDEX_TYPES["impact"])
 
     info = isub.add_parser("info", help="print an index's meta.json summary",
                            description="Print the format, parameters and statistics of an index.")

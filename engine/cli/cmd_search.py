@@ -8,6 +8,7 @@ import time
 from winnow.cli.common import add_overwrite, add_threads, load_queries, positive_int
 
 HNSW_FORMAT = "winnow.hnsw"  # the index format --ef applies to
+IMPACT_FORMAT = "winnow.impact"  # the index format --weighted-queries applies to
 
 
 def register(sub) -> None:
@@ -23,6 +24,10 @@ def register(sub) -> None:
                         help="dense indexes: precomputed query vectors, an .npy file (nq, d) or a "
                         "directory written by `winnow encode --queries` (or holding queries.npy and "
                         "query_ids.txt)")
+    source.add_argument("--weighted-queries", metavar="FILE",
+                        help="impact indexes: weighted queries, a JsonVectorCollection-like file "
+                        "({\"id\": ..., \"vector\": {term: weight}} per line; .jsonl, .gz fine, or a "
+                        "directory of them); weights are finite and >= 0, used as given")
     p.add_argument("--query-ids", metavar="FILE",
                    help="with --query-vectors: query ids, one per line in row order (default: the ids "
                    "file beside the vectors, e.g. query_ids.txt beside queries.npy)")
@@ -39,7 +44,7 @@ def register(sub) -> None:
                    help="HNSW indexes: size of the candidate list kept during search (default 64); "
                    "a larger ef finds more of the true neighbours, more slowly")
     p.add_argument("--algorithm", choices=["maxscore", "windowed", "exhaustive"], default="maxscore",
-                   help="BM25 query algorithm: maxscore (document-at-a-time Block-Max MaxScore, default), windowed (bulk MaxScore over document windows) or exhaustive; identical results")
+                   help="BM25 and impact query algorithm: maxscore (document-at-a-time Block-Max MaxScore, default), windowed (bulk MaxScore over document windows) or exhaustive; identical results")
     p.add_argument("--score-format", choices=["exact", "anserini"], default="exact",
                    help="exact: float32 scores (default); anserini: rounded to 1e-4 with ties "
                    "perturbed as Anserini/pyserini write them")
@@ -55,7 +60,16 @@ def run(args: argparse.Namespace) -> int:
         check_run_output(args.output, args.overwrite)  # before loading or searching anything
     if args.query_ids is not None and args.query_vectors is None:
         raise ValueError("--query-ids goes with --query-vectors")
-    if args.query_vectors is not None:
+    if args.weighted_queries is not None:
+        if args.split is not None:
+            raise ValueError("--split goes with a dataset directory given to --queries, not --weighted-queries")
+        from winnow.index.impact_input import read_json_vectors
+
+        queries = {qid: dict(zip(terms, weights.tolist()))
+                   for qid, terms, weights in read_json_vectors(args.weighted_queries, what="query")}
+        if not queries:
+            raise ValueError(f"{args.weighted_queries}: no queries")
+    elif args.query_vectors is not None:
         if args.split is not None:
             raise ValueError("--split selects queries of a dataset directory given to --queries; with "
                              "--query-vectors every row is searched (winnow eval ignores unjudged queries)")
@@ -67,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         if not queries:
             raise ValueError(f"{args.queries}: no queries" + (f" in split {args.split}" if args.split else ""))
     index = load(args.index, mmap=args.mmap)
+    if args.weighted_queries is not None and getattr(index, "FORMAT", None) != IMPACT_FORMAT:
+        raise ValueError(f"--weighted-queries needs an impact index; {args.index} is {type(index).__name__}")
     kwargs = _search_options(args, index)
     start = time.perf_counter()
     if args.query_vectors is not None:
@@ -85,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 def _search_options(args: argparse.Namespace, index) -> dict:
     """Keyword arguments of ``index.search``; an option the index has no use for is an error."""
     kwargs = {"threads": args.threads}
-    if getattr(index, "params", {}).get("scoring") is not None:
+    if getattr(index, "params", {}).get("scoring") is not None or getattr(index, "FORMAT", None) == IMPACT_FORMAT:
         kwargs["algorithm"] = args.algorithm
     if args.nprobe is not None:
         if not hasattr(index, "nlist"):

@@ -16,8 +16,8 @@ import numpy as np
 # name -> index format recorded in meta.json (every entry of index.format.BUILTIN_FORMATS
 # is covered; test_fuzz checks that).
 KINDS = {
-    "bm25": "winnow.bm25", "bm25_store": "winnow.bm25", "flat": "winnow.flat", "pq8": "winnow.pq",
-    "pq4": "winnow.pq",
+    "bm25": "winnow.bm25", "bm25_store": "winnow.bm25", "impact": "winnow.impact", "flat": "winnow.flat",
+    "pq8": "winnow.pq", "pq4": "winnow.pq",
     "ivf_flat": "winnow.ivf", "ivf_pq": "winnow.ivf", "ivf_fastscan": "winnow.ivf",
     "hnsw": "winnow.hnsw", "hnsw_sq8": "winnow.hnsw",
     "flat_sq8": "winnow.flat", "flat_f16": "winnow.flat", "ivf_sq8": "winnow.ivf",
@@ -44,7 +44,9 @@ PAYLOAD_FILES = {
 
 
 def family(kind: str) -> str:
-    return {"winnow.bm25": "bm25", "winnow.tokens": "tokens", "winnow.cur": "cur"}.get(KINDS[kind], "dense")
+    # an impact index has the BM25 index's files (impacts in the postings, max impacts as bounds)
+    return {"winnow.bm25": "bm25", "winnow.impact": "bm25", "winnow.tokens": "tokens",
+            "winnow.cur": "cur"}.get(KINDS[kind], "dense")
 
 
 def data_offset(path: Path, raw: bytes) -> int:
@@ -79,6 +81,16 @@ def bm25_corpus(seed: int, n_docs: int = 300):
                for j in range(8)}
     queries["q_rare"] = f"{vocab[149]} {vocab[0]} {vocab[140]}"
     return docs, queries
+
+
+def impact_corpus(seed: int, n_docs: int = 300):
+    """(docs [(docno, {term: weight})], queries {qid: {term: weight}}): the BM25 fixture's
+    words with gamma-distributed weights (8-bit quantized: several blocks per common term)."""
+    docs, texts = bm25_corpus(seed, n_docs)
+    rng = np.random.default_rng(seed + 50)
+    vectors = [(d, {w: float(rng.gamma(2.0, 1.0)) for w in text.split()}) for d, text in docs]
+    queries = {q: {w: float(rng.gamma(1.5, 0.5)) for w in text.split()} for q, text in texts.items()}
+    return vectors, queries
 
 
 def vectors(seed: int, n: int = N_VECTORS, d: int = DIM, nq: int = 6):
@@ -125,6 +137,10 @@ def build(kind: str, seed: int):
         return BM25Index.build(bm25_corpus(seed)[0], progress=False)
     if kind == "bm25_store":  # with a document store in small blocks (many frames)
         return BM25Index.build(bm25_corpus(seed)[0], progress=False, store="text", store_block_bytes=512)
+    if kind == "impact":
+        from winnow.index.impact import ImpactIndex
+
+        return ImpactIndex.build(impact_corpus(seed)[0], quantize=8, progress=False)
     if kind.startswith("tokens"):
         x, tids, off, docnos = token_data(seed)
         return TokenStore(x, tids, off, docnos, pq_M=4 if kind == "tokens_pq" else None, nbits=8, seed=seed,
@@ -191,6 +207,11 @@ def fingerprint(kind: str, index, root: Path, seed: int) -> tuple:
             out.append((term, np.asarray(docs).tobytes(), np.asarray(tfs).tobytes(), index.df(term)))
         if index.store is not None:  # every stored document, decoded
             out.append(tuple(index.store.get(i) for i in range(len(index.store))))
+        return tuple(out)
+    if kind == "impact":
+        _, queries = impact_corpus(seed)
+        out = [_hits(index.search(queries, k=12, algorithm=a)) for a in ("maxscore", "windowed", "exhaustive")]
+        out.append(_hits(index.search(queries, k=12, algorithm="maxscore", threads=2)))
         return tuple(out)
     if kind.startswith("tokens"):
         rng = np.random.default_rng(seed + 7)

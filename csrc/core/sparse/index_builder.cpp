@@ -180,6 +180,45 @@ void Bm25Builder::add_tokens(const std::vector<std::string>& docnos, const std::
   add_counted(docnos, counted, lengths);
 }
 
+void Bm25Builder::add_impacts(const std::vector<std::string>& docnos, const std::vector<std::string>& terms,
+                              const uint32_t* impacts, const int64_t* offsets) {
+  const size_t n = docnos.size();
+  check_arg(offsets[0] == 0 && offsets[n] == static_cast<int64_t>(terms.size()),
+            "impact offsets must run from 0 to the number of terms (" + std::to_string(terms.size()) + ")");
+  for (size_t i = 0; i < n; ++i) check_arg(offsets[i] <= offsets[i + 1], "impact offsets decrease at " + std::to_string(i));
+  std::vector<TermCounts> counted(n);
+  std::vector<uint32_t> lengths(n);
+  std::vector<std::string> errors(n);  // worker threads never throw: the first error is rethrown here
+  parallel_for(
+      static_cast<int64_t>(n), options_.threads,
+      [&](int64_t i) {
+        uint64_t length = 0;
+        TermCounts& out = counted[i];
+        for (int64_t j = offsets[i]; j < offsets[i + 1]; ++j) {
+          if (impacts[j] < 1) {
+            errors[i] = "document '" + docnos[i] + "' term '" + terms[j] + "' has impact 0 (expected >= 1)";
+            return;
+          }
+          length += impacts[j];
+          out.push_back({terms[j], impacts[j], fnv1a(terms[j])});
+        }
+        std::sort(out.begin(), out.end(), [](const CountedTerm& a, const CountedTerm& b) { return a.term < b.term; });
+        for (size_t j = 1; j < out.size(); ++j)
+          if (out[j].term == out[j - 1].term) {
+            errors[i] = "document '" + docnos[i] + "' has term '" + out[j].term + "' twice";
+            return;
+          }
+        if (length > UINT32_MAX) {
+          errors[i] = "document '" + docnos[i] + "' impacts sum to " + std::to_string(length) + ", over 2^32 - 1";
+          return;
+        }
+        lengths[i] = static_cast<uint32_t>(length);
+      },
+      64);
+  for (const auto& e : errors) check_arg(e.empty(), e);
+  add_counted(docnos, counted, lengths);
+}
+
 void Bm25Builder::add_counted(const std::vector<std::string>& docnos, std::vector<TermCounts>& docs,
                               const std::vector<uint32_t>& lengths) {
   // Check all docnos of the batch first so a duplicate leaves the builder unchanged.

@@ -38,6 +38,13 @@ class Bm25Builder {
   /// Add a batch of pre-tokenized documents (terms used as given).
   void add_tokens(const std::vector<std::string>& docnos, const std::vector<std::vector<std::string>>& tokens);
 
+  /// Add a batch of documents given as integer term impacts (an impact index: the impact
+  /// takes the frequency slot). Document i holds terms[offsets[i] .. offsets[i+1]) with
+  /// impacts[...] (each >= 1); its length is the sum of its impacts. offsets has
+  /// docnos.size() + 1 entries. std::invalid_argument names a repeated term or a bad impact.
+  void add_impacts(const std::vector<std::string>& docnos, const std::vector<std::string>& terms,
+                   const uint32_t* impacts, const int64_t* offsets);
+
   int64_t n_docs() const { return static_cast<int64_t>(norms_.size()); }
   int64_t n_segments_flushed() const { return static_cast<int64_t>(segment_files_.size()); }
 

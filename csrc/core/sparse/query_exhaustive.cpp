@@ -2,7 +2,11 @@
 
 namespace winnow::sparse {
 
-void search_exhaustive(std::vector<PostingCursor>& cursors, TopK& topk, const uint32_t* tie_key) {
+namespace {
+// Internal linkage on purpose: as a template with external linkage GCC inlined the BM25
+// cursor code differently (windowed: 5% more instructions in BM25 search under callgrind).
+template <typename Cursor>
+void exhaustive(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key) {
   for (;;) {
     uint32_t doc = kEndDoc;
     for (auto& c : cursors) doc = std::min(doc, c.doc());
@@ -17,6 +21,17 @@ void search_exhaustive(std::vector<PostingCursor>& cursors, TopK& topk, const ui
     const float f = static_cast<float>(score);
     if (topk.would_enter_lazy(f, [&]() { return key_of(doc, tie_key); })) topk.push(f, key_of(doc, tie_key));
   }
+}
+
+}  // namespace
+
+// One cursor type per translation unit: PostingCursor here, ImpactCursor where
+// impact_query_algorithms.cpp includes this file with WINNOW_QUERY_CURSOR defined.
+#ifndef WINNOW_QUERY_CURSOR
+#define WINNOW_QUERY_CURSOR PostingCursor
+#endif
+void search_exhaustive(std::vector<WINNOW_QUERY_CURSOR>& cursors, TopK& topk, const uint32_t* tie_key) {
+  exhaustive(cursors, topk, tie_key);
 }
 
 }  // namespace winnow::sparse

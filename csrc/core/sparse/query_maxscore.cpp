@@ -4,13 +4,17 @@
 
 namespace winnow::sparse {
 
-void search_maxscore(std::vector<PostingCursor>& cursors, TopK& topk, const uint32_t* tie_key) {
+namespace {
+// Internal linkage on purpose: as a template with external linkage GCC inlined the BM25
+// cursor code differently (windowed: 5% more instructions in BM25 search under callgrind).
+template <typename Cursor>
+void maxscore(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key) {
   const size_t n = cursors.size();
   if (n == 0 || topk.k() <= 0) return;
   // Lists sorted by ascending upper bound; bound_prefix[i] = sum of max_score of lists 0..i.
   // A document that only occurs in lists 0..i scores at most bound_prefix[i].
   std::sort(cursors.begin(), cursors.end(),
-            [](const PostingCursor& a, const PostingCursor& b) { return a.max_score() < b.max_score(); });
+            [](const Cursor& a, const Cursor& b) { return a.max_score() < b.max_score(); });
   std::vector<double> bound_prefix(n);
   double acc = 0.0;
   for (size_t i = 0; i < n; ++i) {
@@ -35,7 +39,7 @@ void search_maxscore(std::vector<PostingCursor>& cursors, TopK& topk, const uint
     uint32_t next_doc = kEndDoc;
     auto key = [&]() { return key_of(doc, tie_key); };  // random access: only on exact ties
     for (size_t i = first_essential; i < n; ++i) {
-      PostingCursor& c = cursors[i];
+      Cursor& c = cursors[i];
       if (c.doc() == doc) {
         score += c.score();
         c.next();
@@ -48,7 +52,7 @@ void search_maxscore(std::vector<PostingCursor>& cursors, TopK& topk, const uint
       double bound = score + bound_prefix[j];
       if (!topk.would_enter_lazy(static_cast<float>(bound), key)) { alive = false; break; }
       // Block-max refinement: replace list j's global bound by its block's bound.
-      PostingCursor& c = cursors[j];
+      Cursor& c = cursors[j];
       double block_bound = score + std::max(0.0f, c.block_max_score(doc)) + (j > 0 ? bound_prefix[j - 1] : 0.0);
       if (!topk.would_enter_lazy(static_cast<float>(block_bound), key)) { alive = false; break; }
       c.next_geq(doc);
@@ -62,6 +66,17 @@ void search_maxscore(std::vector<PostingCursor>& cursors, TopK& topk, const uint
     }
     doc = next_doc;
   }
+}
+
+}  // namespace
+
+// One cursor type per translation unit: PostingCursor here, ImpactCursor where
+// impact_query_algorithms.cpp includes this file with WINNOW_QUERY_CURSOR defined.
+#ifndef WINNOW_QUERY_CURSOR
+#define WINNOW_QUERY_CURSOR PostingCursor
+#endif
+void search_maxscore(std::vector<WINNOW_QUERY_CURSOR>& cursors, TopK& topk, const uint32_t* tie_key) {
+  maxscore(cursors, topk, tie_key);
 }
 
 }  // namespace winnow::sparse

@@ -5,11 +5,15 @@
 
 namespace winnow::sparse {
 
-void search_windowed(std::vector<PostingCursor>& cursors, TopK& topk, const uint32_t* tie_key) {
+namespace {
+// Internal linkage on purpose: as a template with external linkage GCC inlined the BM25
+// cursor code differently (windowed: 5% more instructions in BM25 search under callgrind).
+template <typename Cursor>
+void windowed(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key) {
   const size_t n = cursors.size();
   if (n == 0 || topk.k() <= 0) return;
   std::sort(cursors.begin(), cursors.end(),
-            [](const PostingCursor& a, const PostingCursor& b) { return a.max_score() < b.max_score(); });
+            [](const Cursor& a, const Cursor& b) { return a.max_score() < b.max_score(); });
   std::vector<double> bound_prefix(n);  // sum of max scores of lists 0..i
   double acc_bound = 0.0;
   for (size_t i = 0; i < n; ++i) {
@@ -59,7 +63,7 @@ void search_windowed(std::vector<PostingCursor>& cursors, TopK& topk, const uint
         if (!topk.would_enter_lazy(static_cast<float>(score + non_essential_bound), key)) continue;
         bool alive = true;
         for (size_t j = first_essential; j-- > 0;) {
-          PostingCursor& c = cursors[j];
+          Cursor& c = cursors[j];
           double block_bound = score + std::max(0.0f, c.block_max_score(doc)) + (j > 0 ? bound_prefix[j - 1] : 0.0);
           if (!topk.would_enter_lazy(static_cast<float>(block_bound), key)) { alive = false; break; }
           c.next_geq(doc);
@@ -73,6 +77,17 @@ void search_windowed(std::vector<PostingCursor>& cursors, TopK& topk, const uint
       }
     }
   }
+}
+
+}  // namespace
+
+// One cursor type per translation unit: PostingCursor here, ImpactCursor where
+// impact_query_algorithms.cpp includes this file with WINNOW_QUERY_CURSOR defined.
+#ifndef WINNOW_QUERY_CURSOR
+#define WINNOW_QUERY_CURSOR PostingCursor
+#endif
+void search_windowed(std::vector<WINNOW_QUERY_CURSOR>& cursors, TopK& topk, const uint32_t* tie_key) {
+  windowed(cursors, topk, tie_key);
 }
 
 }  // namespace winnow::sparse
