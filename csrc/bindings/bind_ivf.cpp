@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "array_utils.hpp"
+#include "search_options.hpp"
 #include "dense/fastscan.hpp"
 #include "dense/ivf.hpp"
 #include "thread_pool.hpp"
@@ -43,30 +44,6 @@ void check_queries(const carray<float>& x, int64_t d) {
   if (x.shape(1) != d)
     throw std::invalid_argument("queries have " + std::to_string(x.shape(1)) + " columns, index dim is " +
                                 std::to_string(d));
-}
-
-// k is capped at the n rows searched (the output has min(k, n) columns), and so are the
-// candidate depths refine_k / rescore_k: no request can allocate more than the index holds.
-SearchOptions options(int64_t k, int64_t n, int64_t nprobe, int64_t refine_k, int64_t rescore_k,
-                      const py::object& allow, int threads, carray<int64_t>& allow_arr) {
-  if (refine_k < 0) throw std::invalid_argument("refine_k must be >= 0, got " + std::to_string(refine_k));
-  if (rescore_k < 0) throw std::invalid_argument("rescore_k must be >= 0, got " + std::to_string(rescore_k));
-  winnow::check_threads(threads);
-  SearchOptions o;
-  o.k = winnow::result_columns(k, n);
-  o.nprobe = nprobe;
-  o.refine_k = std::min(refine_k, n);
-  o.rescore_k = std::min(rescore_k, n);
-  o.threads = threads;
-  if (!allow.is_none()) {
-    allow_arr = winnow_py::as_carray<int64_t>(allow, "allow");
-    if (allow_arr.ndim() != 1) throw std::invalid_argument("allow must be a 1-D int64 array of ids");
-    o.allow = allow_arr.data();
-    o.n_allow = allow_arr.size();
-    for (int64_t i = 1; i < o.n_allow; ++i)
-      if (o.allow[i] < o.allow[i - 1]) throw std::invalid_argument("allow must be sorted ascending");
-  }
-  return o;
 }
 
 py::tuple outputs(int64_t nq, int64_t k) {
@@ -128,7 +105,7 @@ void bind_ivf(py::module_& m) {
         }
         check_queries(x, v.d);
         v.validate(packed_bytes);
-        SearchOptions o = options(k, v.n, nprobe, refine_k, rescore_k, allow, threads, allow_arr);
+        SearchOptions o = winnow_py::search_options(k, v.n, nprobe, refine_k, rescore_k, allow, threads, allow_arr);
         const int64_t nq = x.shape(0);
         py::tuple out = outputs(nq, o.k);
         float* sp = out[0].cast<py::array_t<float>>().mutable_data();
@@ -169,7 +146,7 @@ void bind_ivf(py::module_& m) {
           rp = refine_arr.data();
         }
         check_queries(x, pq.d());
-        SearchOptions o = options(k, n, 1, refine_k, 0, allow, threads, allow_arr);
+        SearchOptions o = winnow_py::search_options(k, n, 1, refine_k, 0, allow, threads, allow_arr);
         Metric mt = parse_metric(metric);
         const int64_t nq = x.shape(0);
         py::tuple out = outputs(nq, o.k);

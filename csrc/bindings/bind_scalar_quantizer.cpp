@@ -9,6 +9,7 @@
 #include <string>
 
 #include "array_utils.hpp"
+#include "search_options.hpp"
 #include "dense/float16.hpp"
 #include "dense/scalar_quantizer.hpp"
 #include "dense/sq_search.hpp"
@@ -44,27 +45,6 @@ void check_range_array(const carray<float>& a, const ScalarQuantizer& sq, const 
   if (a.shape(0) != sq.d())
     throw std::invalid_argument(std::string(name) + " has " + str(a.shape(0)) + " entries, quantizer dim is " +
                                 str(sq.d()));
-}
-
-// As bind_ivf.cpp's options(): k and refine_k capped at the n rows searched; allow sorted.
-SearchOptions search_options(int64_t k, int64_t n, int64_t nprobe, int64_t refine_k, const py::object& allow,
-                             int threads, carray<int64_t>& allow_arr) {
-  if (refine_k < 0) throw std::invalid_argument("refine_k must be >= 0, got " + std::to_string(refine_k));
-  winnow::check_threads(threads);
-  SearchOptions o;
-  o.k = winnow::result_columns(k, n);
-  o.nprobe = nprobe;
-  o.refine_k = std::min(refine_k, n);
-  o.threads = threads;
-  if (!allow.is_none()) {
-    allow_arr = winnow_py::as_carray<int64_t>(allow, "allow");
-    if (allow_arr.ndim() != 1) throw std::invalid_argument("allow must be a 1-D int64 array of ids");
-    o.allow = allow_arr.data();
-    o.n_allow = allow_arr.size();
-    for (int64_t i = 1; i < o.n_allow; ++i)
-      if (o.allow[i] < o.allow[i - 1]) throw std::invalid_argument("allow must be sorted ascending");
-  }
-  return o;
 }
 
 void check_rows(const carray<float>& a, int64_t n, int64_t d, const char* name) {
@@ -215,7 +195,7 @@ void bind_scalar_quantizer(py::module_& m) {
           check_rows(refine_arr, n, sq.d(), "refine");
           rp = refine_arr.data();
         }
-        const SearchOptions o = search_options(k, n, 1, refine_k, allow, threads, allow_arr);
+        const SearchOptions o = winnow_py::search_options(k, n, 1, refine_k, 0, allow, threads, allow_arr);
         const Metric met = parse_metric(metric);
         const int64_t nq = x.shape(0);
         py::array_t<float> scores({static_cast<S>(nq), static_cast<S>(o.k)});
@@ -266,7 +246,7 @@ void bind_scalar_quantizer(py::module_& m) {
         }
         check_vectors(x, sq, "queries");
         v.validate();
-        const SearchOptions o = search_options(k, v.n, nprobe, refine_k, allow, threads, allow_arr);
+        const SearchOptions o = winnow_py::search_options(k, v.n, nprobe, refine_k, 0, allow, threads, allow_arr);
         const int64_t nq = x.shape(0);
         py::array_t<float> scores({static_cast<S>(nq), static_cast<S>(o.k)});
         py::array_t<int64_t> out_ids({static_cast<S>(nq), static_cast<S>(o.k)});
