@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyterrier as pt
+try:
+    import pyterrier as pt
+except ImportError as exc:  # the optional extra is absent: say how to get it
+    raise ImportError('winnow.pyterrier needs PyTerrier: pip install "winnow[pyterrier]"') from exc
 
 from winnow.results import Results
 from winnow.stage import Stage, as_queries
