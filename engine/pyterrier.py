@@ -51,6 +51,8 @@ class WinnowTransformer(pt.Transformer):
         else:  # topics in: a retriever searches
             out = self.stage(topics, None).to_dataframe()
             keys = ["qid"]
+        # the query texts of the input, also where a stage's Results dropped them
+        out["query"] = out["qid"].map(dict(zip(topics["qid"].astype(str), topics["query"]))).astype(str)
         if extra:  # PyTerrier carries the input's other columns (query_0, features, ...) along
             carried = inp[keys + extra].drop_duplicates(keys).astype({k: str for k in keys})
             out = out.merge(carried, on=keys, how="left")

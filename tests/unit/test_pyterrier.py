@@ -69,6 +69,23 @@ def test_reranking_stage_rescored_rows(index):
     assert list(out["docno"]) == list(firsts["docno"]) and list(out["qid"]) == list(firsts["qid"])
 
 
+def test_winnow_pipeline_as_one_transformer(index):
+    out = transformer(index % 2)(TOPICS)
+    assert out.groupby("qid").size().to_dict() == {"q1": 2, "q2": 2}
+    assert out.equals(index.search(QUERIES, k=2).to_dataframe())
+
+
+def test_reranker_without_query_texts_gets_them_from_the_input(index):
+    class DropTexts(Cutoff):
+        def transform(self, queries, results):
+            out = super().transform(queries, results)
+            out.queries = None
+            return out
+
+    out = transformer(DropTexts(1))(index.to_pyterrier()(TOPICS))
+    assert list(out["query"]) == [QUERIES["q1"], QUERIES["q2"]]
+
+
 def test_winnow_then_pyterrier_pipeline(index):
     # Winnow BM25 >> a PyTerrier scorer that reverses BM25's order: the output follows the new scores
     pipeline = index.to_pyterrier() >> pt.apply.doc_score(lambda row: -row["score"])
