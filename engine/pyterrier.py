@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 try:
     import pyterrier as pt
 except ImportError as exc:  # the optional extra is absent: say how to get it
