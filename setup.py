@@ -89,6 +89,8 @@ setup(
         "plots": ["matplotlib"],
         # winnow serve: the HTTP API and search page (httpx: FastAPI's TestClient, and bench_serve)
         "serve": ["fastapi>=0.110", "uvicorn>=0.29", "httpx>=0.27"],
+        # winnow.pyterrier: stages as pt.Transformers and back (no Java needed for that)
+        "pyterrier": ["python-terrier>=1.0,<2"],
     },
     entry_points={"console_scripts": ["winnow=winnow.cli.main:main"]},
     zip_safe=False,

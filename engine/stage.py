@@ -58,6 +58,12 @@ class Stage:
     def __repr__(self) -> str:
         return type(self).__name__
 
+    def to_pyterrier(self):
+        """This stage as a ``pt.Transformer`` (needs the ``pyterrier`` extra); see :mod:`winnow.pyterrier`."""
+        from winnow.pyterrier import transformer
+
+        return transformer(self)
+
 
 class Retriever(Stage):
     """A stage that searches an index; ``k`` is the depth it retrieves when used as a stage."""
