@@ -134,12 +134,8 @@ def build_command(recipe: str, vec_dir: Path, out: Path, threads: int, train_siz
 
 def run_build(cmd: list[str], out: Path) -> tuple[float, float]:
     """(seconds, peak RSS GiB of the build process)."""
-    if out.exists():
-        import shutil
-
-        if not (out / "meta.json").is_file():
-            raise SystemExit(f"{out} exists and is not an index; remove it or choose --index-dir")
-        shutil.rmtree(out)
+    if out.exists():  # the CLI replaces it only if it is a Winnow index (check_output), never deletes here
+        cmd = cmd + ["--overwrite"]
     print("$ " + " ".join(cmd), file=sys.stderr)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -181,7 +177,7 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=200_000, help="corpus vectors (default 200000; MS MARCO: 8841823)")
     p.add_argument("--d", type=int, default=384, help="dimension (default 384)")
     p.add_argument("--dir", required=True, help="directory for the float16 chunks (reused when complete)")
-    p.add_argument("--index-dir", default=None, help="index directory (default DIR.index-RECIPE; replaced)")
+    p.add_argument("--index-dir", default=None, help="index directory (default DIR.index-RECIPE; an existing Winnow index there is replaced, anything else refused)")
     p.add_argument("--recipe", default="IVF4096,PQ48", help="IVF<nlist>,PQ<M>[x4fs] or HNSW<M>[,SQ8|,F16] "
                    "(default IVF4096,PQ48)")
     p.add_argument("--centers", default=None, help=f"real embeddings (.npy) to grow from (default {DEFAULT_CENTERS} "
