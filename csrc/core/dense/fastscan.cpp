@@ -1,29 +1,11 @@
-// 4-bit PQ fast-scan: packing, LUT quantization, and the AVX-512BW / AVX2 / scalar scan
-// kernels with run-time dispatch. See fastscan.hpp for the API.
-//
-// Packed layout
-// -------------
-// M2 = M rounded up to even; npairs = M2 / 2; nblocks = ceil(n / 32).
-// Block b (32 vectors b*32 .. b*32+31) occupies 16 * M2 bytes at offset b * 16 * M2 and is
-// a sequence of npairs 32-byte groups, one per sub-quantizer pair (2p, 2p+1). In group p,
-// bytes [0, 16) ("lane 0") hold sub-quantizer 2p and bytes [16, 32) ("lane 1") hold 2p+1.
-// Within a lane, byte j holds vector lo(j) in its low nibble and vector 16 + lo(j) in its
-// high nibble, where lo(j) = j / 2 + 8 * (j & 1) (even bytes: vectors 0..7, odd bytes:
-// vectors 8..15). Padding vectors (>= n) and the padding sub-quantizer (M odd) have code 0.
-//
-// Why this layout: a 32-byte group is exactly one AVX2 register (two 128-bit lanes, the
-// granularity of vpshufb), and the matching 32 bytes of the quantized table (M2, 16) are the
-// two 16-entry LUTs of the pair, so the table is used as-is; AVX-512 reads two consecutive
-// groups (4 sub-quantizers) and 64 table bytes at once. The shuffle results are summed as
-// uint16 words (low byte + 256 * high byte) plus a second accumulator of the high bytes
-// (word >> 8), and the low-byte sums are recovered at the end as acc - (acc_hi << 8)
-// (exact modulo 2^16, the trick of faiss's pq4 kernels). That yields, per lane, the
-// sums of vectors 0..7 (low nibbles, even bytes), 8..15 (low, odd), 16..23 (high, even),
-// 24..31 (high, odd) in natural order; adding the lanes gives the 32 block scores.
+// 4-bit PQ fast-scan: LUT quantization and the AVX-512BW / AVX2 / scalar scan kernels with
+// run-time dispatch. See fastscan.hpp for the API and fastscan_layout.hpp for the packed layout
+// (packing and unpacking are in fastscan_pack.cpp).
 //
 // Quantization keeps sum_m max_j lut_q[m, j] <= 65535, so no uint16 sum ever wraps and all
 // three kernels compute the same integers.
 #include "dense/fastscan.hpp"
+#include "dense/fastscan_layout.hpp"
 
 #include <immintrin.h>
 
@@ -41,22 +23,7 @@ namespace winnow::dense {
 
 namespace {
 
-constexpr int64_t kBlock = 32;
-
-inline int64_t even_m(int64_t M) { return (M + 1) & ~int64_t(1); }
-inline int64_t block_bytes(int64_t M) { return 16 * even_m(M); }
-
-// Byte / nibble position of vector r (0..31) inside a lane.
-inline int byte_of(int r) {
-  const int v = r & 15;
-  return 2 * (v & 7) + (v >> 3);
-}
-inline int shift_of(int r) { return (r >> 4) * 4; }
-
-void check_shape(int64_t n, int64_t M) {
-  if (n < 0) throw std::invalid_argument("fastscan: n must be >= 0, got " + std::to_string(n));
-  if (M < 1) throw std::invalid_argument("fastscan: M must be >= 1, got " + std::to_string(M));
-}
+using namespace fastscan_layout;
 
 // ---------------------------------------------------------------------------------------
 // Candidate collection: the kernels produce 32 uint16 sums per block and a bit mask of the
@@ -416,53 +383,6 @@ int current_kernel() {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
-
-int64_t fastscan_packed_bytes(int64_t n, int64_t M) {
-  check_shape(n, M);
-  return (n + kBlock - 1) / kBlock * block_bytes(M);
-}
-
-void fastscan_pack(const uint8_t* codes, int64_t n, int64_t M, uint8_t* packed) {
-  check_shape(n, M);
-  const int64_t cs = (M + 1) / 2;  // == npairs: byte p of a row holds sub-quantizers 2p, 2p+1
-  const int64_t bb = block_bytes(M);
-  const int64_t nblocks = (n + kBlock - 1) / kBlock;
-  const uint8_t last_mask = (M & 1) ? 0x0f : 0xff;  // odd M: the padding sub-quantizer is 0
-  std::vector<uint8_t> zero(static_cast<size_t>(cs), 0);
-  const uint8_t* rows[kBlock];
-  for (int64_t b = 0; b < nblocks; ++b) {
-    for (int r = 0; r < kBlock; ++r) {
-      const int64_t i = b * kBlock + r;
-      rows[r] = i < n ? codes + i * cs : zero.data();
-    }
-    uint8_t* out = packed + b * bb;
-    for (int64_t p = 0; p < cs; ++p) {
-      const uint8_t mask = p == cs - 1 ? last_mask : 0xff;
-      for (int j = 0; j < 16; ++j) {
-        const int lo = (j >> 1) + 8 * (j & 1);
-        const uint8_t x = rows[lo][p] & mask, y = rows[16 + lo][p] & mask;
-        out[p * 32 + j] = static_cast<uint8_t>((x & 0x0f) | (y << 4));
-        out[p * 32 + 16 + j] = static_cast<uint8_t>((x >> 4) | (y & 0xf0));
-      }
-    }
-  }
-}
-
-void fastscan_unpack(const uint8_t* packed, int64_t n, int64_t M, uint8_t* codes) {
-  check_shape(n, M);
-  const int64_t cs = (M + 1) / 2;
-  const int64_t bb = block_bytes(M);
-  for (int64_t i = 0; i < n; ++i) {
-    uint8_t* row = codes + i * cs;
-    const uint8_t* blk = packed + (i / kBlock) * bb;
-    const int r = static_cast<int>(i % kBlock);
-    const int byte = byte_of(r), shift = shift_of(r);
-    for (int64_t p = 0; p < cs; ++p) {
-      const int c0 = (blk[p * 32 + byte] >> shift) & 15, c1 = (blk[p * 32 + 16 + byte] >> shift) & 15;
-      row[p] = static_cast<uint8_t>(c0 | (c1 << 4));
-    }
-  }
-}
 
 // lut_q[m, j] = clamp(nearbyint((lut[m, j] - mins[m]) / delta), 0, 255) for 16 entries of one
 // sub-quantizer, in double as the scalar loop: the AVX2 form performs the same IEEE
