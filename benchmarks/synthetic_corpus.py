@@ -20,6 +20,13 @@ Model (numbers chosen to look like MS MARCO passage v1, 8.8M passages, ~56 words
   truncated to 2-8 words (mean 5.19); words sampled from a flatter Zipf (``query_zipf_s`` =
   0.9) over the top ``query_vocab`` (200,000) ranks, so queries mix stopwords, frequent and
   mid-frequency terms and most of them match documents.
+* ``--real-words`` (the PISA comparison of issue 14): the vocabulary's head is real English
+  words instead of pseudo-words: after the 33 stopwords, every word of the shared real
+  collections' text (SciFact, Vaswani, Cranfield, the MS MARCO DL19 passage pool and the
+  MS MARCO dev queries; lowercased ``[a-z0-9]+`` tokens) in order of its frequency there,
+  then pseudo-words for the tail. The queries are then the first ``n_queries`` real MS MARCO
+  dev-subset queries (``../shared/data/msmarco``), whose terms hit the Zipf ranks their real
+  frequencies give them.
 
 Generation is vectorised with numpy, in chunks: 1M passages take well under a minute.
 
@@ -30,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -50,8 +58,30 @@ DEFAULTS = dict(vocab_size=2_000_000, zipf_s=1.05, len_mean=56.0, len_sd=25.0, l
                 len_max=200, n_queries=1000, query_zipf_s=0.9, query_vocab=200_000, seed=0)
 
 
-def make_vocab(size: int) -> np.ndarray:
-    """``size`` words (numpy bytes array, rank order): stopwords first, then pseudo-words."""
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+MSMARCO_DEV_TOPICS = SHARED / "msmarco" / "topics.msmarco-passage.dev-subset.txt"
+REAL_TEXT = ("scifact", "vaswani", "cranfield", "msmarco-dl19-pool")
+
+
+def real_words() -> list[bytes]:
+    """Distinct words of the shared real collections and MS MARCO dev queries, most frequent
+    first (ties by word), stopwords left out (they keep ranks 1..33)."""
+    from collections import Counter
+
+    from winnow.datasets import load
+    counts: Counter = Counter()
+    token = re.compile(rb"[a-z0-9]+")
+    for name in REAL_TEXT:
+        for _docno, text in load(SHARED / name).corpus():
+            counts.update(token.findall(text.lower().encode()))
+    counts.update(token.findall(MSMARCO_DEV_TOPICS.read_bytes().lower()))
+    stop = {w.encode() for w in STOPWORDS}
+    return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if w not in stop and len(w) <= 24]
+
+
+def make_vocab(size: int, real: bool = False) -> np.ndarray:
+    """``size`` words (numpy bytes array, rank order): stopwords first, then (``real``) real
+    words by frequency, then pseudo-words."""
     syl = np.array([c + v for c in _CONS for v in _VOWS], dtype="S3")
     nsyl = len(syl)
     need = size - len(STOPWORDS) + 64
@@ -69,9 +99,18 @@ def make_vocab(size: int) -> np.ndarray:
         start += count
         length += 1
     pseudo = np.concatenate(words)
-    stop = np.array(STOPWORDS, dtype="S12")
-    pseudo = pseudo[~np.isin(pseudo, stop)]
-    return np.concatenate([stop, pseudo])[:size]
+    head = np.array(STOPWORDS + (real_words() if real else []), dtype="S24")
+    pseudo = pseudo[~np.isin(pseudo.astype("S24"), head)]
+    return np.concatenate([head, pseudo.astype("S24")])[:size]
+
+
+def msmarco_dev_queries(n: int) -> list[tuple[str, str]]:
+    """The first n (qid, text) of the MS MARCO dev subset, in file order."""
+    out = []
+    for line in MSMARCO_DEV_TOPICS.read_text(encoding="utf-8").splitlines()[:n]:
+        qid, text = line.split("\t", 1)
+        out.append((qid, text.strip()))
+    return out
 
 
 def zipf_cdf(n: int, s: float) -> np.ndarray:
@@ -110,12 +149,15 @@ def generate(out_dir: Path, n_docs: int, *, vocab_size: int = DEFAULTS["vocab_si
              len_sd: float = DEFAULTS["len_sd"], len_min: int = DEFAULTS["len_min"],
              len_max: int = DEFAULTS["len_max"], n_queries: int = DEFAULTS["n_queries"],
              query_zipf_s: float = DEFAULTS["query_zipf_s"], query_vocab: int = DEFAULTS["query_vocab"],
-             seed: int = DEFAULTS["seed"], chunk: int = 100_000, verbose: bool = True) -> Path:
+             seed: int = DEFAULTS["seed"], real: bool = False, chunk: int = 100_000,
+             verbose: bool = True) -> Path:
     out_dir = Path(out_dir)
     meta_path = out_dir / "synthetic.json"
     params = dict(n_docs=n_docs, vocab_size=vocab_size, zipf_s=zipf_s, len_mean=len_mean, len_sd=len_sd,
                   len_min=len_min, len_max=len_max, n_queries=n_queries, query_zipf_s=query_zipf_s,
                   query_vocab=query_vocab, seed=seed)
+    if real:  # only recorded when set, so existing pseudo-word caches stay valid
+        params["real_words"] = True
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
         if meta.get("params") == params:
@@ -123,7 +165,7 @@ def generate(out_dir: Path, n_docs: int, *, vocab_size: int = DEFAULTS["vocab_si
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    vocab = make_vocab(vocab_size)
+    vocab = make_vocab(vocab_size, real)
     mat, lens = _padded(vocab)
     cdf = zipf_cdf(vocab_size, zipf_s)
     sigma2 = np.log1p((len_sd / len_mean) ** 2)
@@ -153,7 +195,12 @@ def generate(out_dir: Path, n_docs: int, *, vocab_size: int = DEFAULTS["vocab_si
     body, ends = _render(qtok, np.cumsum(ql), mat, lens)
     starts = np.concatenate([[0], ends[:-1]]).tolist()
     with open(out_dir / "queries.tsv", "wb") as fh:
-        fh.write(b"".join(b"q%d\t%s\n" % (i, body[s:e]) for i, (s, e) in enumerate(zip(starts, ends.tolist()))))
+        if real:
+            real_queries = msmarco_dev_queries(n_queries)
+            fh.write("".join(f"{q}\t{t}\n" for q, t in real_queries).encode())
+            ql = np.array([len(t.split()) for _, t in real_queries])
+        else:
+            fh.write(b"".join(b"q%d\t%s\n" % (i, body[s:e]) for i, (s, e) in enumerate(zip(starts, ends.tolist()))))
     secs = time.perf_counter() - t0
     meta = dict(params=params, n_tokens=int(n_tokens), mean_doc_len=n_tokens / max(n_docs, 1),
                 mean_query_len=float(ql.mean()), seconds=round(secs, 2))
@@ -164,8 +211,9 @@ def generate(out_dir: Path, n_docs: int, *, vocab_size: int = DEFAULTS["vocab_si
     return out_dir
 
 
-def default_dir(n_docs: int, n_queries: int, seed: int) -> Path:
-    return Path(__file__).resolve().parent / ".cache" / f"synthetic-n{n_docs}-q{n_queries}-s{seed}"
+def default_dir(n_docs: int, n_queries: int, seed: int, real: bool = False) -> Path:
+    tag = "-real" if real else ""
+    return Path(__file__).resolve().parent / ".cache" / f"synthetic{tag}-n{n_docs}-q{n_queries}-s{seed}"
 
 
 def main(argv=None) -> int:
@@ -175,10 +223,13 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     ap.add_argument("--vocab-size", type=int, default=DEFAULTS["vocab_size"])
     ap.add_argument("--zipf-s", type=float, default=DEFAULTS["zipf_s"])
+    ap.add_argument("--real-words", action="store_true",
+                    help="real words at the head of the vocabulary and real MS MARCO dev queries")
     ap.add_argument("--out", type=Path, default=None, help="output dir (default benchmarks/.cache/...)")
     a = ap.parse_args(argv)
-    out = a.out or default_dir(a.n_docs, a.n_queries, a.seed)
-    generate(out, a.n_docs, n_queries=a.n_queries, seed=a.seed, vocab_size=a.vocab_size, zipf_s=a.zipf_s)
+    out = a.out or default_dir(a.n_docs, a.n_queries, a.seed, a.real_words)
+    generate(out, a.n_docs, n_queries=a.n_queries, seed=a.seed, vocab_size=a.vocab_size, zipf_s=a.zipf_s,
+             real=a.real_words)
     print(out)
     return 0
 

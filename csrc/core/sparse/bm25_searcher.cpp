@@ -84,14 +84,11 @@ void Bm25Searcher::search(const std::vector<WeightedQuery>& queries, int64_t k_r
       float w = term_weight(params_.scoring, boost, view_.df[term], n_with_terms, params_.k1);
       cursors.emplace_back(view_, term, w, ninv_.data(), params_.scoring == Scoring::Lucene ? norm_table_ : nullptr);
     }
-    TopK topk(k);
-    if (algorithm == Algorithm::Exhaustive) search_exhaustive(cursors, topk, tie_key);
-    else if (algorithm == Algorithm::MaxScore) search_maxscore(cursors, topk, tie_key);
-    else search_windowed(cursors, topk, tie_key);
-    int64_t* row = ids + qi * k;
-    topk.write_sorted(scores + qi * k, row);
-    if (tie_key)  // keys -> doc ids
-      for (int64_t i = 0; i < k && row[i] >= 0; ++i) row[i] = docno_order_[row[i]];
+    BufferedTopK topk(k, tie_key);
+    if (algorithm == Algorithm::Exhaustive) search_exhaustive(cursors, topk);
+    else if (algorithm == Algorithm::MaxScore) search_maxscore(cursors, topk);
+    else search_windowed(cursors, topk);
+    topk.write_sorted(scores + qi * k, ids + qi * k);
   });
 }
 

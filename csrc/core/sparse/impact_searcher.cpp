@@ -54,10 +54,10 @@ void ImpactSearcher::search(const std::vector<WeightedQuery>& queries, int64_t k
     cursors.reserve(merged.size());
     for (const auto& [term, weight] : merged)
       if (weight > 0.0f) cursors.emplace_back(view_, term, weight);
-    TopK topk(k);
-    if (algorithm == Algorithm::Exhaustive) search_exhaustive(cursors, topk, nullptr);
-    else if (algorithm == Algorithm::MaxScore) search_maxscore(cursors, topk, nullptr);
-    else search_windowed(cursors, topk, nullptr);
+    BufferedTopK topk(k);
+    if (algorithm == Algorithm::Exhaustive) search_exhaustive(cursors, topk);
+    else if (algorithm == Algorithm::MaxScore) search_maxscore(cursors, topk);
+    else search_windowed(cursors, topk);
     topk.write_sorted(scores + qi * k, ids + qi * k);
   });
 }

@@ -8,7 +8,7 @@ namespace {
 // Internal linkage on purpose: as a template with external linkage GCC inlined the BM25
 // cursor code differently (windowed: 5% more instructions in BM25 search under callgrind).
 template <typename Cursor>
-void maxscore(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key) {
+void maxscore(std::vector<Cursor>& cursors, BufferedTopK& topk) {
   const size_t n = cursors.size();
   if (n == 0 || topk.k() <= 0) return;
   // Lists sorted by ascending upper bound; bound_prefix[i] = sum of max_score of lists 0..i.
@@ -37,7 +37,6 @@ void maxscore(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key)
   while (first_essential < n && doc != kEndDoc) {
     double score = 0.0;
     uint32_t next_doc = kEndDoc;
-    auto key = [&]() { return key_of(doc, tie_key); };  // random access: only on exact ties
     for (size_t i = first_essential; i < n; ++i) {
       Cursor& c = cursors[i];
       if (c.doc() == doc) {
@@ -50,18 +49,18 @@ void maxscore(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key)
     bool alive = true;
     for (size_t j = first_essential; j-- > 0;) {
       double bound = score + bound_prefix[j];
-      if (!topk.would_enter_lazy(static_cast<float>(bound), key)) { alive = false; break; }
+      if (!topk.would_enter(static_cast<float>(bound), doc)) { alive = false; break; }
       // Block-max refinement: replace list j's global bound by its block's bound.
       Cursor& c = cursors[j];
       double block_bound = score + std::max(0.0f, c.block_max_score(doc)) + (j > 0 ? bound_prefix[j - 1] : 0.0);
-      if (!topk.would_enter_lazy(static_cast<float>(block_bound), key)) { alive = false; break; }
+      if (!topk.would_enter(static_cast<float>(block_bound), doc)) { alive = false; break; }
       c.next_geq(doc);
       if (c.doc() == doc) score += c.score();
     }
     if (alive) {
       bool was_full = topk.full();
       float before = topk.threshold();
-      if (topk.would_enter_lazy(static_cast<float>(score), key)) topk.push(static_cast<float>(score), key());
+      if (topk.would_enter(static_cast<float>(score), doc)) topk.push(static_cast<float>(score), doc);
       if (topk.full() && (!was_full || topk.threshold() != before)) update_essential();
     }
     doc = next_doc;
@@ -75,8 +74,8 @@ void maxscore(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key)
 #ifndef WINNOW_QUERY_CURSOR
 #define WINNOW_QUERY_CURSOR PostingCursor
 #endif
-void search_maxscore(std::vector<WINNOW_QUERY_CURSOR>& cursors, TopK& topk, const uint32_t* tie_key) {
-  maxscore(cursors, topk, tie_key);
+void search_maxscore(std::vector<WINNOW_QUERY_CURSOR>& cursors, BufferedTopK& topk) {
+  maxscore(cursors, topk);
 }
 
 }  // namespace winnow::sparse

@@ -9,7 +9,7 @@ namespace {
 // Internal linkage on purpose: as a template with external linkage GCC inlined the BM25
 // cursor code differently (windowed: 5% more instructions in BM25 search under callgrind).
 template <typename Cursor>
-void windowed(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key) {
+void windowed(std::vector<Cursor>& cursors, BufferedTopK& topk) {
   const size_t n = cursors.size();
   if (n == 0 || topk.k() <= 0) return;
   std::sort(cursors.begin(), cursors.end(),
@@ -58,22 +58,20 @@ void windowed(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key)
         double score = acc[off];
         acc[off] = 0.0;
         uint32_t doc = start + off;
-        // The tie key is a random access (docno rank): only computed on exact ties.
-        auto key = [&]() { return key_of(doc, tie_key); };
-        if (!topk.would_enter_lazy(static_cast<float>(score + non_essential_bound), key)) continue;
+        if (!topk.would_enter(static_cast<float>(score + non_essential_bound), doc)) continue;
         bool alive = true;
         for (size_t j = first_essential; j-- > 0;) {
           Cursor& c = cursors[j];
           double block_bound = score + std::max(0.0f, c.block_max_score(doc)) + (j > 0 ? bound_prefix[j - 1] : 0.0);
-          if (!topk.would_enter_lazy(static_cast<float>(block_bound), key)) { alive = false; break; }
+          if (!topk.would_enter(static_cast<float>(block_bound), doc)) { alive = false; break; }
           c.next_geq(doc);
           if (c.doc() == doc) score += c.score();
-          if (j > 0 && !topk.would_enter_lazy(static_cast<float>(score + bound_prefix[j - 1]), key)) {
+          if (j > 0 && !topk.would_enter(static_cast<float>(score + bound_prefix[j - 1]), doc)) {
             alive = false;
             break;
           }
         }
-        if (alive && topk.would_enter_lazy(static_cast<float>(score), key)) topk.push(static_cast<float>(score), key());
+        if (alive && topk.would_enter(static_cast<float>(score), doc)) topk.push(static_cast<float>(score), doc);
       }
     }
   }
@@ -86,8 +84,8 @@ void windowed(std::vector<Cursor>& cursors, TopK& topk, const uint32_t* tie_key)
 #ifndef WINNOW_QUERY_CURSOR
 #define WINNOW_QUERY_CURSOR PostingCursor
 #endif
-void search_windowed(std::vector<WINNOW_QUERY_CURSOR>& cursors, TopK& topk, const uint32_t* tie_key) {
-  windowed(cursors, topk, tie_key);
+void search_windowed(std::vector<WINNOW_QUERY_CURSOR>& cursors, BufferedTopK& topk) {
+  windowed(cursors, topk);
 }
 
 }  // namespace winnow::sparse
