@@ -51,6 +51,7 @@ class BufferedTopK {
   /// Write the kept entries best first into scores[k], ids[k], padding with -inf / -1.
   void write_sorted(float* scores, int64_t* ids) {
     if (small()) return heap_.write_sorted(scores, ids);
+    if (static_cast<int64_t>(buffer_.size()) > k_) compact();  // sort k entries, not up to 2k
     std::sort(buffer_.begin(), buffer_.end(), before_);
     int64_t i = 0;
     for (; i < std::min<int64_t>(k_, static_cast<int64_t>(buffer_.size())); ++i) {
