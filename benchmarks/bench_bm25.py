@@ -443,6 +443,9 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=100, help="warm-up queries before each timed loop")
     ap.add_argument("--workdir", type=Path, default=None, help="where indexes go (default: a temp dir, removed)")
     ap.add_argument("--keep", action="store_true", help="keep the work dir")
+    ap.add_argument("--reuse-indexes", action="store_true",
+                    help="skip indexing where --workdir already holds an index and its result from an earlier "
+                         "run (to repeat the search measurements; indexing figures are then the earlier run's)")
     ap.add_argument("--results", type=Path, default=HERE / "results" / "bm25.jsonl")
     ap.add_argument("--no-append", action="store_true", help="do not write to the results file")
     # worker mode (internal)
@@ -493,6 +496,11 @@ def main(argv=None) -> int:
             if system == "bm25s" and t != 1:
                 continue
             idir = work / f"idx-{system}-t{t}"
+            reused = work / f"reused-index-{system}-t{t}.json"
+            if a.reuse_indexes and idir.exists() and reused.exists():
+                idx_res[(system, t)] = json.loads(reused.read_text())
+                print(f"reusing {idir} (indexing figures from the earlier run)", file=sys.stderr)
+                continue
             print(f"indexing {system} threads={t} ...", file=sys.stderr, flush=True)
             if system == "pyserini":
                 if jvm_baseline is None:
@@ -525,6 +533,7 @@ def main(argv=None) -> int:
             if "index_s_minus_startup" in inner:
                 inner["docs_per_s_minus_startup"] = spec["n_docs"] / inner["index_s_minus_startup"]
             idx_res[(system, t)] = inner
+            reused.write_text(json.dumps(inner))
             print(f"  {inner['index_s']:.2f}s, {inner['docs_per_s']:.0f} docs/s, "
                   f"{inner['index_bytes'] / 2**20:.1f} MiB, peak RSS {rss / 1024:.0f} MiB", file=sys.stderr)
             if t != threads_list[0]:
