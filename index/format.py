@@ -24,6 +24,7 @@ BUILTIN_FORMATS = {
     "winnow.bm25": "winnow.index.bm25", "winnow.flat": "winnow.index.flat", "winnow.pq": "winnow.index.pq_index",
     "winnow.ivf": "winnow.index.ivf", "winnow.tokens": "winnow.index.token_store", "winnow.cur": "winnow.index.cur",
     "winnow.hnsw": "winnow.index.hnsw", "winnow.impact": "winnow.index.impact",
+    "winnow.sharded": "winnow.distributed.sharded_index",
 }
 
 
