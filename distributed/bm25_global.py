@@ -12,7 +12,8 @@ carries bounds recomputed with the collection's statistics.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import heapq
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -54,6 +55,25 @@ def collection_df(shards: Sequence[BM25Index]) -> list[np.ndarray]:
             raise ValueError(f"a term's collection df {int(df.max())} does not fit the index's uint32 df")
         out.append(df.astype(np.uint32))
     return out
+
+
+def _sorted_docnos(s: int, index: BM25Index) -> Iterator[tuple[bytes, int, int]]:
+    """(docno bytes, shard, local id) of shard ``s`` in docno byte order (its docno_order)."""
+    data = np.asarray(index.arrays["docno_bytes"], np.uint8).tobytes()
+    off = np.asarray(index.arrays["docno_offsets"], np.int64)
+    for d in np.asarray(index.arrays["docno_order"]).tolist():
+        yield data[off[d]:off[d + 1]], s, d
+
+
+def collection_docno_ranks(shards: Sequence[BM25Index]) -> list[np.ndarray]:
+    """For each shard, (n_s,) uint64: each document's rank among all the collection's docnos
+    in UTF-8 byte order (the unsharded index's docno tie order). A k-way merge of the
+    shards' sorted docnos: memory O(shards) beyond the output, time O(N log shards)."""
+    ranks = [np.empty(int(index.n_docs), np.uint64) for index in shards]
+    merged = heapq.merge(*(_sorted_docnos(s, index) for s, index in enumerate(shards)))
+    for rank, (_, s, d) in enumerate(merged):
+        ranks[s][d] = rank
+    return ranks
 
 
 def global_stats(index: BM25Index, stats: dict) -> dict:

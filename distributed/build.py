@@ -89,6 +89,8 @@ def build_sharded_bm25(docs, path, n_shards: int, *, k1: float = 0.9, b: float =
             shards = [BM25Index.load(tmp / nm, mmap=True, verify=False) for nm in names]
             for nm, idf_df in zip(names, bm25_global.collection_df(shards)):
                 np.save(tmp / mf.side_file(nm, "idf_df"), idf_df)
+            for nm, rank in zip(names, bm25_global.collection_docno_ranks(shards)):
+                np.save(tmp / mf.side_file(nm, "docno_rank"), rank)
             del shards
             run_tasks(_bm25_bounds_task, [(str(tmp / nm), str(tmp / nm), stats, threads) for nm in names], rt)
         _finish_meta(meta, tmp, names, spans, "winnow.bm25", n)

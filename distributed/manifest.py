@@ -7,6 +7,8 @@ Layout of a sharded index directory::
     DIR/shard_000.idf_df.npy      BM25: (T_s,) uint32 collection df of each of the shard's terms
     DIR/shard_000.block_max_x.npy BM25: (B_s,) float32 pruning bounds under collection statistics
     DIR/shard_000.term_max_x.npy  BM25: (T_s,) float32
+    DIR/shard_000.docno_rank.npy  BM25: (n_s,) uint64 rank of each document's docno among all
+                                  the collection's (byte order): the docno tie rule in a merge
 
 The manifest records ``params.shard_format``, the collection's ``stats`` (BM25) and one entry
 per shard: ``name``, ``offset`` (first global id), ``n_docs``, ``first_docno`` /
@@ -25,7 +27,7 @@ from winnow.index.format import check_files, check_version, inspect, verify_chec
 FORMAT = "winnow.sharded"
 FORMAT_VERSION = (1, 0)
 SHARD_FORMATS = ("winnow.bm25", "winnow.flat", "winnow.pq", "winnow.ivf", "winnow.hnsw")
-BM25_SIDE_FILES = ("idf_df", "block_max_x", "term_max_x")
+BM25_SIDE_FILES = ("idf_df", "block_max_x", "term_max_x", "docno_rank")
 _NAME = re.compile(r"shard_\d{3,}")
 
 

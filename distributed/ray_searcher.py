@@ -130,7 +130,7 @@ class RaySearcher(Retriever):
 
         def submit(b: int, s: int, attempt: int) -> None:
             reps = self.actors[s]
-            ref = reps[(b + attempt) % len(reps)].search.remote(batch_refs[b], k, options)
+            ref = reps[(b + attempt) % len(reps)].search.remote(batch_refs[b], k, options, self.offsets[s])
             pending[ref] = (b, s, attempt)
             self.stats["calls"] += 1
 
@@ -161,17 +161,16 @@ class RaySearcher(Retriever):
         live = [s for s in range(len(self.actors)) if s not in lost]
         if not live:
             raise ShardLostError(f"{self.path}: every shard is lost")
-        ties = options.get("ties", "docno") if self.shard_format == "winnow.bm25" else "id"
         names: dict[int, str] = {}
         rows_s, rows_i = [], []
         for b in range(len(spans)):
-            parts = []
+            parts, keys = [], []
             for s in live:
-                scores, ids, docnos = done[b, s]
-                gids = ids[ids >= 0] + self.offsets[s]
-                names.update(zip(gids.tolist(), docnos))
+                scores, ids, key, docnos = done[b, s]
+                names.update(zip((ids[ids >= 0] + self.offsets[s]).tolist(), docnos))
                 parts.append((scores, ids))
-            sc, gi = merge_topk(parts, [self.offsets[s] for s in live], k, ties, names.__getitem__)
+                keys.append(key)
+            sc, gi = merge_topk(parts, [self.offsets[s] for s in live], k, keys)
             rows_s.append(sc)
             rows_i.append(gi)
         width = max((r.shape[1] for r in rows_s), default=0)

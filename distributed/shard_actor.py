@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from winnow.distributed.shard_loading import load_shard
-from winnow.distributed.shard_search import search_shard
+from winnow.distributed.shard_search import search_shard, tie_keys
 
 
 class ShardActor:
@@ -18,10 +18,11 @@ class ShardActor:
         self.shard = shard
         self.index = load_shard(path, meta, shard, mmap=mmap, verify=verify)
 
-    def search(self, queries, k: int, options: dict):
-        """(scores (nq, k_s), local ids (nq, k_s), docnos of the real hits in row order)."""
+    def search(self, queries, k: int, options: dict, offset: int):
+        """(scores (nq, k_s), local ids (nq, k_s), merge tie keys (nq, k_s), docnos of the
+        real hits in row order)."""
         scores, ids = search_shard(self.index, queries, k, options)
-        return scores, ids, self.index.docnos.lookup(ids[ids >= 0])
+        return scores, ids, tie_keys(self.index, ids, options, offset), self.index.docnos.lookup(ids[ids >= 0])
 
     def pid(self) -> int:
         return os.getpid()

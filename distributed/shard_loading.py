@@ -33,11 +33,17 @@ def load_shard(path, meta: dict, i: int, mmap: bool = True, verify: bool | None 
     from winnow.distributed import bm25_global
 
     sizes = {"idf_df": index.n_terms, "term_max_x": index.n_terms,
-             "block_max_x": len(index.arrays["block_last_doc"])}
-    dtypes = {"idf_df": "uint32", "term_max_x": "float32", "block_max_x": "float32"}
+             "block_max_x": len(index.arrays["block_last_doc"]), "docno_rank": index.n_docs}
+    dtypes = {"idf_df": "uint32", "term_max_x": "float32", "block_max_x": "float32", "docno_rank": "uint64"}
     side = {name: load_npy(path / mf.side_file(entry["name"], name), mmap, dtypes[name], sizes[name])
             for name in mf.BM25_SIDE_FILES}
+    rank = side["docno_rank"]
+    if len(rank) and int(rank.max()) >= meta["params"]["n_docs"]:
+        raise IndexFormatError(f"{path / mf.side_file(entry['name'], 'docno_rank')}: a rank is not below "
+                               f"the collection's {meta['params']['n_docs']} documents (corrupt)")
     try:
-        return bm25_global.shard_view(index, side["idf_df"], meta["stats"], side["block_max_x"], side["term_max_x"])
+        view = bm25_global.shard_view(index, side["idf_df"], meta["stats"], side["block_max_x"], side["term_max_x"])
     except (ValueError, KeyError, TypeError) as exc:  # the core's checks of the collection df and bounds
         raise IndexFormatError(f"{path}: shard {entry['name']} collection statistics: {exc}") from None
+    view.docno_rank = rank  # (n_s,) the docno tie key of each document (merge.docno_tie_keys)
+    return view

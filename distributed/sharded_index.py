@@ -13,7 +13,7 @@ from winnow.stage import Retriever, as_queries
 from winnow.distributed import manifest as mf
 from winnow.distributed.merge import merge_topk
 from winnow.distributed.shard_loading import load_shard
-from winnow.distributed.shard_search import search_shard
+from winnow.distributed.shard_search import search_shard, tie_keys
 from winnow.distributed.sharded_docnos import ShardedDocnos
 
 
@@ -48,7 +48,7 @@ class ShardedIndex(Retriever):
         meta = mf.read_manifest(path, verify)
         shards = [load_shard(path, meta, i, mmap, verify) for i in range(len(meta["shards"]))]
         if kwargs and meta["params"]["shard_format"] == "winnow.bm25":  # k1 / b / scoring
-            shards = [s.with_params(**kwargs) for s in shards]
+            shards = [_with_params(s, kwargs) for s in shards]
         elif kwargs:
             raise ValueError(f"unknown load options {sorted(kwargs)} for {meta['params']['shard_format']} shards")
         return cls(meta, shards, path)
@@ -60,11 +60,6 @@ class ShardedIndex(Retriever):
     @property
     def n_shards(self) -> int:
         return len(self.shards)
-
-    def _ties(self, options: dict) -> str:
-        if self.shard_format == "winnow.bm25":
-            return options.get("ties", "docno")
-        return "id"
 
     def prepare(self, queries) -> tuple[list[str], list[str] | None, object]:
         """(qids, texts, what each shard searches): texts for BM25; vectors (nq, d) for dense
@@ -88,10 +83,19 @@ class ShardedIndex(Retriever):
     def search_prepared(self, payload, k: int, **options) -> tuple[np.ndarray, np.ndarray]:
         k = check_k(k, self.n_docs)
         parts = [search_shard(s, payload, k, options, warn=(i == 0)) for i, s in enumerate(self.shards)]
-        return merge_topk(parts, self.offsets, k, self._ties(options), self.docnos.__getitem__)
+        keys = [tie_keys(s, ids, options, off) for s, (_, ids), off in zip(self.shards, parts, self.offsets)]
+        return merge_topk(parts, self.offsets, k, keys)
 
     def __repr__(self) -> str:
         return f"ShardedIndex({self.shard_format}, n_shards={self.n_shards}, n_docs={self.n_docs})"
+
+
+def _with_params(shard, params: dict):
+    """A BM25 shard view with other k1 / b / scoring (bounds recomputed, collection
+    statistics and docno ranks kept)."""
+    view = shard.with_params(**params)
+    view.docno_rank = shard.docno_rank
+    return view
 
 
 register_format(mf.FORMAT)(ShardedIndex)
