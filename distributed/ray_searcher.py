@@ -64,7 +64,7 @@ class RaySearcher(Retriever):
         self.offsets = [e["offset"] for e in self.meta["shards"]]
         self.replicas, self.batch_size, self.allow_partial, self.k = int(replicas), int(batch_size), allow_partial, k
         self.max_attempts = int(max_attempts) if max_attempts is not None else 2 * self.replicas + 2
-        self.stats = {"calls": 0, "retries": 0}
+        self.stats = {"calls": 0, "done": 0, "retries": 0}
         self._ray = import_ray()
         self._owns_ray = not self._ray.is_initialized()
         if self._owns_ray:
@@ -144,6 +144,8 @@ class RaySearcher(Retriever):
                 continue
             try:
                 done[b, s] = ray.get(ref)
+                self.stats["done"] += 1
+                self._after_call(self.stats["done"])
             except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
                 if attempt + 1 >= self.max_attempts:
                     failures[s] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -179,6 +181,10 @@ class RaySearcher(Retriever):
         scores = np.concatenate([pad(r, -np.inf) for r in rows_s]) if rows_s else np.zeros((nq, 0), np.float32)
         ids = np.concatenate([pad(r, -1) for r in rows_i]) if rows_i else np.zeros((nq, 0), np.int64)
         return scores.astype(np.float32), ids, names, [self.names[s] for s in lost]
+
+    def _after_call(self, n_done: int) -> None:
+        """Called after each completed shard call (``n_done`` so far). Fault tests replace it
+        to kill an actor at a known point of a search; it does nothing otherwise."""
 
     # -- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:
