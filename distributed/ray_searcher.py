@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from winnow.errors import WinnowError
+from winnow.index.format import inspect
 from winnow.limits import check_k
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
@@ -61,6 +62,11 @@ class RaySearcher(Retriever):
         self.shard_format = self.meta["params"]["shard_format"]
         self.params = dict(self.meta["params"])
         self.names = [e["name"] for e in self.meta["shards"]]
+        shard_params = inspect(self.path / self.names[0]).get("params", {})
+        if "nlist" in shard_params:  # what the CLI's --nprobe / --query-vectors checks look for
+            self.nlist = shard_params["nlist"]
+        if "d" in shard_params:
+            self.d = shard_params["d"]
         self.offsets = [e["offset"] for e in self.meta["shards"]]
         self.replicas, self.batch_size, self.allow_partial, self.k = int(replicas), int(batch_size), allow_partial, k
         self.max_attempts = int(max_attempts) if max_attempts is not None else 2 * self.replicas + 2
@@ -99,7 +105,6 @@ class RaySearcher(Retriever):
             return qids, texts, texts
         if self._encoder is None:
             from winnow.encoders import SentenceEncoder
-            from winnow.index.format import inspect
 
             model = inspect(self.path / self.names[0]).get("params", {}).get("model")
             if model is None:
