@@ -193,7 +193,11 @@ class RaySearcher(Retriever):
 
     # -- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop the actors (and the Ray instance this searcher started)."""
+        """Stop the actors (and the Ray instance this searcher started). Idempotent; after
+        Ray has shut down there is nothing to stop (and no Ray call may start a new one)."""
+        if not self._ray.is_initialized():
+            self.actors = []
+            return
         for reps in getattr(self, "actors", []):
             for a in reps:
                 try:

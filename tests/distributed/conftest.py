@@ -37,6 +37,6 @@ def ray_cluster():
     """A private Ray instance of 2 CPUs for the session (shut down at the end)."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="error", log_to_driver=False)
     yield ray
     ray.shutdown()
