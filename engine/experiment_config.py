@@ -125,23 +125,10 @@ def _cur(path: str, **kwargs):
 register_stage("cur", _cur, ("path", "budget", "adaptive", "n_rounds", "k", "corpus"))
 
 
-def _sharded(path: str, ray: str | None = None, **kwargs):
-    """A sharded index (winnow.distributed) as a retriever; input results are ignored. With
-    ``ray`` ("local", "auto" or an address) its shards are searched by Ray actors."""
-    if ray is None:
-        from winnow.distributed import ShardedIndex
+def _sharded(path: str, **kwargs):
+    from winnow.distributed.stage import sharded_stage  # a sharded index as a retriever (input results ignored)
 
-        index = ShardedIndex.load(path, mmap=True)
-        if "k" in kwargs:
-            index.k = kwargs["k"]
-        return index
-    import atexit
-
-    from winnow.distributed.ray_searcher import RaySearcher
-
-    searcher = RaySearcher(path, ray=ray, **kwargs)
-    atexit.register(searcher.close)  # its actors (and a Ray it started) end with the run
-    return searcher
+    return sharded_stage(path, **kwargs)
 
 
 register_stage("sharded", _sharded, ("path", "ray", "replicas", "batch_size", "allow_partial", "k"))
