@@ -71,7 +71,12 @@ def collection_docno_ranks(shards: Sequence[BM25Index]) -> list[np.ndarray]:
     shards' sorted docnos: memory O(shards) beyond the output, time O(N log shards)."""
     ranks = [np.empty(int(index.n_docs), np.uint64) for index in shards]
     merged = heapq.merge(*(_sorted_docnos(s, index) for s, index in enumerate(shards)))
-    for rank, (_, s, d) in enumerate(merged):
+    previous = None
+    for rank, (docno, s, d) in enumerate(merged):
+        if previous is not None and docno == previous[0]:  # each shard checked its own at build
+            raise ValueError(f"duplicate document id {docno.decode('utf-8', 'replace')!r} (in shards "
+                             f"{previous[1]} and {s})")
+        previous = (docno, s)
         ranks[s][d] = rank
     return ranks
 

@@ -174,12 +174,14 @@ def build_sharded_dense(vectors, path, kind: str, n_shards: int, *, options: dic
     shares the codebooks and coarse quantizer, so the merged results equal the unsharded
     index's (IVF: for the same nprobe). HNSW shards are separate graphs (approximate).
     """
+    from winnow.validation import unique_docno_table
     from winnow.vector_chunks import VectorChunks
 
     options = dict(options or {})
     path = Path(path).absolute()
     check_output(path, overwrite, [vectors])
     source = VectorChunks(vectors)
+    unique_docno_table(source.ids())  # docnos unique over the collection, not only within each shard
     spans = mf.split_positions(source.n, n_shards)
     template = _dense_template(kind, source.d, options, model)
     if kind in ("pq", "ivfpq"):

@@ -93,6 +93,13 @@ def test_failed_build_leaves_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_duplicate_docno_across_shards_is_refused(tmp_path):
+    docs = DOCS[:50] + [("doc3", "again")] + DOCS[50:]
+    with pytest.raises(ValueError, match="duplicate document id 'doc3'"):
+        build_sharded_bm25(docs, tmp_path / "idx", 3)
+    assert not (tmp_path / "idx").exists()
+
+
 def test_split_positions_rejects_bad_counts():
     from winnow.distributed.manifest import split_positions
 
