@@ -69,8 +69,8 @@ def build_sharded_bm25(docs, path, n_shards: int, *, k1: float = 0.9, b: float =
     """
     path = Path(path).absolute()
     check_output(path, overwrite, [docs] if isinstance(docs, (str, os.PathLike)) else [])
-    if not isinstance(docs, (str, os.PathLike)):
-        docs = list(docs)
+    if not isinstance(docs, (str, os.PathLike, list, tuple)):
+        docs = list(docs)  # each shard takes its slice
     n = _count_corpus(docs) if total is None else int(total)
     spans = mf.split_positions(n, n_shards)
     options = {"k1": k1, "b": b, "scoring": scoring, "analyzer": analyzer, "threads": threads,

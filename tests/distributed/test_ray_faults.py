@@ -89,3 +89,36 @@ def test_shard_damaged_on_disk_is_refused_at_start(ray_cluster, doomed):
     shutil.rmtree(path / "shard_001")
     with pytest.raises(IndexFormatError, match="shard_001 is missing"):
         RaySearcher(path, replicas=1)
+
+
+class FlakyDocs(list):
+    """Documents whose first slice read fails with OSError (once per marker file): a shard
+    build task that hits a passing file-system error."""
+
+    def __init__(self, docs, marker):
+        super().__init__(docs)
+        self.marker = str(marker)
+
+    def __getitem__(self, item):
+        import os
+
+        if isinstance(item, slice) and item.start and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            raise OSError("simulated I/O error reading the corpus")
+        return super().__getitem__(item)
+
+
+def test_failed_shard_build_task_is_retried(ray_cluster, tmp_path):
+    import sys
+
+    ray_cluster.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
+    docs = [(f"d{i}", f"alpha beta w{i % 5}") for i in range(40)]
+    flaky = FlakyDocs(docs, tmp_path / "failed-once")
+    build_sharded_bm25(flaky, tmp_path / "idx", 2, ray="local")
+    assert (tmp_path / "failed-once").exists()  # the second shard's first attempt failed
+    got = ShardedIndex.load(tmp_path / "idx").search({"q": "alpha w3"}, k=40)
+    from winnow.index import BM25Index
+
+    want = BM25Index.build(docs, progress=False).search({"q": "alpha w3"}, k=40)
+    np.testing.assert_array_equal(got.scores, want.scores)
+    assert got.docnos.lookup(got.ids[0]) == want.docnos.lookup(want.ids[0])
