@@ -48,9 +48,37 @@ def merge_topk(parts: Sequence[tuple[np.ndarray, np.ndarray]], offsets: Sequence
     keys = gids if tie_keys is None else np.concatenate([np.asarray(t, np.int64) for t in tie_keys], axis=1)
     keys = np.where(pad, _NO_KEY, keys)
     kc = min(int(k), scores.shape[1])
-    # primary key last: score (descending), then padding after every real hit, then the tie key
-    order = np.lexsort((keys, pad, -scores.astype(np.float64)), axis=1)[:, :kc]
+    if kc == 0:
+        return scores[:, :0], gids[:, :0]
+    if int(keys[~pad].max(initial=0)) < _TIE_LIMIT:
+        order = _top_by_packed_key(_packed_keys(scores, keys, pad), kc)
+    else:  # tie keys beyond 32 bits: three sort keys, primary last (score, then padding, then tie)
+        order = np.lexsort((keys, pad, -scores.astype(np.float64)), axis=1)[:, :kc]
     return np.take_along_axis(scores, order, axis=1), np.take_along_axis(gids, order, axis=1)
+
+
+_TIE_LIMIT = (1 << 32) - 1
+
+
+def _packed_keys(scores: np.ndarray, keys: np.ndarray, pad: np.ndarray) -> np.ndarray:
+    """(nq, w) uint64 keys whose ascending order is the merge order: the high 32 bits order
+    float32 scores descending (their bits mapped to an order-preserving unsigned integer,
+    -0.0 taken as 0.0), the low 32 bits hold the tie key; padding gets the largest key."""
+    bits = (scores + np.float32(0.0)).view(np.uint32)  # + 0.0 turns -0.0 into 0.0
+    ascending = np.where(bits >> 31 == 1, ~bits, bits | np.uint32(0x80000000))
+    packed = ((~ascending).astype(np.uint64) << np.uint64(32)) | keys.astype(np.uint64)
+    packed[pad] = np.iinfo(np.uint64).max
+    return packed
+
+
+def _top_by_packed_key(packed: np.ndarray, kc: int) -> np.ndarray:
+    """Columns of the kc smallest keys per row, in ascending key order: a partition (linear)
+    then a sort of the kc survivors, instead of sorting all S * k candidates."""
+    if kc < packed.shape[1]:
+        part = np.argpartition(packed, kc - 1, axis=1)[:, :kc]
+        order = np.argsort(np.take_along_axis(packed, part, axis=1), axis=1, kind="stable")
+        return np.take_along_axis(part, order, axis=1)
+    return np.argsort(packed, axis=1, kind="stable")
 
 
 def docno_tie_keys(docno_rank: np.ndarray, ids: np.ndarray) -> np.ndarray:
