@@ -93,7 +93,7 @@ setup(
         # winnow.pyterrier: stages as pt.Transformers and back (no Java needed for that)
         "pyterrier": ["python-terrier>=1.0,<2"],
         # winnow.distributed on Ray: sharded builds as Ray tasks, RaySearcher's shard actors
-        "distributed": ["ray>=2.9"],
+        "distributed": ["ray>=2.58"],  # the version tested (ActorUnavailableError, retry_exceptions lists)
     },
     entry_points={"console_scripts": ["winnow=winnow.cli.main:main"]},
     zip_safe=False,
