@@ -28,8 +28,6 @@ def test_ray_build_and_search_are_byte_identical(ray_cluster, unsharded, tmp_pat
 
 
 def test_replicas_pipeline_and_dense_shards(ray_cluster, unsharded, tmp_path):
-    from winnow.rerank import fusion  # noqa: F401 - a stage to compose with
-
     path, queries, reference, results = unsharded["vaswani"]
     build_sharded_bm25(str(path), tmp_path / "bm25", 3)
     with RaySearcher(tmp_path / "bm25", replicas=2, batch_size=7) as searcher:
