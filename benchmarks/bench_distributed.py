@@ -157,9 +157,12 @@ def main(argv=None) -> int:
     sharded_build = time.perf_counter() - t
     index = ShardedIndex.load(work / f"s{a.shards}", mmap=True)
     env = environment()
+    on_disk = sum(p.stat().st_size for p in (work / f"s{a.shards}").rglob("*") if p.is_file())
     common = {"corpus": str(a.corpus), "n_docs": single.n_docs, "shards": a.shards, "n_queries": a.n_queries,
               "batch_size": a.batch_size, "single_build_s": round(single_build, 3),
-              "sharded_build_s": round(sharded_build, 3), "env": env}
+              "sharded_build_s": round(sharded_build, 3), "sharded_bytes": on_disk,
+              "bytes_per_doc": round(on_disk / max(single.n_docs, 1), 1),
+              "build_s_per_million": round(1e6 * single_build / max(single.n_docs, 1), 1), "env": env}
     records, latencies = [], {}
     ray.init(num_cpus=a.ray_cpus, include_dashboard=False, logging_level="warning", log_to_driver=False)
     try:
