@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from winnow.errors import WinnowError
+from winnow.errors import IndexFormatError, WinnowError
 from winnow.index.format import inspect
 from winnow.limits import check_k
 from winnow.results import Results
@@ -87,6 +87,10 @@ class RaySearcher(Retriever):
             self._ray.get([a.pid.remote() for reps in self.actors for a in reps])  # every shard loads, or fails now
         except self._ray.exceptions.RayActorError as exc:
             self.close()
+            # a shard that fails its load checks in the actor is a damaged index, named as such
+            damaged = [ln for ln in str(exc).splitlines() if ln.startswith("winnow.errors.IndexFormatError: ")]
+            if damaged:
+                raise IndexFormatError(damaged[-1].split(": ", 1)[1]) from None
             raise ShardLostError(f"{self.path}: a shard actor failed to start: {exc}") from None
 
     @property

@@ -91,6 +91,17 @@ def test_shard_damaged_on_disk_is_refused_at_start(ray_cluster, doomed):
         RaySearcher(path, replicas=1)
 
 
+def test_corrupt_shard_payload_is_refused_by_its_actor(ray_cluster, doomed):
+    """A payload byte flipped: the actor's verified load fails, and the error names the file."""
+    path, _, _ = doomed
+    postings = path / "shard_002" / "postings.bin"
+    raw = bytearray(postings.read_bytes())
+    raw[-20] ^= 0x10
+    postings.write_bytes(bytes(raw))
+    with pytest.raises(IndexFormatError, match="shard_002/postings.bin: checksum mismatch"):
+        RaySearcher(path, replicas=1, verify=True)
+
+
 class FlakyDocs(list):
     """Documents whose first slice read fails with OSError (once per marker file): a shard
     build task that hits a passing file-system error."""
