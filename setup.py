@@ -56,6 +56,7 @@ packages = {
     "winnow.index": "index",
     "winnow.prf": "prf",
     "winnow.rerank": "rerank",
+    "winnow.distributed": "distributed",
     "winnow.serve": "engine/serve",
 }
 
@@ -91,6 +92,8 @@ setup(
         "serve": ["fastapi>=0.110", "uvicorn>=0.29", "httpx>=0.27"],
         # winnow.pyterrier: stages as pt.Transformers and back (no Java needed for that)
         "pyterrier": ["python-terrier>=1.0,<2"],
+        # winnow.distributed on Ray: sharded builds as Ray tasks, RaySearcher's shard actors
+        "distributed": ["ray>=2.58"],  # the version tested (ActorUnavailableError, retry_exceptions lists)
     },
     entry_points={"console_scripts": ["winnow=winnow.cli.main:main"]},
     zip_safe=False,

@@ -125,6 +125,15 @@ def _cur(path: str, **kwargs):
 register_stage("cur", _cur, ("path", "budget", "adaptive", "n_rounds", "k", "corpus"))
 
 
+def _sharded(path: str, **kwargs):
+    from winnow.distributed.stage import sharded_stage  # a sharded index as a retriever (input results ignored)
+
+    return sharded_stage(path, **kwargs)
+
+
+register_stage("sharded", _sharded, ("path", "ray", "replicas", "batch_size", "allow_partial", "k"))
+
+
 @dataclass
 class IndexSpec:
     name: str

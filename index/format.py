@@ -24,6 +24,7 @@ BUILTIN_FORMATS = {
     "winnow.bm25": "winnow.index.bm25", "winnow.flat": "winnow.index.flat", "winnow.pq": "winnow.index.pq_index",
     "winnow.ivf": "winnow.index.ivf", "winnow.tokens": "winnow.index.token_store", "winnow.cur": "winnow.index.cur",
     "winnow.hnsw": "winnow.index.hnsw", "winnow.impact": "winnow.index.impact",
+    "winnow.sharded": "winnow.distributed.sharded_index",
 }
 
 
@@ -316,6 +317,7 @@ def verify(path) -> dict:
         params = meta.get("params", {})
         n_docs = params.get("n_docs", params.get("n_items"))  # "n_items" before the rename
         kwargs["scorer"] = type("NoScorer", (), {"n_docs": n_docs, "spec": None})()
-    # the payload was just checksummed; the mapped load adds the structural checks
-    load(path, mmap=True, verify=False, **kwargs)
+    # the payload was just checksummed; the mapped load adds the structural checks (a sharded
+    # index's payload is its shards: their loads checksum them)
+    load(path, mmap=True, verify=fmt == "winnow.sharded", **kwargs)
     return meta

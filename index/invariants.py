@@ -37,6 +37,8 @@ STRUCTURE_FILES = {
     "winnow.tokens": ("offsets.npy", "docno_offsets.npy"),
     "winnow.hnsw": ("upper_offsets.npy", "docno_offsets.npy"),
     "winnow.cur": ("dense.list_offsets.npy", "dense.packed_offsets.npy", "query_offsets.npy", "docno_offsets.npy"),
+    # a sharded index's own files are all values (its shards are indexes with their own lists)
+    "winnow.sharded": (),
 }
 
 

@@ -106,7 +106,11 @@ Bm25View make_view(const py::dict& arrays, const py::dict& stats, ViewArrays& ke
     if (!stats.contains(key)) throw std::invalid_argument(std::string("BM25 stats lack '") + key + "'");
   v.stats.n_docs_with_terms = py::cast<int64_t>(stats["n_docs_with_terms"]);
   v.stats.total_length = py::cast<uint64_t>(stats["total_length"]);
-  if (v.stats.n_docs_with_terms < 0 || v.stats.n_docs_with_terms > v.n_docs)
+  // "idf_df" (T,) present: this index is a shard and stats are the whole collection's
+  // (see Bm25View::idf_df), so n_docs_with_terms may exceed this shard's n_docs
+  if (arrays.contains("idf_df")) v.idf_df = keep.get<uint32_t>(arrays, "idf_df", nullptr, v.n_terms);
+  const int64_t most = v.idf_df ? INT64_MAX : v.n_docs;
+  if (v.stats.n_docs_with_terms < 0 || v.stats.n_docs_with_terms > most)
     throw std::invalid_argument("BM25 stats: n_docs_with_terms " + std::to_string(v.stats.n_docs_with_terms) +
                                 " is not in [0, n_docs = " + std::to_string(v.n_docs) + "]");
   return v;

@@ -67,6 +67,10 @@ def run_build_hnsw(args: argparse.Namespace) -> int:
 
     check_index_output(args.output, args.overwrite, args.vectors)
     model = query_model(args)
+    from winnow.cli import sharding
+
+    if sharding.check_build_args(args):
+        return sharding.run_build_dense(args, model)
     start = time.perf_counter()
     source = VectorChunks(args.vectors)
     docnos = source.ids()  # a bad ids file fails before the graph is built

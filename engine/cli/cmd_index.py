@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from winnow.cli import sharding
 from winnow.cli.common import add_input_policy, add_overwrite, add_threads, check_index_output, open_corpus, positive_int
 
 INDEX_TYPES = {
@@ -70,6 +71,7 @@ def register(sub) -> None:
                       "(for `winnow serve`, Results.with_text(), index.doc(docno) and text rerankers)")
     add_threads(bm25)
     add_input_policy(bm25)
+    sharding.add_build_options(bm25)
     bm25.set_defaults(func=run_build_bm25)
 
     for kind in ("flat", "pq", "ivf", "ivfpq", "hnsw"):
@@ -104,6 +106,8 @@ def run_build_bm25(args: argparse.Namespace) -> int:
     from winnow.index import BM25Index
 
     check_index_output(args.output, args.overwrite, args.input)
+    if sharding.check_build_args(args):
+        return sharding.run_build_bm25(args)
     docs, report = open_corpus(args.input, args.skip_bad_lines)
     if args.pretokenized:
         if args.store:
@@ -162,6 +166,8 @@ def _add_dense_parser(tsub, kind: str) -> None:
         p.add_argument("--niter", type=positive_int, default=20, help="k-means iterations (default 20)")
         p.add_argument("--seed", type=int, default=1234, help="random seed (default 1234)")
     add_threads(p)
+    if kind in sharding.SHARDABLE:
+        sharding.add_build_options(p)
     p.set_defaults(func=run_build_dense, dense_kind=kind)
 
 
@@ -175,6 +181,8 @@ def run_build_dense(args: argparse.Namespace) -> int:
 
     check_index_output(args.output, args.overwrite, args.vectors)
     model = query_model(args)  # before the vectors are read: a bad --model fails at once
+    if sharding.check_build_args(args):
+        return sharding.run_build_dense(args, model)
     if args.dense_kind in ("ivf", "ivfpq"):
         from winnow.cli.build_streamed import run_build_ivf
 
@@ -218,6 +226,7 @@ def _add_hnsw_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=100, help="seed of the node levels and of the sq8 "
                    "sample (default 100)")
     add_threads(p)
+    sharding.add_build_options(p)
     from winnow.cli.build_streamed import run_build_hnsw
 
     p.set_defaults(func=run_build_hnsw, dense_kind="hnsw")

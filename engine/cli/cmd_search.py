@@ -49,6 +49,9 @@ def register(sub) -> None:
                    help="exact: float32 scores (default); anserini: rounded to 1e-4 with ties "
                    "perturbed as Anserini/pyserini write them")
     add_threads(p)
+    from winnow.cli.sharding import add_search_options
+
+    add_search_options(p)
     p.set_defaults(func=run)
 
 
@@ -80,17 +83,24 @@ def run(args: argparse.Namespace) -> int:
         queries = load_queries(args.queries, args.split)
         if not queries:
             raise ValueError(f"{args.queries}: no queries" + (f" in split {args.split}" if args.split else ""))
-    index = load(args.index, mmap=args.mmap)
-    if args.weighted_queries is not None and getattr(index, "FORMAT", None) != IMPACT_FORMAT:
-        raise ValueError(f"--weighted-queries needs an impact index; {args.index} is {type(index).__name__}")
-    kwargs = _search_options(args, index)
-    start = time.perf_counter()
-    if args.query_vectors is not None:
-        results = _search_vectors(index, args, vectors, qids, kwargs)
-        queries = qids
-    else:
-        results = index.search(queries, k=args.k, **kwargs)
-    elapsed = time.perf_counter() - start
+    from winnow.cli.sharding import open_searcher
+
+    searcher = open_searcher(args)  # --ray: a RaySearcher over the shards
+    index = searcher if searcher is not None else load(args.index, mmap=args.mmap)
+    try:
+        if args.weighted_queries is not None and getattr(index, "FORMAT", None) != IMPACT_FORMAT:
+            raise ValueError(f"--weighted-queries needs an impact index; {args.index} is {type(index).__name__}")
+        kwargs = _search_options(args, index)
+        start = time.perf_counter()
+        if args.query_vectors is not None:
+            results = _search_vectors(index, args, vectors, qids, kwargs)
+            queries = qids
+        else:
+            results = index.search(queries, k=args.k, **kwargs)
+        elapsed = time.perf_counter() - start
+    finally:
+        if searcher is not None:
+            searcher.close()
     results.to_trec(sys.stdout if args.output == "-" else args.output, tag=args.tag,
                     score_format=args.score_format, overwrite=args.overwrite)
     print(f"{len(queries):,} queries in {elapsed:.2f} s ({len(queries) / max(elapsed, 1e-9):,.0f} q/s)"
@@ -107,8 +117,8 @@ def _search_options(args: argparse.Namespace, index) -> dict:
         if not hasattr(index, "nlist"):
             raise ValueError(f"--nprobe applies to IVF indexes; {args.index} is {type(index).__name__}")
         kwargs["nprobe"] = args.nprobe
-    if args.ef is not None:
-        if getattr(index, "FORMAT", None) != HNSW_FORMAT:
+    if args.ef is not None:  # a sharded index: the format of its shards
+        if getattr(index, "shard_format", getattr(index, "FORMAT", None)) != HNSW_FORMAT:
             raise ValueError(f"--ef applies to HNSW indexes; {args.index} is {type(index).__name__}")
         kwargs["ef"] = args.ef
     return kwargs
@@ -119,10 +129,14 @@ def _search_vectors(index, args: argparse.Namespace, vectors, qids: list[str], k
     from winnow.index.dense_base import DenseIndex
     from winnow.results import Results
 
-    if not isinstance(index, DenseIndex):
+    sharded = getattr(index, "shard_format", "winnow.bm25") != "winnow.bm25"  # dense shards
+    if not (isinstance(index, DenseIndex) or sharded):
         raise ValueError(f"--query-vectors needs a dense index; {args.index} is {type(index).__name__}")
     if vectors.shape[1] != index.d:
         raise ValueError(f"{args.query_vectors}: query vectors have {vectors.shape[1]} dimensions, "
                          f"index {args.index} has {index.d}")
+    if not hasattr(index, "search_vectors"):  # a RaySearcher: Results with the hits' docnos
+        res = index.search(vectors, k=args.k, **kwargs)
+        return Results(qids, res.ids, res.scores, res.docnos)
     scores, ids = index.search_vectors(vectors, k=args.k, **kwargs)
     return Results(qids, ids, scores, index.docnos)

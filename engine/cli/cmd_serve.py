@@ -32,6 +32,13 @@ def register(sub) -> None:
     p.add_argument("--no-mmap", action="store_true", help="read the indexes into memory instead of mapping them")
     p.add_argument("--graceful-timeout", type=float, default=30.0,
                    help="seconds in-flight requests get to finish at shutdown (default 30)")
+    # our server over RaySearcher (not Ray Serve): the same API, limits, page and graceful
+    # shutdown as any index; the shards' work already runs in Ray actors behind it
+    p.add_argument("--ray", metavar="local|auto|ADDRESS", default=None,
+                   help="serve sharded indexes (built with --shards) through Ray actors holding the "
+                   "shards: 'local' starts a private Ray instance, 'auto' or ADDRESS joins a cluster "
+                   "(pip install \"winnow[distributed]\")")
+    p.add_argument("--replicas", type=positive_int, default=1, help="with --ray: actors per shard (default 1)")
     p.set_defaults(func=run)
 
 
@@ -45,7 +52,13 @@ def build_app(args: argparse.Namespace):
         raise ValueError(f"--queue must be >= 0, got {args.queue}")
     limits = ServeLimits(max_k=args.max_k, max_query_chars=args.max_query_chars, max_batch=args.max_batch,
                          workers=args.workers, queue=args.queue)
-    if args.config:
+    if getattr(args, "ray", None) is not None:
+        if args.config:
+            raise ValueError("--ray serves sharded index directories given with --index, not --config")
+        from winnow.serve import pipeline_from_ray
+
+        pipelines = [pipeline_from_ray(d, args.ray, args.replicas) for d in args.index]
+    elif args.config:
         pipelines = pipelines_from_config(args.config, args.pipeline)
     else:
         pipelines = [pipeline_from_index(d, mmap=not args.no_mmap) for d in args.index]

@@ -54,6 +54,26 @@ def pipeline_from_index(path, name: str | None = None, mmap: bool = True) -> Pip
     return Pipeline(name or path.name, search, index if getattr(index, "store", None) is not None else None, info)
 
 
+def pipeline_from_ray(path, ray: str | None = None, replicas: int = 1, name: str | None = None) -> Pipeline:
+    """A sharded index searched over Ray (``winnow serve --ray``): a RaySearcher whose actors
+    hold the shards; closed when the process exits."""
+    import atexit
+
+    from winnow.distributed.ray_searcher import RaySearcher
+
+    path = Path(path)
+    searcher = RaySearcher(path, replicas=replicas, ray=ray)
+    atexit.register(searcher.close)
+    info = {"path": str(path), "format": searcher.meta["format"], "params": searcher.params,
+            "stats": searcher.meta.get("stats", {}), "n_docs": searcher.n_docs, "store": None,
+            "ray": {"shards": len(searcher.names), "replicas": replicas}}
+
+    def search(queries: dict, k: int) -> Results:
+        return searcher.search(queries, k=k)
+
+    return Pipeline(name or path.name, search, None, info)
+
+
 def pipelines_from_config(config, names: list[str] | None = None, threads: int = 1) -> list[Pipeline]:
     """Pipelines of an experiment config, their indexes loaded from (or built into) the
     experiment's cache exactly as ``winnow experiment`` would."""

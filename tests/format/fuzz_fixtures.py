@@ -22,6 +22,7 @@ KINDS = {
     "hnsw": "winnow.hnsw", "hnsw_sq8": "winnow.hnsw",
     "flat_sq8": "winnow.flat", "flat_f16": "winnow.flat", "ivf_sq8": "winnow.ivf",
     "tokens_f16": "winnow.tokens", "tokens_pq": "winnow.tokens", "cur": "winnow.cur",
+    "sharded_bm25": "winnow.sharded",
 }
 DIM = 16
 N_VECTORS = 300
@@ -38,6 +39,9 @@ PAYLOAD_FILES = {
               # HNSW: an in-range neighbour, a deleted flag or an SQ8 range changed is a changed value
               "links0.npy", "upper_links.npy", "deleted.npy", "refine.npy", "sq_vmin.npy", "sq_vdiff.npy"},
     "tokens": {"tokens.npy", "codes.npy", "codebooks.npy", "token_ids.npy", "df.npy", "docno_bytes.npy"},
+    # a sharded index's own files (its shard directories are fuzzed as their own formats):
+    # collection df, pruning bounds and docno ranks of each of its 2 shards are all values
+    "sharded": {f"shard_00{i}.{n}.npy" for i in range(2) for n in ("idf_df", "block_max_x", "term_max_x", "docno_rank")},
     "cur": {"anchor_items.npy", "R.npy", "query_bytes.npy", "docno_bytes.npy"}
     | {f"dense.{n}" for n in ("vectors.npy", "ids.npy", "centroids.npy", "payload_rows.npy")},
 }
@@ -46,7 +50,7 @@ PAYLOAD_FILES = {
 def family(kind: str) -> str:
     # an impact index has the BM25 index's files (impacts in the postings, max impacts as bounds)
     return {"winnow.bm25": "bm25", "winnow.impact": "bm25", "winnow.tokens": "tokens",
-            "winnow.cur": "cur"}.get(KINDS[kind], "dense")
+            "winnow.cur": "cur", "winnow.sharded": "sharded"}.get(KINDS[kind], "dense")
 
 
 def data_offset(path: Path, raw: bytes) -> int:
@@ -182,7 +186,12 @@ def build_all(root, seed: int, kinds=None) -> Path:
     root = Path(root)
     for sub, s in (("pristine", seed), ("twin", seed + 1)):
         for kind in kinds or KINDS:
-            build(kind, s).save(root / sub / kind)
+            if kind == "sharded_bm25":  # built straight into its directory (shards and manifest)
+                from winnow.distributed.build import build_sharded_bm25
+
+                build_sharded_bm25(bm25_corpus(s)[0], root / sub / kind, 2)
+            else:
+                build(kind, s).save(root / sub / kind)
     np.save(root / "cur_matrix.npy", cur_matrix(seed))
     (root / "fixtures.json").write_text(json.dumps({"seed": seed, "kinds": list(kinds or KINDS)}))
     return root
@@ -197,6 +206,12 @@ def _hits(res) -> tuple:
 def fingerprint(kind: str, index, root: Path, seed: int) -> tuple:
     """Everything the fixed query set returns, as bytes and strings: equal fingerprints mean
     bit-identical ids and scores and identical docnos."""
+    if kind == "sharded_bm25":
+        _, queries = bm25_corpus(seed)
+        out = [_hits(index.search(queries, k=12, algorithm=a, ties=t))
+               for a in ("maxscore", "windowed", "exhaustive") for t in ("docno", "id")]
+        out.append(_hits(index.search(queries, k=12, algorithm="maxscore", threads=2)))
+        return tuple(out)
     if kind.startswith("bm25"):
         _, queries = bm25_corpus(seed)
         out = [_hits(index.search(queries, k=12, algorithm=a)) for a in ("maxscore", "windowed", "exhaustive")]

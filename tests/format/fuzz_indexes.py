@@ -263,10 +263,15 @@ def read_files(path: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(Path(path).iterdir()) if p.is_file()}
 
 
-def write_files(path: Path, files: dict[str, bytes]) -> None:
+def write_files(path: Path, files: dict[str, bytes], source: Path | None = None) -> None:
+    """Write ``files`` into a new directory ``path``; the subdirectories of ``source`` (a
+    sharded index's shards, which the mutations leave alone) are copied beside them."""
     path.mkdir(parents=True)
     for name, data in files.items():
         (path / name).write_bytes(data)
+    for sub in sorted(Path(source).iterdir()) if source is not None else ():
+        if sub.is_dir() and not sub.is_symlink():
+            shutil.copytree(sub, path / sub.name)
 
 
 # -- the worker (a subprocess: a crash kills it, not the fuzzer) ---------------------------------------
@@ -453,7 +458,7 @@ def run_fuzz(root, n_mutations: int, seed: int = 0, kinds=None, modes=MODES, job
                 after = apply_mutation(mut, files[kind], twins[kind])
                 payload = payload_only(kind, files[kind], after)
                 path = scratch / f"{kind}-{ci}"
-                write_files(path, after)
+                write_files(path, after, root / "pristine" / kind)
                 try:
                     for mode in modes:
                         outcome, detail = worker.run(path, kind, mode)
@@ -502,7 +507,7 @@ def replay(root, seed: int, kind: str, mutation: dict, mode: str) -> tuple[str, 
     baseline = fx.fingerprint(kind, load(root / "pristine" / kind, **fx.load_kwargs(kind, root)), root, seed)
     with tempfile.TemporaryDirectory(prefix="fuzz-replay-") as tmp:
         path = Path(tmp) / kind
-        write_files(path, apply_mutation(mutation, files, twin))
+        write_files(path, apply_mutation(mutation, files, twin), root / "pristine" / kind)
         return run_case(path, kind, mode, root, seed, baseline)
 
 

@@ -81,7 +81,7 @@ void Bm25Searcher::search(const std::vector<WeightedQuery>& queries, int64_t k_r
     std::vector<PostingCursor> cursors;
     cursors.reserve(queries[qi].size());
     for (const auto& [term, boost] : queries[qi]) {
-      float w = term_weight(params_.scoring, boost, view_.df[term], n_with_terms, params_.k1);
+      float w = term_weight(params_.scoring, boost, view_.idf_df_of(term), n_with_terms, params_.k1);
       cursors.emplace_back(view_, term, w, ninv_.data(), params_.scoring == Scoring::Lucene ? norm_table_ : nullptr);
     }
     BufferedTopK topk(k, tie_key);
@@ -104,7 +104,7 @@ void Bm25Searcher::postings(int64_t term, uint32_t* docs, uint32_t* tfs) const {
 float Bm25Searcher::score_one(int64_t term, float boost, uint32_t tf, int64_t doc) const {
   if (term < 0 || term >= view_.n_terms) throw std::out_of_range("term id " + std::to_string(term) + " out of range");
   if (doc < 0 || doc >= view_.n_docs) throw std::out_of_range("doc id " + std::to_string(doc) + " out of range");
-  float w = term_weight(params_.scoring, boost, view_.df[term], view_.stats.n_docs_with_terms, params_.k1);
+  float w = term_weight(params_.scoring, boost, view_.idf_df_of(term), view_.stats.n_docs_with_terms, params_.k1);
   return term_score(w, static_cast<float>(tf) * ninv_[doc]);
 }
 

@@ -64,6 +64,12 @@ void Bm25View::validate() const {
       if (block_last_doc[blk] <= block_last_doc[blk - 1])
         corrupt("block_last_doc does not increase at block " + std::to_string(blk));
   }
+  // collection-wide df of a shard: at least the shard's own df and at most idf's N, else
+  // idf_lucene's log argument could turn negative (NaN scores)
+  if (idf_df)
+    for (int64_t t = 0; t < n_terms; ++t)
+      if (idf_df[t] < df[t] || static_cast<int64_t>(idf_df[t]) > stats.n_docs_with_terms)
+        corrupt("collection df of term " + std::to_string(t) + " is not in [df, n_docs_with_terms]");
   // pruning bounds: finite and >= 0 (a NaN would break the bound sums and the sort of the
   // cursors by bound, whose comparator must be a strict weak order)
   for (int64_t t = 0; t < n_terms; ++t)

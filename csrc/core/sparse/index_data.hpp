@@ -79,7 +79,16 @@ struct Bm25View {
   const char* docno_bytes = nullptr;
   size_t docno_bytes_size = 0;
   const uint64_t* docno_offsets = nullptr;
+  // Scoring statistics. For a shard of a document-partitioned collection (winnow.distributed)
+  // they are the whole collection's: stats.n_docs_with_terms and stats.total_length (idf's N
+  // and the average length), and idf_df (T) the collection-wide df of each of this shard's
+  // terms, so that every document scores exactly as in the unsharded index.
+  // idf_df == nullptr: an ordinary index, idf uses df. stats.n_docs is always this index's N.
   Bm25Stats stats;
+  const uint32_t* idf_df = nullptr;
+
+  /// The df idf uses for term t: the collection's (idf_df) or this index's.
+  int64_t idf_df_of(int64_t t) const { return idf_df ? idf_df[t] : df[t]; }
 
   std::string_view term(int64_t t) const {
     return {term_bytes + term_offsets[t], static_cast<size_t>(term_offsets[t + 1] - term_offsets[t])};
