@@ -122,7 +122,7 @@ def _cur(path: str, **kwargs):
     return cur_stage(path, **kwargs)
 
 
-register_stage("cur", _cur, ("path", "budget", "adaptive", "n_rounds", "k", "corpus"))
+register_stage("cur", _cur, ("path", "budget", "adaptive", "n_rounds", "k", "corpus", "pool", "nprobe"))
 
 
 @dataclass
