@@ -127,11 +127,17 @@ class MaxSimRetriever(Retriever):
         IVF lists probed per query vector (10).
     k : int
         Depth when used as a pipeline stage (1000).
+    doc_maxlen : int, optional
+        Score documents as zero-padded to this many rows (ColBERT's and pyterrier_colbert's
+        scorer, doc_maxlen 180: each max is then at least 0 for shorter documents); None
+        (default) scores real tokens only. See :meth:`TokenStore.maxsim`.
     """
 
     def __init__(self, store, ann=None, encoder=None, query_tokens: Mapping | None = None,
-                 faiss_depth: int = 1000, nprobe: int = 10, k: int = 1000, threads: int = 1):
+                 faiss_depth: int = 1000, nprobe: int = 10, k: int = 1000, threads: int = 1,
+                 doc_maxlen: int | None = None):
         self.store = store
+        self.doc_maxlen = None if doc_maxlen is None else int(doc_maxlen)
         self.ann = ann if ann is not None else build_token_ann(store, threads=threads)
         self._encoder = encoder
         self.queries = _QuerySource(encoder, query_tokens)
@@ -174,7 +180,7 @@ class MaxSimRetriever(Retriever):
 
     def score(self, q: np.ndarray, weights, k: int) -> tuple[np.ndarray, np.ndarray]:
         docs = self.candidates(q)
-        return top_k(docs, self.store.maxsim(q, docs, weights, threads=self.threads), k)
+        return top_k(docs, self.store.maxsim(q, docs, weights, threads=self.threads, pad_to=self.doc_maxlen), k)
 
     def search(self, queries, k: int = 10) -> Results:
         qids, texts = as_queries(queries)
