@@ -164,7 +164,8 @@ def main(argv=None) -> int:
         test_rows = sorted(rest[:args.n_test or len(rest)].tolist())
     held_out = np.array(test_rows)
     dev_mask = np.zeros(len(held_out), bool)
-    dev_mask[np.random.default_rng(args.seed + 1).permutation(len(held_out))[:int(round(args.dev_frac * len(held_out)))]] = True
+    n_dev = int(round(args.dev_frac * len(held_out)))
+    dev_mask[np.random.default_rng(args.seed + 1).permutation(len(held_out))[:n_dev]] = True
     dev_rows, test_rows = sorted(held_out[dev_mask].tolist()), sorted(held_out[~dev_mask].tolist())
     print(f"{dataset.name}: {n} docs, {len(anchor_rows)} anchor queries, {len(dev_rows)} dev / {len(test_rows)} "
           f"test queries", file=sys.stderr)

@@ -12,10 +12,10 @@ Two kinds, one interface (``encode_queries(texts) -> list of (q_i (nq_i, dim), i
   bias; the query marker ``[unused0]`` and document marker ``[unused1]`` follow [CLS]; queries
   are padded with [MASK] to ``query_maxlen`` (32) tokens and every position is kept (query
   augmentation), documents are truncated to ``doc_maxlen`` (180) and keep their non-padding
-  positions, punctuation included unless ``mask_punctuation``; all vectors are L2-normalised. The directory holds a Hugging
-  Face BERT (``config.json``, tokenizer files) and weights (``model.safetensors`` or
-  ``pytorch_model.bin``) whose keys are ``bert.*`` (or bare BERT keys) plus ``linear.weight``,
-  as ColBERTv2's ``HF_ColBERT`` saves them. Nothing is downloaded.
+  positions, punctuation included unless ``mask_punctuation``; all vectors are L2-normalised.
+  The directory holds a Hugging Face BERT (``config.json``, tokenizer files) and weights
+  (``model.safetensors`` or ``pytorch_model.bin``) whose keys are ``bert.*`` (or bare BERT keys)
+  plus ``linear.weight``, as ColBERTv2's ``HF_ColBERT`` saves them. Nothing is downloaded.
 """
 from __future__ import annotations
 
