@@ -41,9 +41,9 @@ random_state=seed, n_init=10, max_iter=300)``, the reference's call with 0.23.2'
 spelled out. The authors used scikit-learn 0.23.2 and warn that later versions give other
 centroids for the same seed (their scikit-learn issue #19990, a 540 x 128 pool = 3 documents x
 180 padded rows). What differs from 0.23.2 in the versions we run (1.x):
-(a) 0.24 changed how the ``random_state`` is consumed across the ``n_init`` k-means++ starts
-(0.23 drew one seed per start up front), so the starts differ for the same seed;
-(b) 1.3 changed the k-means++ draw of the first centre (weighted sampling), again other starts;
+(a) 0.24 changed how the random state is consumed by the k-means++ initialisation
+(scikit-learn PR #17928, the change behind #19990), so the starts differ for the same seed;
+(b) 1.3 changed the k-means++ draws again (sample-weighted sampling; scikit-learn issue #30643);
 (c) 0.23's ``algorithm="auto"`` ran Elkan's algorithm on dense data, 1.x runs Lloyd's (the
 same fixed points, other float rounding); (d) 1.4 made ``n_init="auto"`` (1 start) the default,
 which we override with 10. The tolerance (1e-4 x mean feature variance) and ``max_iter`` are
