@@ -5,8 +5,16 @@ cosine to a document token) over all-MiniLM-L6-v2 token vectors (no [CLS]/[SEP],
 256 word pieces max). Ground truth: the scorer's own exact top-k from scoring every
 document. Every method gets the same budget B of scorer calls per query:
 
-* CUR (ANNCUR): k_i anchor items + (B - k_i) items by approximate score (``CURIndex.search``)
-* adaptive CUR (AdaCUR idea): B calls over 5 rounds (``CURIndex.search_adaptive``)
+* CUR (ANNCUR), reference pool (the default, iesl/anncur's evaluation protocol): k_i anchor
+  items scored, then the top k_r = B - k_i items of *all* items by approximate score, anchors
+  included, scored exactly (anchors in the pool cost no second call); top-k of that pool.
+* CUR, merged pool (ours, the only protocol before issue 18): the best k_r non-anchor items
+  plus every anchor's known score.
+* CUR envelope (the paper's equal-cost curves): at each cost B = k_i + k_r the best split
+  (k_i from ``--envelope-k-i``), chosen per k on a seeded dev split of the held-out queries
+  (``--dev-frac``), reported on the remaining test queries, never chosen on test.
+* adaptive CUR (AdaCUR): B calls over 5 rounds, round 1 a seeded random subset
+  (``CURIndex.search_adaptive``)
 * dense: top-B by all-MiniLM-L6-v2 pooled cosine (FlatIndex), then exact MaxSim
 * BM25: top-B by Winnow BM25 (Lucene scoring), then exact MaxSim
 
@@ -15,8 +23,9 @@ The exact MaxSim matrix (anchor and test queries x all documents) is computed on
 vectorised numpy MaxSim; the scorers used by the methods look scores up in it (the same
 numbers MaxSim would give) and count every pair. Token vectors are cached in
 ``benchmarks/.cache/cur``. Anchor queries: a seeded random split of the collection's
-queries (Cranfield: 100 anchor / 125 test; SciFact: anchors from the train split, tested on
-the test split).
+queries (Cranfield: 100 anchor / 125 held out; SciFact: anchors from the train split, held-out
+queries from the test split). Every row reports the test part of the held-out queries (80%,
+seeded); the dev part (20%) only chooses the envelope's splits.
 
     nice python benchmarks/bench_cur.py --dataset /path/to/cranfield --n-anchor 100
 """
@@ -116,7 +125,11 @@ def main(argv=None) -> int:
     ap.add_argument("--n-anchor", type=int, default=100, help="anchor queries (default 100)")
     ap.add_argument("--n-test", type=int, default=None, help="test queries (default: all the rest)")
     ap.add_argument("--budgets", default="50,100,150,200,300,500", help="scorer calls per query")
-    ap.add_argument("--k-i", default="25,50,100", help="anchor item counts for CUR")
+    ap.add_argument("--k-i", default="25,50,100", help="anchor item counts for the fixed-k_i CUR columns")
+    ap.add_argument("--envelope-k-i", default="10,20,30,40,50,60,75",
+                    help="anchor item counts the envelope chooses from (per cost and k, on dev)")
+    ap.add_argument("--dev-frac", type=float, default=0.2,
+                    help="share of the held-out queries used as dev for the envelope (default 0.2)")
     ap.add_argument("--ks", default="1,10,100")
     ap.add_argument("--rounds", type=int, default=5, help="adaptive CUR rounds (default 5)")
     ap.add_argument("--maxlen", type=int, default=256, help="word pieces per text (default 256)")
@@ -128,6 +141,7 @@ def main(argv=None) -> int:
     dataset = Path(args.dataset)
     budgets = [int(b) for b in args.budgets.split(",")]
     kis = [int(b) for b in args.k_i.split(",")]
+    env_kis = [int(b) for b in args.envelope_k_i.split(",")]
     ks = [int(k) for k in args.ks.split(",")]
 
     data = encode(dataset, Path(args.cache), args.maxlen)
@@ -148,26 +162,41 @@ def main(argv=None) -> int:
         anchor_rows = sorted(perm[:args.n_anchor].tolist())
         rest = perm[args.n_anchor:]
         test_rows = sorted(rest[:args.n_test or len(rest)].tolist())
-    print(f"{dataset.name}: {n} docs, {len(anchor_rows)} anchor queries, {len(test_rows)} test queries",
-          file=sys.stderr)
+    held_out = np.array(test_rows)
+    dev_mask = np.zeros(len(held_out), bool)
+    n_dev = int(round(args.dev_frac * len(held_out)))
+    dev_mask[np.random.default_rng(args.seed + 1).permutation(len(held_out))[:n_dev]] = True
+    dev_rows, test_rows = sorted(held_out[dev_mask].tolist()), sorted(held_out[~dev_mask].tolist())
+    print(f"{dataset.name}: {n} docs, {len(anchor_rows)} anchor queries, {len(dev_rows)} dev / {len(test_rows)} "
+          f"test queries", file=sys.stderr)
 
     t0 = time.perf_counter()
-    S, per_query_s = maxsim_matrix(data["qtok"], data["qoff"], anchor_rows + test_rows, data["dtok"], data["doff"])
+    S, per_query_s = maxsim_matrix(data["qtok"], data["qoff"], anchor_rows + test_rows + dev_rows, data["dtok"],
+                                   data["doff"])
     print(f"exact MaxSim matrix in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    R, S_test = S[:len(anchor_rows)], S[len(anchor_rows):]
+    na, nt = len(anchor_rows), len(test_rows)
+    R, S_test, S_dev = S[:na], S[na:na + nt], S[na + nt:]
     test_texts = [qtexts[r] for r in test_rows]
+    dev_texts = [qtexts[r] for r in dev_rows]
     row_of = {t: i for i, t in enumerate(test_texts)}
-    assert len(row_of) == len(test_texts), "duplicate test query texts"
+    dev_of = {t: i for i, t in enumerate(dev_texts)}
+    assert len(row_of) == len(test_texts) and len(dev_of) == len(dev_texts), "duplicate held-out query texts"
     table = {t: i for i, t in enumerate([qtexts[r] for r in anchor_rows])}
-    # the scorer: exact MaxSim, looked up (anchor query texts -> R rows, test texts -> S_test rows)
-    scorer = CallableScorer(lambda q, ids: (S_test[row_of[q]] if q in row_of else R[table[q]])[ids], n)
+
+    def lookup(q, ids):  # exact MaxSim, looked up: anchor texts -> R, test -> S_test, dev -> S_dev
+        if q in row_of:
+            return S_test[row_of[q]][ids]
+        return (S_dev[dev_of[q]] if q in dev_of else R[table[q]])[ids]
+
+    scorer = CallableScorer(lookup, n)
     records = []
     E = env()
 
     def emit(method, budget, ids, calls, extra=None):
         rec = {"bench": "cur", "dataset": dataset.name, "method": method, "budget": budget,
                "calls_per_query": round(calls, 2), "n_docs": n, "n_anchor_queries": len(anchor_rows),
-               "n_test_queries": len(test_rows), **{f"recall@{k}": round(recall(ids, S_test, k), 4) for k in ks},
+               "n_test_queries": len(test_rows), "n_dev_queries": len(dev_rows),
+               **{f"recall@{k}": round(recall(ids, S_test, k), 4) for k in ks},
                **(extra or {}), "env": E}
         records.append(rec)
         print(json.dumps({k: v for k, v in rec.items() if k != "env"}), file=sys.stderr)
@@ -175,21 +204,47 @@ def main(argv=None) -> int:
     # indexing cost: anchor queries x all docs calls; seconds = the measured MaxSim time per query
     index_calls = len(anchor_rows) * n
     index_secs = per_query_s * len(anchor_rows)
-    for ki in kis:
+    anchor_texts = [qtexts[r] for r in anchor_rows]
+    indexes = {}
+    for ki in sorted(set(kis) | set(env_kis)):
         t1 = time.perf_counter()
-        idx = CURIndex.build(scorer, [qtexts[r] for r in anchor_rows], n_anchor_items=ki, seed=args.seed, R=R,
-                             progress=False)
-        fact_s = time.perf_counter() - t1
+        indexes[ki] = CURIndex.build(scorer, anchor_texts, n_anchor_items=ki, seed=args.seed, R=R, progress=False)
+        indexes[ki].factorise_s = time.perf_counter() - t1
+    for pool in ("reference", "merged"):
+        for ki in kis:
+            idx = indexes[ki]
+            for b in budgets:
+                if b <= ki:
+                    continue
+                scorer.reset_calls()
+                res = idx.search(test_texts, k=max(ks), budget=b, pool=pool)
+                emit(f"CUR k_i={ki} ({pool} pool)", b, res.ids, scorer.calls / len(test_rows),
+                     {"pool": pool, "k_i": ki, "index_calls": index_calls,
+                      "index_seconds": round(index_secs + idx.factorise_s, 2),
+                      "factorise_seconds": round(idx.factorise_s, 3)})
+        # the equal-cost envelope: per budget and k, the k_i with the best dev recall, reported on test
         for b in budgets:
-            if b <= ki:
+            cands = [ki for ki in env_kis if ki < b]
+            if not cands:
                 continue
-            scorer.reset_calls()
-            res = idx.search(test_texts, k=max(ks), budget=b)
-            emit(f"CUR k_i={ki}", b, res.ids, scorer.calls / len(test_rows),
-                 {"index_calls": index_calls, "index_seconds": round(index_secs + fact_s, 2),
-                  "factorise_seconds": round(fact_s, 3)})
-    idx = CURIndex.build(scorer, [qtexts[r] for r in anchor_rows], n_anchor_items=min(kis), seed=args.seed, R=R,
-                         progress=False)
+            dev_rec, test_ids = {}, {}
+            for ki in cands:
+                res_dev = indexes[ki].search(dev_texts, k=max(ks), budget=b, pool=pool)
+                dev_rec[ki] = {k: recall(res_dev.ids, S_dev, k) for k in ks}
+                scorer.reset_calls()
+                test_ids[ki] = (indexes[ki].search(test_texts, k=max(ks), budget=b, pool=pool).ids,
+                                scorer.calls / len(test_rows))
+            chosen = {k: max(cands, key=lambda ki: (dev_rec[ki][k], -ki)) for k in ks}
+            rec = {"bench": "cur", "dataset": dataset.name, "method": f"CUR envelope ({pool} pool, split on dev)",
+                   "budget": b, "pool": pool, "chosen_k_i": {str(k): chosen[k] for k in ks},
+                   "calls_per_query": {str(k): round(test_ids[chosen[k]][1], 2) for k in ks}, "n_docs": n,
+                   "n_anchor_queries": len(anchor_rows), "n_test_queries": len(test_rows),
+                   "n_dev_queries": len(dev_rows), "envelope_k_i": cands,
+                   **{f"recall@{k}": round(recall(test_ids[chosen[k]][0], S_test, k), 4) for k in ks},
+                   "index_calls": index_calls, "env": E}
+            records.append(rec)
+            print(json.dumps({k: v for k, v in rec.items() if k != "env"}), file=sys.stderr)
+    idx = indexes[min(kis)]
     for b in budgets:
         scorer.reset_calls()
         res = idx.search_adaptive(test_texts, k=max(ks), budget=b, n_rounds=args.rounds, seed=args.seed)
@@ -237,7 +292,8 @@ def plot(records, ks, path: Path, name: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(ks), figsize=(5 * len(ks), 4), squeeze=False)
-    methods = list(dict.fromkeys(r["method"] for r in records))
+    # the fixed-k_i merged-pool lines stay in the JSON; the plot keeps the reference protocol
+    methods = [m for m in dict.fromkeys(r["method"] for r in records) if not ("k_i=" in m and "merged" in m)]
     for ax, k in zip(axes[0], ks):
         for m in methods:
             pts = sorted((r["budget"], r[f"recall@{k}"]) for r in records if r["method"] == m)

@@ -8,6 +8,14 @@ batch matmul + max + weighted sum) on the same synthetic data in the same run.
 over all token vectors + exact MaxSim), + ColBERT-PRF ReRanker, + ColBERT-PRF Ranker, and
 MaxSim end-to-end over a PQ-compressed store, on a collection whose documents and queries were
 encoded with ``winnow encode --tokens`` (all-MiniLM-L6-v2 token outputs: **not** a ColBERT model).
+Two protocols (``--protocols``), each with its own token ANN and MaxSim E2E first pass:
+
+* ``reference`` (issue 18, pyterrier_colbert's): token ANN ``build_token_ann(preset="colbert")``
+  (L2, 16 x 8-bit PQ, ColBERT's partition rule) unless ``--ref-nlist`` / ``--ref-ann-M`` are given;
+  MaxSim over documents zero-padded to ``--doc-maxlen`` (180); PRF with the padded feedback
+  pool and the ReRanker re-scoring the uncut end-to-end candidate set;
+* ``winnow`` (our earlier protocol): ``preset="winnow"`` ANN (``--nlist`` 1024, ``--ann-M`` 48,
+  inner product), exact MaxSim, real-token feedback pool, ReRanker over the incoming top 1000.
 
 One JSON line per operating point (stdout, and appended to ``--out``).
 
@@ -139,52 +147,73 @@ def quality(args) -> None:
     store = TokenStore(vecs, tids, off, docnos, special_ids=special)
     store_pq = None if args.no_pq else TokenStore(vecs, tids, off, docnos, pq_M=args.pq, train_size=50_000,
                                                   threads=args.threads, special_ids=special)
-    ann = build_token_ann(store, nlist=args.nlist, M=args.ann_M, train_size=50_000, threads=args.threads)
+    anns = {}
+    for proto in args.protocols:
+        if proto == "reference":
+            anns[proto] = build_token_ann(store, nlist=args.ref_nlist, M=args.ref_ann_M, threads=args.threads,
+                                          preset="colbert")
+        else:
+            anns[proto] = build_token_ann(store, nlist=args.nlist, M=args.ann_M, train_size=50_000,
+                                          threads=args.threads, preset="winnow")
     build_s = time.perf_counter() - t0
-    print(f"built stores + ANN in {build_s:.0f} s ({store.ntokens:,} tokens)", file=sys.stderr)
+    print(f"built stores + ANN in {build_s:.0f} s ({store.ntokens:,} tokens; "
+          + ", ".join(f"{p}: nlist {a.nlist} M {a.M} {a.metric}" for p, a in anns.items()) + ")", file=sys.stderr)
     qv, qt, qoff, qids = load_tokens(args.queries)
     qtok = {q: (np.asarray(qv[qoff[i]:qoff[i + 1]], np.float32), np.asarray(qt[qoff[i]:qoff[i + 1]]))
             for i, q in enumerate(qids)}
     queries = {q: "" for q in qids}
     kw = dict(query_tokens=qtok, faiss_depth=args.faiss_depth, nprobe=args.nprobe, k=1000, threads=args.threads)
-    e2e = MaxSimRetriever(store, ann, **kw)
-    runs, lat = {}, {}
+    runs, lat, proto_of = {}, {}, {}
 
-    def timed(name, fn):
+    def timed(name, proto, fn):
         t = time.perf_counter()
         res = fn()
         lat[name] = 1000 * (time.perf_counter() - t) / len(qids)
-        runs[name] = res.to_dict()
+        runs[name], proto_of[name] = res.to_dict(), proto
         print(f"{name}: {lat[name]:.0f} ms/query", file=sys.stderr)
         return res
 
-    first = timed("MaxSim E2E", lambda: e2e.search(queries, k=1000))
-    if store_pq is not None:
-        e2e_pq = MaxSimRetriever(store_pq, ann, **kw)
-        timed("MaxSim E2E (PQ store)", lambda: e2e_pq.search(queries, k=1000))
-    for beta in args.betas:
-        tag = "" if beta == 1.0 else f" (beta={beta:g})"
-        prf_kw = dict(fb_docs=3, k=24, fb_embs=10, beta=beta, seed=42, kmeans=args.kmeans, threads=args.threads)
-        timed("+ ColBERT-PRF ReRanker" + tag, lambda: ColBERTPRF(e2e, rerank=True, **prf_kw)(queries, first))
-        timed("+ ColBERT-PRF Ranker" + tag, lambda: ColBERTPRF(e2e, rerank=False, **prf_kw)(queries, first))
+    for proto in args.protocols:
+        ref = proto == "reference"
+        e2e = MaxSimRetriever(store, anns[proto], doc_maxlen=args.doc_maxlen if ref else None, **kw)
+        first = timed(f"MaxSim E2E [{proto}]", proto, lambda: e2e.search(queries, k=1000))
+        if store_pq is not None and not ref:
+            e2e_pq = MaxSimRetriever(store_pq, anns[proto], **kw)
+            timed(f"MaxSim E2E (PQ store) [{proto}]", proto, lambda: e2e_pq.search(queries, k=1000))
+        opts = (dict(pool="padded", rerank_pool="e2e", maxsim="padded", doc_maxlen=args.doc_maxlen) if ref else
+                dict(pool="tokens", rerank_pool="incoming", maxsim="exact"))
+        for beta in args.betas:
+            tag = ("" if beta == 1.0 else f" (beta={beta:g})") + f" [{proto}]"
+            prf_kw = dict(fb_docs=3, k=24, fb_embs=10, beta=beta, seed=42, kmeans=args.kmeans, threads=args.threads,
+                          **opts)
+            timed("+ ColBERT-PRF ReRanker" + tag, proto,
+                  lambda: ColBERTPRF(e2e, rerank=True, **prf_kw)(queries, first))
+            timed("+ ColBERT-PRF Ranker" + tag, proto,
+                  lambda: ColBERTPRF(e2e, rerank=False, **prf_kw)(queries, first))
     bm25 = Results.from_trec(args.bm25_run, k=1000).to_dict()
     runs = {"BM25 (pyserini run)": {q: bm25.get(q, {}) for q in qids}, **runs}
     lat.setdefault("BM25 (pyserini run)", None)
+    proto_of["BM25 (pyserini run)"] = args.protocols[0]
     metrics = ["AP", "nDCG@10", "R@1000"]
     per = {}
     for name, run in runs.items():
         agg, pq_ = evaluate(run, args.qrels, metrics, rel=args.rel, per_query=True)
         per[name] = (agg, pq_)
-    base = per["MaxSim E2E"][1]
     for name, (agg, pq_) in per.items():
+        proto = proto_of[name]
+        base_name = f"MaxSim E2E [{proto}]"  # p-values against the same protocol's first pass
+        base = per[base_name][1]
         sig = {}
         for m in metrics:
             qs = list(base[m])
-            p = paired_t_test([pq_[m][q] for q in qs], [base[m][q] for q in qs]).pvalue if name != "MaxSim E2E" else None
+            p = paired_t_test([pq_[m][q] for q in qs], [base[m][q] for q in qs]).pvalue if name != base_name else None
             sig[m] = p
-        _emit({"bench": "late.quality", "collection": args.name, "pipeline": name, **agg, "p_vs_maxsim": sig,
+        ann = anns[proto]
+        _emit({"bench": "late.quality", "collection": args.name, "pipeline": name, "protocol": proto, **agg,
+               "p_vs_maxsim": sig,
                "ms_per_query": lat.get(name), "queries": len(qids), "rel": args.rel,
                "faiss_depth": args.faiss_depth, "nprobe": args.nprobe, "ann_nlist": ann.nlist, "ann_M": ann.M,
+               "ann_metric": ann.metric, "doc_maxlen": args.doc_maxlen if proto == "reference" else None,
                "store_bytes_f16": store.nbytes, "store_bytes_pq": None if store_pq is None else store_pq.nbytes, "pq_M": args.pq,
                "tokens": store.ntokens, "kmeans": args.kmeans, "env": _env(args.threads)}, args.out)
 
@@ -212,8 +241,14 @@ def main(argv=None) -> None:
     q.add_argument("--bm25-run", required=True, help="BM25 TREC run (e.g. shared refs/pyserini-bm25)")
     q.add_argument("--rel", type=int, default=None, help="binary relevance threshold (DL: 2)")
     q.add_argument("--pq", type=int, default=48, help="PQ sub-quantizers of the compressed store")
-    q.add_argument("--nlist", type=int, default=1024)
-    q.add_argument("--ann-M", type=int, default=48)
+    q.add_argument("--nlist", type=int, default=1024, help="token ANN lists, winnow protocol (default 1024)")
+    q.add_argument("--ann-M", type=int, default=48, help="token ANN PQ sub-quantizers, winnow protocol (default 48)")
+    q.add_argument("--ref-nlist", type=int, default=None,
+                   help="token ANN lists, reference protocol (default ColBERT's rule 1 << ceil(log2(8 sqrt(T))))")
+    q.add_argument("--ref-ann-M", type=int, default=None, help="token ANN PQ sub-quantizers, reference (default 16)")
+    q.add_argument("--protocols", nargs="+", choices=["reference", "winnow"], default=["reference", "winnow"],
+                   help="which protocols to run (default both; see the module docstring)")
+    q.add_argument("--doc-maxlen", type=int, default=180, help="reference protocol: zero-padding length (180)")
     q.add_argument("--faiss-depth", type=int, default=300)
     q.add_argument("--nprobe", type=int, default=10)
     q.add_argument("--betas", type=float, nargs="+", default=[1.0], help="PRF beta values (default 1.0)")

@@ -11,11 +11,11 @@ Two kinds, one interface (``encode_queries(texts) -> list of (q_i (nq_i, dim), i
   SIGIR 2020): a BERT encoder plus a linear projection ``linear.weight (dim, hidden)`` without
   bias; the query marker ``[unused0]`` and document marker ``[unused1]`` follow [CLS]; queries
   are padded with [MASK] to ``query_maxlen`` (32) tokens and every position is kept (query
-  augmentation), documents are truncated to ``doc_maxlen`` (180) and keep their non-padding,
-  non-punctuation positions; all vectors are L2-normalised. The directory holds a Hugging
-  Face BERT (``config.json``, tokenizer files) and weights (``model.safetensors`` or
-  ``pytorch_model.bin``) whose keys are ``bert.*`` (or bare BERT keys) plus ``linear.weight``,
-  as ColBERTv2's ``HF_ColBERT`` saves them. Nothing is downloaded.
+  augmentation), documents are truncated to ``doc_maxlen`` (180) and keep their non-padding
+  positions, punctuation included unless ``mask_punctuation``; all vectors are L2-normalised.
+  The directory holds a Hugging Face BERT (``config.json``, tokenizer files) and weights
+  (``model.safetensors`` or ``pytorch_model.bin``) whose keys are ``bert.*`` (or bare BERT keys)
+  plus ``linear.weight``, as ColBERTv2's ``HF_ColBERT`` saves them. Nothing is downloaded.
 """
 from __future__ import annotations
 
@@ -100,14 +100,18 @@ class ColBERTEncoder:
     query_maxlen, doc_maxlen : int
         32 and 180, ColBERT-PRF's settings.
     mask_punctuation : bool
-        Drop punctuation tokens from documents (ColBERT's ``mask_punctuation``).
+        Drop punctuation tokens from documents (ColBERT's ``mask_punctuation``). Default False:
+        ColBERT-PRF needs the punctuation kept (ColBERT v0.2's ``docFromText(with_ids=True)``
+        asserts ``mask_punctuation=False``; pyterrier_colbert's indexer and factories default
+        to it). True was our earlier default (ColBERTv2's setting); a store for plain MaxSim
+        may use it.
     batch_size : int
         Texts per forward pass.
     """
 
     kind = "colbert"
 
-    def __init__(self, path, query_maxlen: int = 32, doc_maxlen: int = 180, mask_punctuation: bool = True,
+    def __init__(self, path, query_maxlen: int = 32, doc_maxlen: int = 180, mask_punctuation: bool = False,
                  batch_size: int = 32, threads: int | None = None):
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -148,6 +152,7 @@ class ColBERTEncoder:
         self.linear = linear
         self.special_ids = special_token_ids(self.tokenizer)
         punct = [self.tokenizer.convert_tokens_to_ids(c) for c in string.punctuation]
+        self.mask_punctuation = bool(mask_punctuation)
         self.skip_ids = sorted({int(i) for i in punct if i != self.tokenizer.unk_token_id}) if mask_punctuation else []
 
     @property
@@ -156,7 +161,8 @@ class ColBERTEncoder:
 
     def describe(self) -> dict:
         return {"kind": self.kind, "model_path": str(self.path), "query_maxlen": self.query_maxlen,
-                "doc_maxlen": self.doc_maxlen, "dim": self.dim, "special_ids": self.special_ids}
+                "doc_maxlen": self.doc_maxlen, "dim": self.dim, "mask_punctuation": self.mask_punctuation,
+                "special_ids": self.special_ids}
 
     def _encode(self, ids, mask):
         import torch
@@ -188,7 +194,7 @@ class ColBERTEncoder:
 
     def encode_documents(self, texts: Sequence[str], show_progress: bool | None = None):
         """(vectors (T, dim) float32, token_ids (T,) int32, offsets (n + 1,) int64): every
-        non-padding position ([CLS], [D], [SEP] included), punctuation dropped."""
+        non-padding position ([CLS], [D], [SEP] included), punctuation dropped when masked."""
         texts = list(texts)
         vecs, tids, counts = [], [], []
         skip = None
@@ -228,13 +234,21 @@ def _load_state(path: Path) -> dict:
     raise ValueError(f"ColBERT checkpoint {str(path)!r}: no model.safetensors or pytorch_model.bin")
 
 
-def load_late_encoder(model=None, **kwargs):
+def load_late_encoder(model=None, mask_punctuation: bool | None = None, **kwargs):
     """A ColBERT checkpoint directory (its weights hold ``linear.weight``) -> :class:`ColBERTEncoder`,
-    anything else (default: the packaged MiniLM) -> :class:`SentenceTokenEncoder`."""
+    anything else (default: the packaged MiniLM) -> :class:`SentenceTokenEncoder`.
+    ``mask_punctuation`` (ColBERT only; None: the encoder's default, False) drops punctuation
+    from documents; the sentence-transformers stand-in never masks it."""
     if isinstance(model, (SentenceTokenEncoder, ColBERTEncoder)):
         return model
     if model is not None and _is_colbert_dir(Path(model)):
-        return ColBERTEncoder(model, **{k: v for k, v in kwargs.items() if k in ("batch_size", "threads")})
+        kw = {k: v for k, v in kwargs.items() if k in ("batch_size", "threads")}
+        if mask_punctuation is not None:
+            kw["mask_punctuation"] = bool(mask_punctuation)
+        return ColBERTEncoder(model, **kw)
+    if mask_punctuation:
+        raise ValueError("mask_punctuation applies to ColBERT checkpoints only; "
+                         f"{str(model) if model else 'the packaged MiniLM'} is a sentence-transformers model")
     return SentenceTokenEncoder(model, **kwargs)
 
 

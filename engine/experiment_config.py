@@ -104,7 +104,7 @@ register_stage("maxsim", _late("maxsim_stage"), ("path", "k", "faiss_depth", "np
 register_stage("maxsim_rerank", _late("maxsim_rerank_stage"), ("path", "k", "threads"))
 register_stage("colbert_prf", _late("colbert_prf_stage"),
                ("path", "rerank", "fb_docs", "k", "fb_embs", "beta", "seed", "kmeans", "cutoff", "faiss_depth",
-                "nprobe", "threads"))
+                "nprobe", "threads", "pool", "rerank_pool", "maxsim", "doc_maxlen"))
 
 
 def _cosine_adapter(path: str, **kwargs):
@@ -122,7 +122,7 @@ def _cur(path: str, **kwargs):
     return cur_stage(path, **kwargs)
 
 
-register_stage("cur", _cur, ("path", "budget", "adaptive", "n_rounds", "k", "corpus"))
+register_stage("cur", _cur, ("path", "budget", "adaptive", "n_rounds", "k", "corpus", "pool", "nprobe"))
 
 
 def _sharded(path: str, **kwargs):

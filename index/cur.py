@@ -8,13 +8,31 @@ embeddings ``E = U R (k_i, n)``, stored as a Winnow dense index over rows ``E.T 
 (Flat, or IVF-flat), so approximate scoring is our own inner-product search.
 
 Query time (``search``, budget ``B = k_i + k_r`` calls): score the query against the
-``k_i`` anchor items -> ``c (k_i,)``; approximate scores ``c @ E`` via the dense index;
-score the best ``k_r`` non-anchor items exactly; return the top-k of all exactly scored
-items (the anchors' scores are reused, never re-scored).
+``k_i`` anchor items -> ``c (k_i,)``; approximate scores ``c @ E`` via the dense index; then
+one of two rerank pools (``pool``):
 
-Adaptive (``search_adaptive``, AdaCUR's idea): spend the budget over rounds; each round
-the items already scored are the anchor set S, ``E_S = pinv(R[:, S]) R`` is recomputed and
-the best unscored items by ``c_S @ E_S`` are scored next. Needs ``R`` (kept by default).
+* ``"reference"`` (default), the protocol of the ANNCUR evaluation
+  (iesl/anncur ``eval/run_retrieval_eval_wrt_exact_crossenc_w_fixed_train_test_splits.py``):
+  the top ``k_r`` items by approximate score over *all* items, anchors included, are scored
+  exactly and the top-k of that pool is returned; anchors outside the pool are not merged.
+  Anchors inside it are not scored again (their exact scores are known), so a query costs
+  at most ``k_i + k_r`` calls. The paper's recall numbers come from this pool.
+* ``"merged"`` (ours, earlier the only one): the best ``k_r`` *non-anchor* items are scored
+  and the anchors' exact scores are merged in, so every one of the ``k_i + k_r`` calls can
+  reach the result. Recall is higher at the same split; it is not comparable with the paper.
+
+Adaptive (``search_adaptive``, AdaCUR, Yadav et al. 2023): spend the budget over rounds;
+round 1 scores a seeded uniformly random subset of the items (AdaCUR's random first anchors);
+each later round the items already scored are the anchor set S, ``E_S = pinv(R[:, S]) R``
+is recomputed and the best unscored items by ``c_S @ E_S`` are scored next. Needs ``R``
+(kept by default).
+
+With the IVF item index (``dense="ivf"``) a search probes ``nprobe`` lists, by default
+``floor(sqrt(nlist))`` as the ANNCUR code's IVF (``models/nearest_nbr.py``): with its
+``nlist = floor(sqrt(n))`` that scans about ``n^(3/4)`` items, a fixed fraction of the
+lists' recall rather than the single list (nprobe 1) we probed before. Note the ANNCUR
+evaluation itself ranks all items exactly (that IVF served dual-encoder baselines only);
+``dense="flat"``, the default, does the same.
 """
 from __future__ import annotations
 
@@ -36,7 +54,9 @@ from winnow.index import invariants
 from winnow.index.format import load_arrays, open_index, register_format, save_directory
 from winnow.validation import check_finite, unique_docno_table
 
-__all__ = ["CURIndex", "score_matrix", "sample_pseudo_queries"]
+__all__ = ["CUR_POOLS", "CURIndex", "score_matrix", "sample_pseudo_queries"]
+
+CUR_POOLS = ("reference", "merged")
 
 
 def sample_pseudo_queries(doc_texts, n: int, seed: int = 0, n_words: int = 12) -> list[str]:
@@ -130,7 +150,9 @@ class CURIndex(Retriever):
     Attributes: ``anchor_items (k_i,) int64``; ``anchor_queries`` (texts); ``R (k_q, n)``
     float32 or None; ``dense`` the inner-product index over ``E.T (n, k_i)``; ``scorer``;
     ``budget`` the calls per query used as a pipeline stage (default ``k_i + 100``);
-    ``min_score``: exactly scored items below it are not returned (None: all are).
+    ``min_score``: exactly scored items below it are not returned (None: all are);
+    ``pool``: the rerank pool of :meth:`search` (``"reference"`` or ``"merged"``, see the
+    module docstring); ``nprobe``: IVF lists probed (None: ``floor(sqrt(nlist))``).
     """
 
     FORMAT = "winnow.cur"
@@ -152,6 +174,7 @@ class CURIndex(Retriever):
         self.path: Path | None = None
         self.last_calls = 0  # scorer calls spent by the last search
         self.adaptive, self.n_rounds = False, 5  # how transform() searches as a pipeline stage
+        self.pool, self.nprobe = "reference", None  # query-time choices (not stored)
 
     @property
     def k_i(self) -> int:
@@ -259,39 +282,68 @@ class CURIndex(Retriever):
             res.scores[qi, :len(order)] = scores[order]
         return res
 
-    def search(self, queries, k: int = 10, budget: int | None = None, nprobe: int | None = None) -> Results:
-        """Top-``k`` per query with ``budget`` scorer calls each (``k_i`` anchors + the
-        best ``budget - k_i`` items by approximate score). Returns exact scores."""
+    def default_nprobe(self) -> int | None:
+        """IVF lists probed by default: ``floor(sqrt(nlist))`` (ANNCUR's rule); None for Flat."""
+        nlist = getattr(self.dense, "nlist", None)
+        return None if nlist is None else max(1, int(np.sqrt(nlist)))
+
+    def search(self, queries, k: int = 10, budget: int | None = None, nprobe: int | None = None,
+               pool: str | None = None) -> Results:
+        """Top-``k`` per query with at most ``budget = k_i + k_r`` scorer calls each.
+        ``pool``: ``"reference"`` (default: the top ``k_r`` of all items by approximate
+        score, anchors included, re-scored exactly; anchors outside it dropped) or
+        ``"merged"`` (the best ``k_r`` non-anchor items plus all anchors). Returns exact scores."""
         k = check_k(k, self.n_docs)  # Results hold min(k, n_docs) columns
         b = self._check_budget(budget)
+        pool = pool or self.pool
+        if pool not in CUR_POOLS:
+            raise ValueError(f"pool must be one of {CUR_POOLS}, got {pool!r}")
         qids, texts = as_queries(queries)
-        k_r = min(b - self.k_i, self.n_docs - self.k_i)
         anchors = self.anchor_items
+        anchor_order = np.argsort(anchors, kind="stable")  # anchors may come in any order
+        sorted_anchors = anchors[anchor_order]
+        k_r = min(b - self.k_i, self.n_docs - (self.k_i if pool == "merged" else 0))
         calls0, per_query = self.scorer.calls, []
-        kw = {"nprobe": nprobe} if nprobe is not None and hasattr(self.dense, "nlist") else {}
+        kw = {}
+        if hasattr(self.dense, "nlist"):
+            kw["nprobe"] = int(nprobe or self.nprobe or self.default_nprobe())
         for text in texts:
             c = self.scorer.score(text, anchors)  # k_i calls; reused below, never re-scored
-            ids, scores = anchors, c
-            if k_r > 0:
-                _, cand = self.dense.search_vectors(c[None, :], k_r + self.k_i, **kw)
-                cand = cand[0]
-                cand = cand[(cand >= 0) & ~np.isin(cand, anchors)][:k_r]
-                if len(cand):
-                    ids = np.concatenate([anchors, cand])
-                    scores = np.concatenate([c, self.scorer.score(text, cand)])
+            if pool == "merged":
+                ids, scores = anchors, c
+                if k_r > 0:
+                    _, cand = self.dense.search_vectors(c[None, :], k_r + self.k_i, **kw)
+                    cand = cand[0]
+                    cand = cand[(cand >= 0) & ~np.isin(cand, anchors)][:k_r]
+                    if len(cand):
+                        ids = np.concatenate([anchors, cand])
+                        scores = np.concatenate([c, self.scorer.score(text, cand)])
+            else:
+                ids, scores = np.zeros(0, np.int64), np.zeros(0, np.float32)
+                if k_r > 0:
+                    _, cand = self.dense.search_vectors(c[None, :], k_r, **kw)
+                    ids = cand[0][cand[0] >= 0]
+                    scores = np.empty(len(ids), np.float32)
+                    pos = np.minimum(np.searchsorted(sorted_anchors, ids), len(anchors) - 1)
+                    is_anchor = sorted_anchors[pos] == ids
+                    scores[is_anchor] = c[anchor_order[pos[is_anchor]]]
+                    if (~is_anchor).any():
+                        scores[~is_anchor] = self.scorer.score(text, ids[~is_anchor])
             per_query.append((ids, scores))
         self.last_calls = self.scorer.calls - calls0
         return self._finish(qids, texts, k, per_query)
 
     def search_adaptive(self, queries, k: int = 10, budget: int | None = None, n_rounds: int = 5,
-                        n_initial: int | None = None, seed: int | None = None) -> Results:
+                        n_initial: int | None = None, seed: int = 0) -> Results:
         """AdaCUR-style search: ``budget`` calls over ``n_rounds`` rounds.
 
-        Round 1 scores ``n_initial`` anchor items (default ``budget // n_rounds``; the
-        index's anchor items first, then random ones drawn with ``seed``); every later
-        round approximates all scores from the items scored so far, ``c_S pinv(R[:, S]) R``,
-        and scores the best unscored ones (an equal share of what is left per round). The
-        final top-``k`` comes from exact scores only.
+        Round 1 scores ``n_initial`` items (default ``budget // n_rounds``) drawn uniformly at
+        random without replacement with ``seed`` (:meth:`first_round_items`), the same for
+        every query, as AdaCUR's random first anchors; every later round approximates all
+        scores from the items scored so far, ``c_S pinv(R[:, S]) R``, and scores the best
+        unscored ones (an equal share of what is left per round). The final top-``k`` comes
+        from exact scores only. (Before issue 18 round 1 took the first ``n_initial`` of the
+        index's sorted anchor ids, i.e. the lowest ids: a bug, not a choice, so not kept.)
         """
         if self.R is None:
             raise ValueError("search_adaptive needs the anchor score matrix R; build with keep_matrix=True")
@@ -300,11 +352,7 @@ class CURIndex(Retriever):
         if b < 1 or int(n_rounds) < 1:
             raise ValueError(f"budget and n_rounds must be >= 1, got {budget}, {n_rounds}")
         n0 = max(1, min(b, int(n_initial) if n_initial is not None else b // int(n_rounds)))
-        first = self.anchor_items[:n0]
-        if len(first) < n0:
-            rng = np.random.default_rng(seed)
-            rest = np.setdiff1d(np.arange(self.n_docs), first)
-            first = np.concatenate([first, rng.choice(rest, n0 - len(first), replace=False)])
+        first = self.first_round_items(n0, seed)
         qids, texts = as_queries(queries)
         R = np.asarray(self.R, np.float32)
         calls0, per_query = self.scorer.calls, []
@@ -332,6 +380,13 @@ class CURIndex(Retriever):
             per_query.append((S, c))
         self.last_calls = self.scorer.calls - calls0
         return self._finish(qids, texts, k, per_query)
+
+    def first_round_items(self, n: int, seed: int = 0) -> np.ndarray:
+        """AdaCUR's first-round anchors: ``n`` item ids (n,) int64 drawn uniformly at random
+        without replacement from all items with ``seed``, in draw order."""
+        if not 1 <= int(n) <= self.n_docs:
+            raise ValueError(f"n must be in 1..{self.n_docs}, got {n}")
+        return np.random.default_rng(seed).choice(self.n_docs, size=int(n), replace=False).astype(np.int64)
 
     def _finite_columns(self, R: np.ndarray, S: np.ndarray) -> np.ndarray:
         """R[:, S], which must be finite: a built R is checked, so a NaN here comes from a
@@ -426,11 +481,14 @@ class CURIndex(Retriever):
 
 
 def cur_stage(path, budget: int | None = None, adaptive: bool = False, n_rounds: int = 5, k: int = 1000,
-              corpus: str | None = None) -> CURIndex:
-    """The experiment-config stage ``cur(path=DIR, budget=..., adaptive=..., k=...)``: a
-    saved CUR index with the scorer rebuilt from its recorded spec."""
+              corpus: str | None = None, pool: str = "reference", nprobe: int | None = None) -> CURIndex:
+    """The experiment-config stage ``cur(path=DIR, budget=..., adaptive=..., k=..., pool=...,
+    nprobe=...)``: a saved CUR index with the scorer rebuilt from its recorded spec."""
+    if pool not in CUR_POOLS:
+        raise ValueError(f"pool must be one of {CUR_POOLS}, got {pool!r}")
     index = CURIndex.load(path, corpus=corpus)
     if budget is not None:
         index.budget = int(budget)
     index.adaptive, index.n_rounds, index.k = bool(adaptive), int(n_rounds), int(k)
+    index.pool, index.nprobe = pool, (int(nprobe) if nprobe is not None else None)
     return index

@@ -47,14 +47,17 @@ def document_frequencies(token_ids: np.ndarray, offsets: np.ndarray, vocab_size:
 
 
 def maxsim_reference(q: np.ndarray, weights: np.ndarray | None, tokens: np.ndarray, offsets: np.ndarray,
-                     doc_ids: np.ndarray) -> np.ndarray:
+                     doc_ids: np.ndarray, pad_to: int | None = None) -> np.ndarray:
     """Numpy weighted MaxSim (float64 accumulation): the oracle the tests hold the C++ kernels
-    to. Empty documents score 0."""
+    to. Empty documents score 0. ``pad_to``: documents literally zero-padded to ``pad_to``
+    rows first (ColBERT's padded ``D`` tensor)."""
     q = np.asarray(q, dtype=np.float64)
     w = np.ones(len(q)) if weights is None else np.asarray(weights, dtype=np.float64)
     out = np.zeros(len(doc_ids), np.float32)
     for c, t in enumerate(np.asarray(doc_ids, dtype=np.int64)):
         d = np.asarray(tokens[offsets[t]:offsets[t + 1]], dtype=np.float64)
+        if pad_to is not None and len(d) < pad_to:
+            d = np.concatenate([d, np.zeros((pad_to - len(d), q.shape[1]))])
         if len(d) and len(q):
             out[c] = float((w * (q @ d.T).max(axis=1)).sum())
     return out
@@ -188,10 +191,17 @@ class TokenStore:
         return self.pq.decode(np.ascontiguousarray(self.codes[rows]))
 
     # -- scoring ---------------------------------------------------------------------------
-    def maxsim(self, q, doc_ids, weights=None, threads: int = 1) -> np.ndarray:
+    def maxsim(self, q, doc_ids, weights=None, threads: int = 1, pad_to: int | None = None) -> np.ndarray:
         """Weighted MaxSim ``sum_i w_i max_j <q_i, d_j>`` of query vectors q (nq, dim) against
         documents ``doc_ids`` (n,); returns (n,) float32. Empty documents score 0. PQ storage
-        scores ``<q_i, decode(code_j)>`` through look-up tables, without decoding."""
+        scores ``<q_i, decode(code_j)>`` through look-up tables, without decoding.
+
+        ``pad_to`` (e.g. ColBERT's doc_maxlen 180): score every document as if zero-padded to
+        ``pad_to`` rows, as ColBERT and pyterrier_colbert do (their ``D`` tensor is
+        ``zeros(n, doc_maxlen, dim)`` with the document copied in). A document shorter than
+        ``pad_to`` then has a zero row, so each ``max_j`` is at least 0; one of ``pad_to`` rows
+        or more is scored unchanged. Done by scoring a gathered copy of the candidates' rows
+        with one zero row appended to each short document (PQ storage: decoded float32)."""
         q = np.ascontiguousarray(q, dtype=np.float32)
         if q.ndim != 2 or q.shape[1] != self.dim:
             raise ValueError(f"query vectors have shape {q.shape}, expected (nq, dim={self.dim})")
@@ -204,9 +214,35 @@ class TokenStore:
             check_finite(w, "weights")
         if len(ids) and (ids.min() < 0 or ids.max() >= self.n_docs):
             raise IndexError(f"doc ids span [{ids.min()}, {ids.max()}], store has {self.n_docs} documents")
+        if pad_to is not None and np.any(self.offsets[ids + 1] - self.offsets[ids] < int(pad_to)):
+            return self._maxsim_padded(q, ids, w, threads, int(pad_to))
         if self.storage == "float16":
             return _core.maxsim_f16(q, w, self.tokens, self.offsets, ids, threads)
         return _core.maxsim_pq(self._luts(q), w, self.codes, self.offsets, ids, threads)
+
+    def _maxsim_padded(self, q: np.ndarray, ids: np.ndarray, w: np.ndarray | None, threads: int,
+                       pad_to: int) -> np.ndarray:
+        """``maxsim`` of checked q (nq, dim) float32, ids (n,) int64 and w, documents shorter
+        than ``pad_to`` rows given one zero row each (it stands for all their padding)."""
+        starts, ends = self.offsets[ids], self.offsets[ids + 1]
+        lens = ends - starts
+        extra = (lens < pad_to).astype(np.int64)
+        new_off = np.zeros(len(ids) + 1, np.int64)
+        np.cumsum(lens + extra, out=new_off[1:])
+        # source row of every gathered real row: starts[c] + 0 .. lens[c] - 1, per candidate c
+        total_real = int(lens.sum())
+        owner = np.repeat(np.arange(len(ids)), lens)
+        within = np.arange(total_real) - np.repeat(np.cumsum(lens) - lens, lens)
+        src = starts[owner] + within
+        dst = new_off[:-1][owner] + within
+        local = np.arange(len(ids), dtype=np.int64)
+        if self.storage == "float16":
+            rows = np.zeros((int(new_off[-1]), self.dim), np.float16)
+            rows[dst] = self.tokens[src]
+            return _core.maxsim_f16(q, w, rows, new_off, local, threads)
+        rows = np.zeros((int(new_off[-1]), self.dim), np.float32)
+        rows[dst] = self.rows(src)
+        return _core.maxsim_f32(q, w, rows, new_off, local, threads)
 
     def luts(self, q) -> np.ndarray:
         """Per-query-vector inner-product look-up tables (nq, M, ksub) float32 (PQ storage)."""

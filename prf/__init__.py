@@ -1,4 +1,4 @@
 """Feedback stages: ColBERT-PRF."""
-from winnow.prf.colbert_prf import ColBERTPRF
+from winnow.prf.colbert_prf import BERT_SPECIAL_IDS, ColBERTPRF
 
-__all__ = ["ColBERTPRF"]
+__all__ = ["BERT_SPECIAL_IDS", "ColBERTPRF"]

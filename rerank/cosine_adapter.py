@@ -6,7 +6,17 @@ one global threshold then cuts every result list. Verified from the paper's abst
 summaries (../shared/reference/algorithms.md section 3.1): query-dependent monotone map,
 families linear / square root / quadratic / power, one global threshold, PR-AUC and P@R95.
 
-Design choices that are ours (the paper's full text was not available, section 3.2):
+Design choices that are ours (the paper's full text and no authors' code could be read,
+section 3.2; issue 18 asks that they be named, and they are kept as they are):
+
+* the ``(s + 1) / 2`` rescaling of cosines before the sqrt / quadratic / power maps (below);
+* a sigmoid of the mapped score as the probability of relevance, trained with binary
+  cross-entropy on (query, candidate, qrels label) pairs of the retriever's own top-K
+  (:mod:`winnow.rerank.adapter_training`: full batch, Adam, early stopping, a global warm
+  start);
+* the threshold rule: one global threshold on that probability, chosen on a held-out
+  validation split as the largest value that keeps ``target_recall`` (0.95) of the relevant
+  candidates (or the smallest reaching a target precision); 0.5 when none is chosen;
 
 * network ``features -> Linear(hidden) -> ReLU -> Linear(P)``, inputs standardised with the
   training mean and standard deviation; ``P`` = 2 (slope a, bias b) or 3 (power c);

@@ -19,7 +19,8 @@ import numpy as np
 from winnow.results import PAD_ID, PAD_SCORE, Results
 from winnow.stage import Retriever, Stage, as_queries
 
-__all__ = ["MaxSimReranker", "MaxSimRetriever", "build_token_ann", "query_texts", "store_ids", "top_k"]
+__all__ = ["ANN_PRESETS", "MaxSimReranker", "MaxSimRetriever", "build_token_ann", "colbert_partitions", "query_texts",
+           "store_ids", "top_k"]
 
 
 def top_k(doc_ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -31,24 +32,58 @@ def top_k(doc_ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, 
     return ids, sc
 
 
+ANN_PRESETS = ("colbert", "winnow")
+
+
+def colbert_partitions(ntokens: int) -> int:
+    """ColBERT's default IVF partition count for ``ntokens`` token vectors,
+    ``1 << ceil(log2(8 * sqrt(ntokens)))`` (colbert/index_faiss.py; pyterrier_colbert's
+    ColBERTIndexer passes 100 instead, ``nlist=100`` reproduces that)."""
+    return 1 << int(np.ceil(np.log2(8 * np.sqrt(max(1, int(ntokens))))))
+
+
 def build_token_ann(store, nlist: int | None = None, M: int | None = None, nbits: int = 8,
-                    train_size: int = 200_000, seed: int = 1234, threads: int = 1, chunk: int = 200_000):
-    """IVF-PQ index over all token vectors of ``store`` (ids = token rows), ColBERT's faiss
-    IVFPQ. ``nlist`` defaults to ``4 * sqrt(T)`` rounded to a power of two, ``M`` to ``dim / 8``
-    sub-quantizers of ``nbits``. PQ stores are indexed from their decoded vectors."""
+                    train_size: int | None = None, seed: int = 1234, threads: int = 1, chunk: int = 200_000,
+                    preset: str = "colbert"):
+    """IVF-PQ index over all token vectors of ``store`` (ids = token rows) for end-to-end
+    MaxSim retrieval and ColBERT-PRF's centroid -> token look-up.
+
+    ``preset="colbert"`` (default) is the reference configuration, ColBERT v0.2's faiss
+    ``IndexIVFPQ(IndexFlatL2(dim), dim, partitions, 16, 8)`` as pyterrier_colbert's
+    ColBERT-PRF uses it: L2 coarse quantizer and L2 search, residual PQ with 16 sub-quantizers
+    of 8 bits, ``nlist`` by :func:`colbert_partitions`, trained on a 5% sample of the token
+    vectors (ColBERT trains on its ``.sample`` files, ``len // 20`` rows per part). Two guards of
+    ours: the sample has at least ``2**nbits`` rows (PQ training needs them) and ``nlist`` is at
+    most the sample size (k-means needs a point per list), which only binds on small stores.
+
+    ``preset="winnow"`` is our earlier configuration, kept as an option: inner-product metric,
+    ``nlist = 4 * sqrt(T)`` rounded to a power of two (at most T / 39), ``M = dim / 8``
+    sub-quantizers, trained on up to 200,000 rows.
+
+    Explicit ``nlist``, ``M`` or ``train_size`` override either preset. PQ stores are indexed
+    from their decoded vectors.
+    """
     from winnow.index.ivf import IVFIndex
 
+    if preset not in ANN_PRESETS:
+        raise ValueError(f"preset must be one of {ANN_PRESETS}, got {preset!r}")
     T = store.ntokens
     if T == 0:
         raise ValueError("the token store is empty")
-    if nlist is None:
-        nlist = int(min(max(1, 2 ** round(np.log2(4 * np.sqrt(T)))), max(1, T // 39)))
-    M = M or max(1, store.dim // 8)
+    if preset == "colbert":
+        metric, M = "l2", M or min(16, store.dim)
+        n_train = min(T, int(train_size) if train_size else max(T // 20, 1 << int(nbits)))
+        nlist = nlist or max(1, min(colbert_partitions(T), n_train))
+    else:
+        metric, M = "ip", M or max(1, store.dim // 8)
+        if nlist is None:
+            nlist = int(min(max(1, 2 ** round(np.log2(4 * np.sqrt(T)))), max(1, T // 39)))
+        n_train = min(T, max(int(train_size or 200_000), nlist))
     while store.dim % M:
         M -= 1
-    ann = IVFIndex(store.dim, nlist, payload="pq", M=M, nbits=nbits, metric="ip")
+    ann = IVFIndex(store.dim, nlist, payload="pq", M=M, nbits=nbits, metric=metric)
     rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(T, min(T, max(train_size, nlist)), replace=False))
+    sample = np.sort(rng.choice(T, max(n_train, min(T, nlist)), replace=False))
     ann.train(store.rows(sample), seed=seed, threads=threads)
     for a in range(0, T, chunk):
         rows = np.arange(a, min(T, a + chunk))
@@ -92,11 +127,17 @@ class MaxSimRetriever(Retriever):
         IVF lists probed per query vector (10).
     k : int
         Depth when used as a pipeline stage (1000).
+    doc_maxlen : int, optional
+        Score documents as zero-padded to this many rows (ColBERT's and pyterrier_colbert's
+        scorer, doc_maxlen 180: each max is then at least 0 for shorter documents); None
+        (default) scores real tokens only. See :meth:`TokenStore.maxsim`.
     """
 
     def __init__(self, store, ann=None, encoder=None, query_tokens: Mapping | None = None,
-                 faiss_depth: int = 1000, nprobe: int = 10, k: int = 1000, threads: int = 1):
+                 faiss_depth: int = 1000, nprobe: int = 10, k: int = 1000, threads: int = 1,
+                 doc_maxlen: int | None = None):
         self.store = store
+        self.doc_maxlen = None if doc_maxlen is None else int(doc_maxlen)
         self.ann = ann if ann is not None else build_token_ann(store, threads=threads)
         self._encoder = encoder
         self.queries = _QuerySource(encoder, query_tokens)
@@ -139,7 +180,7 @@ class MaxSimRetriever(Retriever):
 
     def score(self, q: np.ndarray, weights, k: int) -> tuple[np.ndarray, np.ndarray]:
         docs = self.candidates(q)
-        return top_k(docs, self.store.maxsim(q, docs, weights, threads=self.threads), k)
+        return top_k(docs, self.store.maxsim(q, docs, weights, threads=self.threads, pad_to=self.doc_maxlen), k)
 
     def search(self, queries, k: int = 10) -> Results:
         qids, texts = as_queries(queries)
@@ -247,8 +288,10 @@ def maxsim_rerank_stage(path: str, k: int = 1000, threads: int = 1):
 
 def colbert_prf_stage(path: str, rerank: bool = True, fb_docs: int = 3, k: int = 24, fb_embs: int = 10,
                       beta: float = 1.0, seed: int = 42, kmeans: str = "sklearn", cutoff: int = 1000,
-                      faiss_depth: int = 1000, nprobe: int = 10, threads: int = 1):
+                      faiss_depth: int = 1000, nprobe: int = 10, threads: int = 1, pool: str = "padded",
+                      rerank_pool: str = "e2e", maxsim: str = "padded", doc_maxlen: int | None = None):
     from winnow.prf.colbert_prf import ColBERTPRF
 
     return ColBERTPRF(_open(path, faiss_depth, nprobe, threads), rerank=rerank, fb_docs=fb_docs, k=k,
-                      fb_embs=fb_embs, beta=beta, seed=seed, kmeans=kmeans, cutoff=cutoff, threads=threads)
+                      fb_embs=fb_embs, beta=beta, seed=seed, kmeans=kmeans, cutoff=cutoff, threads=threads,
+                      pool=pool, rerank_pool=rerank_pool, maxsim=maxsim, doc_maxlen=doc_maxlen)

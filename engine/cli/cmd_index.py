@@ -301,7 +301,8 @@ def _add_cur_parser(tsub) -> None:
                    "index and --overwrite be given)")
     add_overwrite(p)
     p.add_argument("--dense", choices=["flat", "ivf"], default="flat", help="item-embedding index (default flat)")
-    p.add_argument("--nlist", type=positive_int, default=None, help="IVF lists (default sqrt(n))")
+    p.add_argument("--nlist", type=positive_int, default=None, help="IVF lists (default sqrt(n)); searches "
+                   "probe floor(sqrt(nlist)) of them unless told otherwise (the ANNCUR code's rule)")
     p.add_argument("--budget", type=positive_int, default=None, help="default scorer calls per query (default k_i + 100)")
     p.add_argument("--work-dir", default=None, help="chunk directory for resuming (default OUTPUT.chunks)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

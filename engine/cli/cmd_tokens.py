@@ -32,10 +32,17 @@ def add_tokens_parser(tsub) -> None:
     p.add_argument("--pq-nbits", type=int, choices=[4, 8], default=8, help="bits per PQ code (default 8)")
     p.add_argument("--ann-nbits", type=int, choices=[4, 8], default=8, help="bits per ANN PQ code (default 8)")
     p.add_argument("--nlist", type=positive_int, default=None, help="IVF lists of the token ANN index "
-                   "(default 4*sqrt(tokens), a power of two)")
+                   "(default: by --ann-preset)")
     p.add_argument("--ann-M", type=positive_int, default=None, help="PQ sub-quantizers of the ANN index "
-                   "(default dim/8)")
+                   "(default: by --ann-preset, 16 or dim/8)")
+    p.add_argument("--ann-preset", choices=["colbert", "winnow"], default="colbert",
+                   help="token ANN configuration: colbert (default, ColBERT-PRF's reference: L2, 16 x 8-bit "
+                   "PQ, 1 << ceil(log2(8 sqrt(tokens))) lists, 5%% training sample) or winnow (inner product, "
+                   "dim/8 sub-quantizers, 4 sqrt(tokens) lists); --nlist and --ann-M override either")
     p.add_argument("--no-ann", action="store_true", help="do not build the ANN index (reranking only)")
+    p.add_argument("--mask-punctuation", action="store_true",
+                   help="drop punctuation tokens from documents (ColBERT checkpoints only). Default: keep "
+                   "them, as ColBERT-PRF requires (its reference encodes feedback stores unmasked)")
     p.add_argument("--batch-size", type=positive_int, default=32, help="texts per forward pass (default 32)")
     p.add_argument("--max-seq-length", type=positive_int, default=None, help="truncate documents to this "
                    "many word pieces (sentence-transformers models)")
@@ -70,6 +77,9 @@ def run_build_tokens(args: argparse.Namespace) -> int:
     if _encoded_dir(src):
         from winnow.vectors import load_tokens
 
+        if args.mask_punctuation:
+            raise ValueError(f"--mask-punctuation applies when encoding; {args.input} holds encoded token vectors")
+
         vecs, tids, offsets, docnos = load_tokens(src, mmap=True)
         meta = json.loads((src / "meta.json").read_text())
         model = {"kind": "sentence-transformers", "model_path": meta.get("model_path"),
@@ -81,7 +91,7 @@ def run_build_tokens(args: argparse.Namespace) -> int:
         from winnow.cli.common import open_corpus
         from winnow.colbert import load_late_encoder
 
-        kw = {"batch_size": args.batch_size, "threads": threads}
+        kw = {"batch_size": args.batch_size, "threads": threads, "mask_punctuation": args.mask_punctuation or None}
         if args.max_seq_length:
             kw["max_seq_length"] = args.max_seq_length
         encoder = load_late_encoder(args.model, **kw)
@@ -117,8 +127,9 @@ def run_build_tokens(args: argparse.Namespace) -> int:
     if not args.no_ann and store.ntokens:
         from winnow.rerank.maxsim import build_token_ann
 
-        ann = build_token_ann(store, nlist=args.nlist, M=args.ann_M, nbits=args.ann_nbits, seed=args.seed, threads=threads)
+        ann = build_token_ann(store, nlist=args.nlist, M=args.ann_M, nbits=args.ann_nbits, seed=args.seed,
+                              threads=threads, preset=args.ann_preset)
         ann.save(Path(args.output) / "ann")
-        msg += f"; ANN nlist={ann.nlist} M={ann.M} ({ann.nbytes / 1e6:.1f} MB)"
+        msg += f"; ANN {args.ann_preset} nlist={ann.nlist} M={ann.M} {ann.metric} ({ann.nbytes / 1e6:.1f} MB)"
     print(f"{msg} in {time.perf_counter() - start:.1f} s -> {args.output}", file=sys.stderr)
     return 0

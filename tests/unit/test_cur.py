@@ -1,5 +1,7 @@
 """CUR k-NN index (ANNCUR) and pairwise scorers: exact low-rank recovery, honest call
-counts, anchor reuse, determinism, save/load, and the stage contract."""
+counts, anchor reuse, the reference rerank pool on a hand-computed case (and our merged pool),
+AdaCUR's seeded random first round, the IVF nprobe default, determinism, save/load, and the
+stage contract."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,10 +51,13 @@ def test_exact_recovery_of_low_rank_matrix(lowrank_setup):
         np.testing.assert_allclose(res.scores[qi], np.sort(M[int(q)])[::-1][:k], rtol=1e-6)
 
 
-def test_full_budget_gives_exact_topk(lowrank_setup):
+@pytest.mark.parametrize("pool, budget", [("reference", 10 + 120), ("merged", 120)])
+def test_full_budget_gives_exact_topk(lowrank_setup, pool, budget):
+    """k_r = n (reference pool: every item, anchors included) or k_i + k_r = n (merged)."""
     M = low_rank(40, 120, 30, seed=3) + np.random.default_rng(4).standard_normal((40, 120)).astype(np.float32)
     idx = CURIndex.build(matrix_scorer(M), [str(i) for i in range(20)], n_anchor_items=10, progress=False)
-    res = idx.search([str(i) for i in range(20, 40)], k=50, budget=120)
+    res = idx.search([str(i) for i in range(20, 40)], k=50, budget=budget, pool=pool)
+    assert idx.last_calls == 20 * 120  # every item scored once, anchors never twice
     for qi, q in enumerate(range(20, 40)):
         assert set(res.ids[qi].tolist()) == set(np.argsort(-M[q])[:50].tolist())
 
@@ -64,8 +69,11 @@ def test_call_counter_equals_pairs_scored(lowrank_setup):
     idx = CURIndex.build(scorer, train, n_anchor_items=20, progress=False)
     assert scorer.calls == len(log) == 40 * 300 == idx.build_cost["scorer_calls"]
     scorer.reset_calls(), log.clear()
-    idx.search(test, k=10, budget=50)
+    idx.search(test, k=10, budget=50, pool="merged")
     assert scorer.calls == len(log) == idx.last_calls == len(test) * 50
+    scorer.reset_calls(), log.clear()
+    idx.search(test, k=10, budget=50)  # reference pool: anchors inside the top k_r cost nothing more
+    assert scorer.calls == len(log) == idx.last_calls <= len(test) * 50
     scorer.reset_calls(), log.clear()
     idx.search_adaptive(test, k=10, budget=50, n_rounds=4)
     assert scorer.calls == len(log) == idx.last_calls == len(test) * 50
@@ -76,7 +84,7 @@ def test_anchor_scores_reused_never_rescored(lowrank_setup):
     log: list = []
     idx = CURIndex.build(matrix_scorer(M), train, n_anchor_items=20, progress=False)
     idx.scorer = matrix_scorer(M, log)
-    res = idx.search(test, k=30, budget=45)
+    res = idx.search(test, k=30, budget=45, pool="merged")
     for qi, q in enumerate(test):
         pairs = [i for qq, i in log if qq == q]
         assert len(pairs) == len(set(pairs)) == 45  # every item scored at most once
@@ -87,10 +95,77 @@ def test_anchor_scores_reused_never_rescored(lowrank_setup):
             if a in got:
                 assert got[a] == pytest.approx(M[int(q), a])
     log.clear()
+    idx.search(test, k=30, budget=45)  # reference pool
+    for q in test:
+        pairs = [i for qq, i in log if qq == q]
+        assert len(pairs) == len(set(pairs)) <= 45 and set(idx.anchor_items.tolist()) <= set(pairs)
+    log.clear()
     idx.search_adaptive(test, k=10, budget=45, n_rounds=3)
     for q in test:
         pairs = [i for qq, i in log if qq == q]
         assert len(pairs) == len(set(pairs)) == 45
+
+
+def test_reference_pool_reproduces_a_hand_computed_case():
+    """Two anchor queries whose scores on the two anchor items are the identity, so U = I and
+    E = R. Query exact scores s = [.3, .6, .9, .1, .2, .95]; c = s[anchors] = [.3, .6];
+    approximate scores c @ R = [.30, .60, .39, .51, .45, .12]. k_r = 3, k = 2:
+
+    * reference: the top 3 approximate items, anchors included, are {1, 3, 4}; scored exactly
+      .6, .1, .2 -> [1, 4]; anchor 0 (.3) is outside the pool and not merged; 2 + 2 calls
+      (anchor 1 is not scored twice);
+    * merged (ours): the top 3 non-anchors {3, 4, 2} are scored (.1, .2, .9) and the anchors
+      (.3, .6) merged -> [2, 1]; 2 + 3 calls.
+    """
+    R = np.array([[1.0, 0.0, 0.9, 0.1, 0.5, 0.2],
+                  [0.0, 1.0, 0.2, 0.8, 0.5, 0.1]], np.float32)
+    s = np.array([0.3, 0.6, 0.9, 0.1, 0.2, 0.95], np.float32)
+    M = np.vstack([R, s])
+    idx = CURIndex.build(matrix_scorer(M), ["0", "1"], anchor_items=[0, 1], progress=False)
+    np.testing.assert_allclose(idx.item_embeddings().T, R, atol=1e-6)
+    assert idx.pool == "reference"  # the default
+    ref = idx.search(["2"], k=2, budget=5)
+    assert ref.ids[0].tolist() == [1, 4] and idx.last_calls == 4
+    np.testing.assert_allclose(ref.scores[0], [0.6, 0.2], rtol=1e-6)
+    merged = idx.search(["2"], k=2, budget=5, pool="merged")
+    assert merged.ids[0].tolist() == [2, 1] and idx.last_calls == 5
+    np.testing.assert_allclose(merged.scores[0], [0.9, 0.6], rtol=1e-6)
+    # anchors in any order: the reused anchor score must follow its id, not its position
+    rev = CURIndex.build(matrix_scorer(M), ["0", "1"], anchor_items=[1, 0], progress=False)
+    assert rev.search(["2"], k=2, budget=5).ids[0].tolist() == [1, 4]
+    with pytest.raises(ValueError, match="pool"):
+        idx.search(["2"], k=2, budget=5, pool="union")
+
+
+def test_adacur_first_round_is_a_seeded_random_subset(lowrank_setup):
+    M, train, test = lowrank_setup
+    idx = CURIndex.build(matrix_scorer(M), train, n_anchor_items=20, seed=1, progress=False)
+    a, b, c = idx.first_round_items(10, seed=3), idx.first_round_items(10, seed=3), idx.first_round_items(10, seed=4)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(np.sort(a), np.sort(c))
+    assert len(set(a.tolist())) == 10 and a.min() >= 0 and a.max() < 300
+    assert set(a.tolist()) != set(np.sort(idx.anchor_items)[:10].tolist())  # not the lowest anchor ids
+    np.testing.assert_array_equal(a, np.random.default_rng(3).choice(300, 10, replace=False))
+    draws = np.concatenate([idx.first_round_items(10, seed=s) for s in range(200)])
+    assert 120 < draws.mean() < 180 and len(np.unique(draws)) > 250  # spread over all 300 items
+    # search_adaptive scores exactly that subset first, for every query
+    log: list = []
+    idx.scorer = matrix_scorer(M, log)
+    idx.search_adaptive(test[:2], k=5, budget=40, n_rounds=4, seed=3)
+    for q in test[:2]:
+        assert [i for qq, i in log if qq == q][:10] == a.tolist()
+
+
+def test_ivf_nprobe_defaults_to_sqrt_nlist(lowrank_setup):
+    M, train, test = lowrank_setup
+    idx = CURIndex.build(matrix_scorer(M), train, n_anchor_items=20, dense="ivf", nlist=16, progress=False)
+    assert idx.default_nprobe() == 4 and idx.nprobe is None
+    default = idx.search(test, k=10, budget=40)
+    np.testing.assert_array_equal(default.ids, idx.search(test, k=10, budget=40, nprobe=4).ids)
+    one = idx.search(test, k=10, budget=40, nprobe=1)
+    assert not np.array_equal(default.ids, one.ids)
+    flat = CURIndex.build(matrix_scorer(M), train, n_anchor_items=20, progress=False)
+    assert flat.default_nprobe() is None
 
 
 def test_deterministic_for_a_seed(lowrank_setup):
@@ -198,7 +273,7 @@ def test_cross_encoder_scorer_tiny_random(tmp_path):
     np.testing.assert_allclose(s.score("brown fox", [2, 0]), a[[2, 0]], rtol=1e-4, atol=1e-5)
     idx = CURIndex.build(s, ["fox", "gene", "dog", "risk"], n_anchor_items=3, progress=False)
     assert s.calls == 8 + 4 * 6
-    res = idx.search(["brown dog"], k=3, budget=5)
+    res = idx.search(["brown dog"], k=3, budget=5, pool="merged")
     assert res.counts()[0] == 3 and idx.last_calls == 5
 
 
