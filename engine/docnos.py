@@ -1,8 +1,8 @@
 """``DocnoTable``: internal document id -> external document id (docno), both ways.
 
-Stored as one UTF-8 byte array plus (N+1,) uint64 offsets, so an 8.8M-passage table costs
-two arrays (memory-mappable) instead of millions of Python strings; the reverse map
-is built only when first asked for.
+Stored as one UTF-8 byte array plus (N+1,) uint64 (or uint32) offsets, so an 8.8M-passage
+table costs two arrays (memory-mappable) instead of millions of Python strings; the reverse
+map is built only when first asked for.
 """
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ class DocnoTable:
 
     def __init__(self, data: np.ndarray, offsets: np.ndarray):
         self.data = np.asarray(data, dtype=np.uint8)
-        self.offsets = np.asarray(offsets, dtype=np.uint64)
+        self.offsets = np.asarray(offsets)
+        if self.offsets.dtype not in (np.uint32, np.uint64):  # u32 / u64 as saved: no copy of a mapped table
+            self.offsets = self.offsets.astype(np.uint64)
         if self.offsets.ndim != 1 or len(self.offsets) < 1:
             raise ValueError("docno offsets must be a non-empty 1-D array")
         self._reverse: dict[str, int] | None = None

@@ -31,7 +31,7 @@ CUR_ITEMS, CUR_QUERIES = 200, 60
 # an unverified mmap load cannot tell a changed value from a real one. Everything else
 # (offset tables, counts, npy and section headers, meta.json) is structure.
 PAYLOAD_FILES = {
-    "bm25": {"postings.bin", "term_bytes.bin", "docno_bytes.bin", "norms.npy", "doc_len.npy", "cf.npy",
+    "bm25": {"postings.bin", "term_dict.bin", "term_bytes.bin", "docno_bytes.bin", "norms.npy", "doc_len.npy",
              "block_max_x.npy", "term_max_x.npy", "docno_order.npy", "store_frames.npy"},
     "dense": {"vectors.npy", "ids.npy", "codes.npy", "centroids.npy", "codebooks.npy", "payload_rows.npy",
               "packed.npy", "rotation.npy", "docno_bytes.npy",
