@@ -21,7 +21,6 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from winnow import _core
-from winnow.docnos import DocnoTable
 from winnow.errors import IndexFormatError, InputWarning
 from winnow.limits import check_k, check_threads
 from winnow.results import Results
@@ -145,7 +144,7 @@ class BM25Index(Retriever):
         self.params = dict(params)
         self.path = path
         self.k = k
-        self.docnos = DocnoTable(arrays["docno_bytes"], arrays["docno_offsets"])
+        self.docnos = bm25_layout.docno_table(arrays)
         self.store: doc_store.DocStore | None = None  # titles and texts, when built with store="text"
         # a pretokenized index is searched with search_terms; the core only knows real analyzers
         analyzer = "plain" if self.params["analyzer"] == "pretokenized" else self.params["analyzer"]

@@ -22,7 +22,10 @@ mapped load copies nothing:
   csrc/core/sparse/term_dictionary.hpp) instead of plain ``term_bytes.bin`` + u64
   ``term_offsets.npy``;
 * there is no ``cf.npy``: nothing in search reads collection frequencies, and
-  ``BM25Index.cf`` sums the term's postings instead (O(df)).
+  ``BM25Index.cf`` sums the term's postings instead (O(df));
+* docnos that are consecutive integers (``str(start + i)`` for document i, as MS MARCO's
+  passages are numbered) are stored as ``docno_range.npy`` (one u64: ``start``) instead of
+  ``docno_bytes.bin`` + ``docno_offsets.npy`` (``winnow.docnos.RangeDocnos``).
 
 The core reads every width (``UIntArray``, csrc/core/sparse/uint_array.hpp) and both term
 layouts, so format 1 indexes (u64 offsets, plain terms, ``cf.npy``) still load, mapped or
@@ -35,6 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from winnow import _core
+from winnow.docnos import DocnoTable, RangeDocnos, docno_range_start
+from winnow.errors import IndexFormatError
 from winnow.index.format import load_npy, verify_checksums
 
 FORMAT_VERSION = (2, 0)
@@ -53,6 +58,8 @@ SECTIONS = {"postings": "POSTINGS", "term_dict": "TERMDICT", "docno_bytes": "DOC
 # format 1 (read only): plain terms, u64 offsets and a cf table (left unread)
 NPY_V1 = {**_COMMON, "term_offsets": _U[2:]}
 SECTIONS_V1 = {"postings": "POSTINGS", "term_bytes": "TERMS", "docno_bytes": "DOCNOS"}
+# format 2, docnos str(start + i): (1,) u64 start, in place of docno_bytes + docno_offsets
+DOCNO_RANGE = "docno_range"
 
 
 def _narrowest(a: np.ndarray, dtypes: tuple) -> np.ndarray:
@@ -72,18 +79,39 @@ def compact(arrays: dict) -> dict:
         out["term_dict"], out["term_block_offsets"] = _core.front_code_terms(
             np.ascontiguousarray(arrays["term_bytes"], dtype=np.uint8),
             np.ascontiguousarray(arrays["term_offsets"], dtype=np.uint64))
+    if DOCNO_RANGE not in arrays:
+        start = docno_range_start(arrays["docno_bytes"], arrays["docno_offsets"])
+        if start is not None:
+            out[DOCNO_RANGE] = np.array([start], np.uint64)
+            del out["docno_bytes"], out["docno_offsets"]
     for name, dtypes in NPY.items():
-        if len(dtypes) > 1:
+        if len(dtypes) > 1 and name in out:
             out[name] = _narrowest(np.asarray(out[name]), dtypes)
     return out
+
+
+def docno_table(arrays: dict) -> DocnoTable:
+    """The docnos of an index's arrays: a range, or bytes + offsets."""
+    if DOCNO_RANGE in arrays:
+        return RangeDocnos(int(arrays[DOCNO_RANGE][0]), len(arrays["norms"]))
+    return DocnoTable(arrays["docno_bytes"], arrays["docno_offsets"])
+
+
+def _names(arrays_or_files, npy: dict, sections: dict) -> tuple[dict, dict]:
+    """The .npy and section names present: without the docno table when docnos are a range."""
+    if DOCNO_RANGE in arrays_or_files or f"{DOCNO_RANGE}.npy" in arrays_or_files:
+        npy = {**{k: v for k, v in npy.items() if k != "docno_offsets"}, DOCNO_RANGE: (np.uint64,)}
+        sections = {k: v for k, v in sections.items() if k != "docno_bytes"}
+    return npy, sections
 
 
 def write_arrays(tmp: Path, arrays: dict) -> None:
     """Write every array, as format 2, into the (temporary) index directory ``tmp``."""
     arrays = compact(arrays)  # a format 1 index loaded and saved again
-    for name in NPY:
+    npy, sections = _names(arrays, NPY, SECTIONS)
+    for name in npy:
         np.save(tmp / f"{name}.npy", np.ascontiguousarray(arrays[name]))
-    for name, tag in SECTIONS.items():
+    for name, tag in sections.items():
         payload = np.ascontiguousarray(arrays[name], dtype=np.uint8)
         _core.write_section(str(tmp / f"{name}.bin"), tag, payload, SECTION_VERSION[0], SECTION_VERSION[1],
                             len(payload), 0)
@@ -93,12 +121,17 @@ def read_arrays(meta: dict, path: Path, mmap: bool, verify: bool) -> dict:
     """Every array of the index at ``path`` (format 1 or 2; meta.json and the file sizes
     already checked), mapped or read, with the sections' headers checked and, when
     ``verify``, every checksum."""
-    npy, tagged = (NPY, SECTIONS) if meta["format_version"][0] >= 2 else (NPY_V1, SECTIONS_V1)
+    if meta["format_version"][0] >= 2:
+        npy, tagged = _names(meta["files"], NPY, SECTIONS)
+    else:
+        npy, tagged = NPY_V1, SECTIONS_V1
     recorded = meta.get("checksums", {})
     sections = [f"{name}.bin" for name in tagged]
     if verify:  # a mapped load would page everything in to checksum it: only on request
         verify_checksums(meta, path, skip=sections)  # the sections after their headers, below
     arrays = {name: load_npy(path / f"{name}.npy", mmap, dtypes) for name, dtypes in npy.items()}
+    if DOCNO_RANGE in arrays and len(arrays[DOCNO_RANGE]) != 1:
+        raise IndexFormatError(f"{path / 'docno_range.npy'}: {len(arrays[DOCNO_RANGE])} entries, expected 1")
     for name, tag in tagged.items():
         # an unverified mapped load checks sizes and headers only; a verified one checks the
         # payload here only when meta.json (an older index's) has no checksum of the file

@@ -24,7 +24,6 @@ from typing import Iterator
 import numpy as np
 
 from winnow import _core
-from winnow.docnos import DocnoTable
 from winnow.errors import IndexFormatError
 from winnow.limits import check_k, check_threads
 from winnow.results import Results
@@ -80,7 +79,7 @@ class ImpactIndex(Retriever):
         self.params = dict(params)
         self.path = path
         self.k = k
-        self.docnos = DocnoTable(arrays["docno_bytes"], arrays["docno_offsets"])
+        self.docnos = bm25_layout.docno_table(arrays)
         self._searcher = _core.ImpactSearcher(arrays, self._stats, self.params["analyzer"], source=str(path or ""))
 
     # -- building --------------------------------------------------------------------------

@@ -30,9 +30,10 @@ TERMS_PER_BLOCK = 16  # front-coded term dictionary (csrc/core/sparse/term_dicti
 STRUCTURE_FILES = {
     # term_offsets.npy: format 1 (term_block_offsets.npy: format 2)
     "winnow.bm25": ("term_block_offsets.npy", "term_offsets.npy", "df.npy", "first_block.npy", "block_offset.npy",
-                    "block_last_doc.npy", "docno_offsets.npy", "store_block_offsets.npy", "store_block_first_doc.npy"),
+                    "block_last_doc.npy", "docno_offsets.npy", "docno_range.npy", "store_block_offsets.npy",
+                    "store_block_first_doc.npy"),
     "winnow.impact": ("term_block_offsets.npy", "term_offsets.npy", "df.npy", "first_block.npy", "block_offset.npy",
-                      "block_last_doc.npy", "docno_offsets.npy"),
+                      "block_last_doc.npy", "docno_offsets.npy", "docno_range.npy"),
     "winnow.flat": ("docno_offsets.npy",),
     "winnow.pq": ("docno_offsets.npy",),
     "winnow.ivf": ("list_offsets.npy", "packed_offsets.npy", "docno_offsets.npy"),
@@ -151,8 +152,14 @@ def _check_inverted(arrays: dict, stats: dict, path, mmap: bool) -> None:
     n_terms, n_blocks = len(arrays["df"]), len(arrays["block_last_doc"])
     for name, n in (("first_block", n_terms + 1), ("term_max_x", n_terms), ("block_offset", n_blocks + 1),
                     ("block_max_x", n_blocks),
-                    ("doc_len", n_docs), ("docno_offsets", n_docs + 1), ("docno_order", n_docs)):
+                    ("doc_len", n_docs), ("docno_order", n_docs)):
         shape(arrays[name], path, f"{name}.npy", (n,))
+    if "docno_range" in arrays:  # docnos str(start + i) (format 2)
+        shape(arrays["docno_range"], path, "docno_range.npy", (1,))
+        if int(arrays["docno_range"][0]) + n_docs > 2**64 - 1:
+            _fail(path, "docno_range.npy", f"start {int(arrays['docno_range'][0])} + {n_docs} documents overflows")
+    else:
+        shape(arrays["docno_offsets"], path, "docno_offsets.npy", (n_docs + 1,))
     if _count(stats.get("n_docs"), path, "stats.n_docs") != n_docs:
         _fail(path, "meta.json", f"stats.n_docs is {stats['n_docs']}, norms.npy holds {n_docs} documents")
     doc_len = arrays["doc_len"]

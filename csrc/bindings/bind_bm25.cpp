@@ -129,8 +129,10 @@ Bm25View make_view(const py::dict& arrays, const py::dict& stats, ViewArrays& ke
   v.block_max_x = keep.get<float>(arrays, "block_max_x", nullptr, v.n_blocks);
   v.postings = keep.get<uint8_t>(arrays, "postings", &v.postings_size);
   v.doc_len = keep.get_uint(arrays, "doc_len", {1, 2, 4}, v.n_docs);
-  v.docno_bytes = reinterpret_cast<const char*>(keep.get<uint8_t>(arrays, "docno_bytes", &v.docno_bytes_size));
-  v.docno_offsets = keep.get_uint(arrays, "docno_offsets", {4, 8}, v.n_docs + 1);
+  if (!arrays.contains("docno_range")) {  // docnos str(start + i) need no table (index/bm25_layout.py)
+    v.docno_bytes = reinterpret_cast<const char*>(keep.get<uint8_t>(arrays, "docno_bytes", &v.docno_bytes_size));
+    v.docno_offsets = keep.get_uint(arrays, "docno_offsets", {4, 8}, v.n_docs + 1);
+  }
   v.stats.n_docs = v.n_docs;
   for (const char* key : {"n_docs_with_terms", "total_length"})
     if (!stats.contains(key)) throw std::invalid_argument(std::string("BM25 stats lack '") + key + "'");

@@ -35,6 +35,7 @@ def test_compact_picks_the_narrowest_width_that_holds_the_largest_value():
             a[name] = np.array([0, offset_end], np.uint64)
         a["cf"] = np.ones(2, np.uint64)
         a["term_dict"] = np.zeros(0, np.uint8)  # already front-coded
+        a["docno_bytes"] = np.frombuffer(b"x", np.uint8)  # not a range of numbers
         return a
 
     small = bm25_layout.compact(arrays(255, 255, 2**32 - 1))

@@ -85,6 +85,7 @@ void Bm25View::validate() const {
   for (int64_t blk = 0; blk < n_blocks; ++blk)
     if (block_last_doc[blk] >= static_cast<uint64_t>(n_docs))
       corrupt("block_last_doc out of range at block " + std::to_string(blk));
+  if (docno_offsets.data == nullptr) return;  // no docno table: docnos are a range (index/bm25_layout.py)
   if (docno_offsets[0] != 0 || docno_offsets[n_docs] != docno_bytes_size) corrupt("docno_offsets do not span docno_bytes");
   check_monotone(*this, docno_offsets, n_docs + 1, "docno_offsets");
 }

@@ -14,7 +14,8 @@
 //   postings (block_offset[B] + 8 padding bytes)
 //   norms (N) u8               Lucene SmallFloat-encoded document lengths
 //   doc_len (N) u*             exact document lengths (tokens after analysis)
-//   docno_bytes, docno_offsets (N+1) u*    external document ids
+//   docno_bytes, docno_offsets (N+1) u*    external document ids (absent, data null, when the
+//                              docnos are str(start + i): index/bm25_layout.py)
 //   docno_order (N) u32        doc ids sorted by docno bytes (Anserini-style tie breaking)
 //
 // u*: an unsigned integer table whose width (1, 2, 4 or 8 bytes) is chosen when the index is
