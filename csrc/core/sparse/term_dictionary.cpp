@@ -101,16 +101,24 @@ std::string TermDictionary::check() const {
   if (block_offsets[0] != 0 || block_offsets[nb] != size) return "term block offsets do not span the dictionary";
   for (int64_t j = 0; j < nb; ++j)
     if (block_offsets[j + 1] < block_offsets[j]) return "term block offsets decrease at " + std::to_string(j);
-  std::string term, prev;
+  // one buffer holds the previous term; a term after a block's first shares prev[0, shared),
+  // so it sorts after prev exactly when its suffix sorts after prev[shared, ...): no copies
+  std::string prev;
   for (int64_t j = 0; j < nb; ++j) {
     size_t pos = block_offsets[j];
     const size_t block_end = block_offsets[j + 1];
     const int64_t end = std::min<int64_t>(n_terms, (j + 1) * kTermsPerBlock);
     for (int64_t t = j * kTermsPerBlock; t < end; ++t) {
-      if (!next_term(pos, t == j * kTermsPerBlock, term) || pos > block_end)
+      const bool first = t == j * kTermsPerBlock;
+      uint32_t shared = 0, suffix = 0;
+      if ((!first && !read_varint(pos, shared)) || !read_varint(pos, suffix) || pos > block_end ||
+          shared > prev.size() || suffix > block_end - pos)
         return "term " + std::to_string(t) + " does not decode within its block";
-      if (t > 0 && !(prev < term)) return "terms are not sorted at " + std::to_string(t);
-      prev = term;
+      const std::string_view tail(reinterpret_cast<const char*>(bytes + pos), suffix);
+      if (t > 0 && !(tail > std::string_view(prev).substr(shared))) return "terms are not sorted at " + std::to_string(t);
+      prev.resize(shared);
+      prev.append(tail);
+      pos += suffix;
     }
     if (pos != block_end) return "term block " + std::to_string(j) + " does not end where the next begins";
   }
