@@ -27,9 +27,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-BM25_ARRAYS = ["term_offsets", "df", "cf", "first_block", "block_last_doc", "block_offset", "block_max_x",
-               "term_max_x", "norms", "doc_len", "docno_offsets", "docno_order"]
-BM25_SECTIONS = {"postings": "POSTINGS", "term_bytes": "TERMS", "docno_bytes": "DOCNOS"}
+# the sections of either BM25 format (1: term_bytes; 2: term_dict); every .npy is passed as it is
+BM25_SECTIONS = {"postings": "POSTINGS", "term_bytes": "TERMS", "term_dict": "TERMDICT", "docno_bytes": "DOCNOS"}
 
 
 def prepare(work: Path, n_docs: int, seed: int) -> None:
@@ -87,9 +86,10 @@ def child(so: str, work: Path) -> dict:
     winnow._core = core
 
     meta = json.loads((work / "bm25" / "meta.json").read_text())
-    arrays = {n: np.load(work / "bm25" / f"{n}.npy") for n in BM25_ARRAYS}
+    arrays = {p.stem: np.load(p) for p in (work / "bm25").glob("*.npy")}
     for name, tag in BM25_SECTIONS.items():
-        _, arrays[name] = core.read_section(str(work / "bm25" / f"{name}.bin"), tag, 1, False, True)
+        if (work / "bm25" / f"{name}.bin").exists():
+            _, arrays[name] = core.read_section(str(work / "bm25" / f"{name}.bin"), tag, 1, False, True)
     p = meta["params"]
     searcher = core.Bm25Searcher(arrays, meta["stats"], p["k1"], p["b"], p["scoring"], p["analyzer"])
     queries = json.loads((work / "queries.json").read_text())

@@ -21,27 +21,17 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from winnow import _core
-from winnow.docnos import DocnoTable
 from winnow.errors import IndexFormatError, InputWarning
 from winnow.limits import check_k, check_threads
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
 from winnow.validation import first_bad_text, name_some
-from winnow.index import analysis, doc_store, invariants
-from winnow.index.format import (check_files, check_version, inspect, load_npy, register_format,
-                                 save_directory, verify_checksums)
+from winnow.index import analysis, bm25_layout, doc_store, invariants
+from winnow.index.format import check_files, check_version, inspect, register_format, save_directory
 
 FORMAT = "winnow.bm25"
-FORMAT_VERSION = (1, 0)
-
-# name -> (dtype, file); sections (.bin) are checked binary files, the rest .npy.
-_NPY = {
-    "term_offsets": np.uint64, "df": np.uint32, "cf": np.uint64, "first_block": np.uint64,
-    "block_last_doc": np.uint32, "block_offset": np.uint64, "block_max_x": np.float32,
-    "term_max_x": np.float32, "norms": np.uint8, "doc_len": np.uint32, "docno_offsets": np.uint64,
-    "docno_order": np.uint32,
-}
-_SECTIONS = {"postings": "POSTINGS", "term_bytes": "TERMS", "docno_bytes": "DOCNOS"}
+# 2.0: narrow integer tables, front-coded terms, no cf.npy (index/bm25_layout.py); 1.x indexes still load
+FORMAT_VERSION = bm25_layout.FORMAT_VERSION
 
 
 def _batches(docs: Iterable, batch_size: int, pretokenized: bool = False) -> Iterator[tuple[list[str], list]]:
@@ -154,7 +144,7 @@ class BM25Index(Retriever):
         self.params = dict(params)
         self.path = path
         self.k = k
-        self.docnos = DocnoTable(arrays["docno_bytes"], arrays["docno_offsets"])
+        self.docnos = bm25_layout.docno_table(arrays)
         self.store: doc_store.DocStore | None = None  # titles and texts, when built with store="text"
         # a pretokenized index is searched with search_terms; the core only knows real analyzers
         analyzer = "plain" if self.params["analyzer"] == "pretokenized" else self.params["analyzer"]
@@ -218,6 +208,7 @@ class BM25Index(Retriever):
             if bar is not None:
                 bar.close()
         arrays, stats = builder.finish()
+        arrays = bm25_layout.compact(arrays)
         params = {"k1": float(k1), "b": float(b), "scoring": scoring, "analyzer": analyzer}
         index = cls(arrays, stats, params)
         if writer is not None:
@@ -299,13 +290,18 @@ class BM25Index(Retriever):
         """Id of an index term, or -1."""
         return int(self._searcher.find_term(term))
 
+    def terms(self) -> list[str]:
+        """Every index term, in term id order (sorted by UTF-8 bytes)."""
+        return self._searcher.terms()
+
     def df(self, term: str) -> int:
         t = self.term_id(term)
         return 0 if t < 0 else int(self.arrays["df"][t])
 
     def cf(self, term: str) -> int:
-        t = self.term_id(term)
-        return 0 if t < 0 else int(self.arrays["cf"][t])
+        """Collection frequency: the sum of the term's frequencies over its postings (O(df);
+        the index stores no cf table)."""
+        return int(self.postings(term)[1].sum(dtype=np.uint64))
 
     def postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """(doc ids (df,) uint32, term frequencies (df,) uint32) of an index term (empty if absent)."""
@@ -376,12 +372,7 @@ class BM25Index(Retriever):
         """
 
         def write(tmp: Path) -> None:
-            for name, dtype in _NPY.items():
-                np.save(tmp / f"{name}.npy", np.ascontiguousarray(self.arrays[name], dtype=dtype))
-            for name, tag in _SECTIONS.items():
-                payload = np.ascontiguousarray(self.arrays[name], dtype=np.uint8)
-                _core.write_section(str(tmp / f"{name}.bin"), tag, payload, FORMAT_VERSION[0],
-                                    FORMAT_VERSION[1], len(payload), 0)
+            bm25_layout.write_arrays(tmp, self.arrays)
             if self.store is not None:
                 self.store.save_into(tmp)
 
@@ -411,20 +402,7 @@ class BM25Index(Retriever):
         check_version(meta, path, FORMAT_VERSION[0])
         check_files(meta, path)
         verify = (not mmap) if verify is None else bool(verify)
-        recorded = meta.get("checksums", {})
-        sections = [f"{name}.bin" for name in _SECTIONS]
-        if verify:  # a mapped load would page everything in to checksum it: only on request
-            verify_checksums(meta, path, skip=sections)  # the sections after their headers, below
-        arrays = {name: load_npy(path / f"{name}.npy", mmap, dtype) for name, dtype in _NPY.items()}
-        for name, tag in _SECTIONS.items():
-            # an unverified mapped load checks sizes and headers only; a verified one checks the
-            # payload here only when meta.json (an older index's) has no checksum of the file
-            _header, arrays[name] = _core.read_section(str(path / f"{name}.bin"), tag, FORMAT_VERSION[0], mmap,
-                                                       verify and f"{name}.bin" not in recorded)
-        if verify:
-            # whole-file checksums of the sections too: a section's own checksums cannot tell
-            # another index's intact section of the same size (seen by the fuzzer: docno_bytes.bin)
-            verify_checksums(meta, path, skip=[n for n in meta["files"] if n not in sections])
+        arrays = bm25_layout.read_arrays(meta, path, mmap, verify)
         invariants.verify_structure(meta, path, mmap, verify)
         invariants.check_bm25(arrays, meta.get("stats"), meta.get("params"), path, mmap)  # O(terms + blocks + docs)
         try:

@@ -39,11 +39,9 @@ def bm25_impacts(index) -> Iterator[tuple[str, dict[str, float]]]:
     ninv = _norm_inverse(index)
     n_docs = index.n_docs
     n_with = int(index.stats()["n_docs_with_terms"])
-    term_bytes = np.asarray(index.arrays["term_bytes"]).tobytes()
-    offs = np.asarray(index.arrays["term_offsets"])
+    names = index.terms()
     docs_all, terms_all, weights_all = [], [], []
-    for t in range(index.n_terms):
-        term = term_bytes[offs[t]:offs[t + 1]].decode("utf-8")
+    for t, term in enumerate(names):
         docs, tfs = index.postings(term)
         df = len(docs)
         # Lucene idf in double, then float (bm25_scoring.hpp idf_lucene)
@@ -58,7 +56,6 @@ def bm25_impacts(index) -> Iterator[tuple[str, dict[str, float]]]:
     order = np.argsort(docs, kind="stable")
     docs, terms, weights = docs[order], terms[order], weights[order]
     bounds = np.searchsorted(docs, np.arange(n_docs + 1))
-    names = [term_bytes[offs[t]:offs[t + 1]].decode("utf-8") for t in range(index.n_terms)]
     docnos = index.docnos
     for d in range(n_docs):
         lo, hi = bounds[d], bounds[d + 1]

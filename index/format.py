@@ -231,15 +231,18 @@ def npy_extent(path: Path, arr: np.ndarray) -> None:
 
 
 def load_npy(path: Path, mmap: bool, dtype, expected_len: int | None = None) -> np.ndarray:
-    """Load a 1-D ``.npy`` array, checking dtype and length; mmap read-only when asked."""
+    """Load a 1-D ``.npy`` array, checking dtype (one, or a tuple of accepted ones) and
+    length; mmap read-only when asked."""
     try:
         arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except Exception as exc:  # noqa: BLE001 - np.load's header parser raises many types on a damaged
         # header (ValueError, SyntaxError, TypeError, OverflowError, ...): all mean an unreadable file
         raise IndexFormatError(f"{path}: unreadable array ({type(exc).__name__}: {exc})") from None
     npy_extent(path, arr)
-    if arr.dtype != np.dtype(dtype) or arr.ndim != 1:
-        raise IndexFormatError(f"{path}: dtype {arr.dtype} shape {arr.shape}, expected 1-D {np.dtype(dtype)}")
+    accepted = [np.dtype(d) for d in (dtype if isinstance(dtype, tuple) else (dtype,))]
+    if arr.dtype not in accepted or arr.ndim != 1:
+        raise IndexFormatError(f"{path}: dtype {arr.dtype} shape {arr.shape}, expected 1-D "
+                               f"{' or '.join(str(d) for d in accepted)}")
     if expected_len is not None and len(arr) != expected_len:
         raise IndexFormatError(f"{path}: {len(arr)} entries, expected {expected_len}")
     return arr

@@ -24,20 +24,19 @@ from typing import Iterator
 import numpy as np
 
 from winnow import _core
-from winnow.docnos import DocnoTable
 from winnow.errors import IndexFormatError
 from winnow.limits import check_k, check_threads
 from winnow.results import Results
 from winnow.stage import Retriever, as_queries
-from winnow.index import invariants
-from winnow.index.bm25 import _NPY, _SECTIONS, _prefetch
-from winnow.index.format import (check_files, check_version, inspect, load_npy, register_format,
-                                 save_directory, verify_checksums)
+from winnow.index import bm25_layout, invariants
+from winnow.index.bm25 import _prefetch
+from winnow.index.format import check_files, check_version, inspect, register_format, save_directory
 from winnow.index.impact_input import (as_integer_impacts, check_vector, is_vector_path, linear_scale,
                                        parse_quantize, quantize_linear, read_json_vectors, read_pairs)
 
 FORMAT = "winnow.impact"
-FORMAT_VERSION = (1, 0)
+# 2.0: the BM25 index's format 2 files (index/bm25_layout.py); 1.x indexes still load
+FORMAT_VERSION = bm25_layout.FORMAT_VERSION
 
 
 def _impact_batches(items: Iterator, bits: int | None, scale, batch_size: int):
@@ -80,7 +79,7 @@ class ImpactIndex(Retriever):
         self.params = dict(params)
         self.path = path
         self.k = k
-        self.docnos = DocnoTable(arrays["docno_bytes"], arrays["docno_offsets"])
+        self.docnos = bm25_layout.docno_table(arrays)
         self._searcher = _core.ImpactSearcher(arrays, self._stats, self.params["analyzer"], source=str(path or ""))
 
     # -- building --------------------------------------------------------------------------
@@ -128,6 +127,7 @@ class ImpactIndex(Retriever):
             if bar is not None:
                 bar.close()
         arrays, stats = builder.finish()
+        arrays = bm25_layout.compact(arrays)
         arrays["block_max_x"], arrays["term_max_x"] = _core.impact_maxima(arrays, stats, threads)
         params = {"quantize": "none" if bits is None else bits, "analyzer": analyzer,
                   "max_weight": max_weight, "scale": None if scale is None else float(scale)}
@@ -164,6 +164,10 @@ class ImpactIndex(Retriever):
     def term_id(self, term: str) -> int:
         return int(self._searcher.find_term(term))
 
+    def terms(self) -> list[str]:
+        """Every index term, in term id order (sorted by UTF-8 bytes)."""
+        return self._searcher.terms()
+
     @property
     def n_docs(self) -> int:
         return int(self._stats["n_docs"])
@@ -191,12 +195,7 @@ class ImpactIndex(Retriever):
         """Save as an index directory (atomic, as :meth:`BM25Index.save`)."""
 
         def write(tmp: Path) -> None:
-            for name, dtype in _NPY.items():
-                np.save(tmp / f"{name}.npy", np.ascontiguousarray(self.arrays[name], dtype=dtype))
-            for name, tag in _SECTIONS.items():
-                payload = np.ascontiguousarray(self.arrays[name], dtype=np.uint8)
-                _core.write_section(str(tmp / f"{name}.bin"), tag, payload, FORMAT_VERSION[0], FORMAT_VERSION[1],
-                                    len(payload), 0)
+            bm25_layout.write_arrays(tmp, self.arrays)
 
         meta = {"format": FORMAT, "format_version": list(FORMAT_VERSION), "params": self.params,
                 "stats": {k: int(v) for k, v in self._stats.items()}, "n_terms": self.n_terms,
@@ -215,16 +214,7 @@ class ImpactIndex(Retriever):
         check_version(meta, path, FORMAT_VERSION[0])
         check_files(meta, path)
         verify = (not mmap) if verify is None else bool(verify)
-        recorded = meta.get("checksums", {})
-        sections = [f"{name}.bin" for name in _SECTIONS]
-        if verify:
-            verify_checksums(meta, path, skip=sections)
-        arrays = {name: load_npy(path / f"{name}.npy", mmap, dtype) for name, dtype in _NPY.items()}
-        for name, tag in _SECTIONS.items():
-            _header, arrays[name] = _core.read_section(str(path / f"{name}.bin"), tag, FORMAT_VERSION[0], mmap,
-                                                       verify and f"{name}.bin" not in recorded)
-        if verify:
-            verify_checksums(meta, path, skip=[n for n in meta["files"] if n not in sections])
+        arrays = bm25_layout.read_arrays(meta, path, mmap, verify)
         invariants.verify_structure(meta, path, mmap, verify)
         invariants.check_impact(arrays, meta.get("stats"), meta.get("params"), path, mmap)
         try:

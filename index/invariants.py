@@ -22,15 +22,18 @@ from winnow.errors import IndexFormatError
 
 BLOCK_SIZE = 128  # postings per block (csrc/core/sparse/block_codec.hpp kBlockSize)
 POSTINGS_PADDING = 8  # zero bytes after the last block (kPostingsPadding)
+TERMS_PER_BLOCK = 16  # front-coded term dictionary (csrc/core/sparse/term_dictionary.hpp kTermsPerBlock)
 # The structure files of each format: offset and count tables, a few bytes per term, block,
 # list or document. An unverified (mapped) load still checksums these, so a structural change
 # that happens to stay self-consistent (another index's offset table of the same size) is
 # caught too; the rest (vectors, codes, postings, strings) is payload.
 STRUCTURE_FILES = {
-    "winnow.bm25": ("term_offsets.npy", "df.npy", "first_block.npy", "block_offset.npy", "block_last_doc.npy",
-                    "docno_offsets.npy", "store_block_offsets.npy", "store_block_first_doc.npy"),
-    "winnow.impact": ("term_offsets.npy", "df.npy", "first_block.npy", "block_offset.npy", "block_last_doc.npy",
-                      "docno_offsets.npy"),
+    # term_offsets.npy: format 1 (term_block_offsets.npy: format 2)
+    "winnow.bm25": ("term_block_offsets.npy", "term_offsets.npy", "df.npy", "first_block.npy", "block_offset.npy",
+                    "block_last_doc.npy", "docno_offsets.npy", "docno_range.npy", "store_block_offsets.npy",
+                    "store_block_first_doc.npy"),
+    "winnow.impact": ("term_block_offsets.npy", "term_offsets.npy", "df.npy", "first_block.npy", "block_offset.npy",
+                      "block_last_doc.npy", "docno_offsets.npy", "docno_range.npy"),
     "winnow.flat": ("docno_offsets.npy",),
     "winnow.pq": ("docno_offsets.npy",),
     "winnow.ivf": ("list_offsets.npy", "packed_offsets.npy", "docno_offsets.npy"),
@@ -149,10 +152,16 @@ def check_impact(arrays: dict, stats: dict, params: dict, path, mmap: bool = Fal
 def _check_inverted(arrays: dict, stats: dict, path, mmap: bool) -> None:
     n_docs = len(arrays["norms"])
     n_terms, n_blocks = len(arrays["df"]), len(arrays["block_last_doc"])
-    for name, n in (("term_offsets", n_terms + 1), ("cf", n_terms), ("first_block", n_terms + 1),
-                    ("term_max_x", n_terms), ("block_offset", n_blocks + 1), ("block_max_x", n_blocks),
-                    ("doc_len", n_docs), ("docno_offsets", n_docs + 1), ("docno_order", n_docs)):
+    for name, n in (("first_block", n_terms + 1), ("term_max_x", n_terms), ("block_offset", n_blocks + 1),
+                    ("block_max_x", n_blocks),
+                    ("doc_len", n_docs), ("docno_order", n_docs)):
         shape(arrays[name], path, f"{name}.npy", (n,))
+    if "docno_range" in arrays:  # docnos str(start + i) (format 2)
+        shape(arrays["docno_range"], path, "docno_range.npy", (1,))
+        if int(arrays["docno_range"][0]) + n_docs > 2**64 - 1:
+            _fail(path, "docno_range.npy", f"start {int(arrays['docno_range'][0])} + {n_docs} documents overflows")
+    else:
+        shape(arrays["docno_offsets"], path, "docno_offsets.npy", (n_docs + 1,))
     if _count(stats.get("n_docs"), path, "stats.n_docs") != n_docs:
         _fail(path, "meta.json", f"stats.n_docs is {stats['n_docs']}, norms.npy holds {n_docs} documents")
     doc_len = arrays["doc_len"]
@@ -163,13 +172,14 @@ def _check_inverted(arrays: dict, stats: dict, path, mmap: bool) -> None:
     total = int(doc_len.sum(dtype=np.uint64))
     if _count(stats.get("total_length"), path, "stats.total_length") != total:
         _fail(path, "meta.json", f"stats.total_length is {stats['total_length']}, doc_len.npy sums to {total}")
-    df, cf = arrays["df"], arrays["cf"]
-    if n_terms and (int(df.min()) < 1 or np.any(cf < df)):
-        _fail(path, "df.npy", "a term has df 0 or a collection frequency below its df")
-    if int(cf.sum(dtype=np.uint64)) != total:
-        _fail(path, "cf.npy", f"collection frequencies sum to {int(cf.sum(dtype=np.uint64))}, "
-                              f"the document lengths to {total}")
-    offsets(arrays["term_offsets"], path, "term_offsets.npy", len(arrays["term_bytes"]), n_terms)
+    df = arrays["df"]
+    if n_terms and int(df.min()) < 1:
+        _fail(path, "df.npy", "a term has df 0")
+    if "term_dict" in arrays:  # format 2: front-coded in blocks of 16 (the core decodes every block at load)
+        offsets(arrays["term_block_offsets"], path, "term_block_offsets.npy", len(arrays["term_dict"]),
+                -(-n_terms // TERMS_PER_BLOCK))
+    else:
+        offsets(arrays["term_offsets"], path, "term_offsets.npy", len(arrays["term_bytes"]), n_terms)
     first = arrays["first_block"]
     offsets(first, path, "first_block.npy", n_blocks, n_terms)
     per_term = np.diff(first.astype(np.int64))

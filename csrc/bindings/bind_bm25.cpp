@@ -72,6 +72,29 @@ struct ViewArrays {
     keep.push_back(arr);
     return arr.data();
   }
+
+  /// An unsigned table of any width in `widths` (bytes: 1, 2, 4, 8), taken by its dtype.
+  UIntArray get_uint(const py::dict& arrays, const char* name, std::initializer_list<int> widths, size_t expected) {
+    if (!arrays.contains(name)) throw std::invalid_argument(std::string("BM25 index array '") + name + "' is missing");
+    py::handle obj = arrays[name];
+    // not an array: as_carray raises, naming the type
+    if (!py::isinstance<py::array>(obj)) return get<uint64_t>(arrays, name, nullptr, expected);
+    py::dtype dt = py::reinterpret_borrow<py::array>(obj).dtype();
+    const int width = dt.kind() == 'u' ? static_cast<int>(dt.itemsize()) : 0;
+    std::string allowed;
+    for (int w : widths) {
+      allowed += (allowed.empty() ? "uint" : ", uint") + std::to_string(8 * w);
+      if (w != width) continue;
+      switch (w) {
+        case 1: return get<uint8_t>(arrays, name, nullptr, expected);
+        case 2: return get<uint16_t>(arrays, name, nullptr, expected);
+        case 4: return get<uint32_t>(arrays, name, nullptr, expected);
+        default: return get<uint64_t>(arrays, name, nullptr, expected);
+      }
+    }
+    throw std::invalid_argument(std::string("BM25 index array '") + name + "' has dtype " +
+                                py::str(dt).cast<std::string>() + ", expected one of " + allowed);
+  }
 };
 
 // Searcher plus the numpy arrays its view points into (kept alive here).
@@ -84,23 +107,32 @@ Bm25View make_view(const py::dict& arrays, const py::dict& stats, ViewArrays& ke
   Bm25View v;
   size_t n = 0;
   v.source = source;
-  v.df = keep.get<uint32_t>(arrays, "df", &n);
-  v.n_terms = static_cast<int64_t>(n);
   v.block_last_doc = keep.get<uint32_t>(arrays, "block_last_doc", &n);
   v.n_blocks = static_cast<int64_t>(n);
   v.norms = keep.get<uint8_t>(arrays, "norms", &n);
   v.n_docs = static_cast<int64_t>(n);
-  v.term_bytes = reinterpret_cast<const char*>(keep.get<uint8_t>(arrays, "term_bytes", &v.term_bytes_size));
-  v.term_offsets = keep.get<uint64_t>(arrays, "term_offsets", nullptr, v.n_terms + 1);
-  v.cf = keep.get<uint64_t>(arrays, "cf", nullptr, v.n_terms);
-  v.first_block = keep.get<uint64_t>(arrays, "first_block", nullptr, v.n_terms + 1);
-  v.block_offset = keep.get<uint64_t>(arrays, "block_offset", nullptr, v.n_blocks + 1);
+  v.term_max_x = keep.get<float>(arrays, "term_max_x", &n);
+  v.n_terms = static_cast<int64_t>(n);
+  // widths as index/bm25_layout.py saves them (u64 offsets and u32 counts: the builder's)
+  v.df = keep.get_uint(arrays, "df", {1, 2, 4}, v.n_terms);
+  if (arrays.contains("term_dict")) {  // format 2: front-coded terms
+    v.front_coded = true;
+    v.terms.n_terms = v.n_terms;
+    v.terms.bytes = keep.get<uint8_t>(arrays, "term_dict", &v.terms.size);
+    v.terms.block_offsets = keep.get_uint(arrays, "term_block_offsets", {4, 8}, v.terms.n_blocks() + 1);
+  } else {  // the builder's output and format 1: plain bytes + offsets
+    v.term_bytes = reinterpret_cast<const char*>(keep.get<uint8_t>(arrays, "term_bytes", &v.term_bytes_size));
+    v.term_offsets = keep.get_uint(arrays, "term_offsets", {4, 8}, v.n_terms + 1);
+  }
+  v.first_block = keep.get_uint(arrays, "first_block", {4, 8}, v.n_terms + 1);
+  v.block_offset = keep.get_uint(arrays, "block_offset", {4, 8}, v.n_blocks + 1);
   v.block_max_x = keep.get<float>(arrays, "block_max_x", nullptr, v.n_blocks);
-  v.term_max_x = keep.get<float>(arrays, "term_max_x", nullptr, v.n_terms);
   v.postings = keep.get<uint8_t>(arrays, "postings", &v.postings_size);
-  v.doc_len = keep.get<uint32_t>(arrays, "doc_len", nullptr, v.n_docs);
-  v.docno_bytes = reinterpret_cast<const char*>(keep.get<uint8_t>(arrays, "docno_bytes", &v.docno_bytes_size));
-  v.docno_offsets = keep.get<uint64_t>(arrays, "docno_offsets", nullptr, v.n_docs + 1);
+  v.doc_len = keep.get_uint(arrays, "doc_len", {1, 2, 4}, v.n_docs);
+  if (!arrays.contains("docno_range")) {  // docnos str(start + i) need no table (index/bm25_layout.py)
+    v.docno_bytes = reinterpret_cast<const char*>(keep.get<uint8_t>(arrays, "docno_bytes", &v.docno_bytes_size));
+    v.docno_offsets = keep.get_uint(arrays, "docno_offsets", {4, 8}, v.n_docs + 1);
+  }
   v.stats.n_docs = v.n_docs;
   for (const char* key : {"n_docs_with_terms", "total_length"})
     if (!stats.contains(key)) throw std::invalid_argument(std::string("BM25 stats lack '") + key + "'");
@@ -114,6 +146,21 @@ Bm25View make_view(const py::dict& arrays, const py::dict& stats, ViewArrays& ke
     throw std::invalid_argument("BM25 stats: n_docs_with_terms " + std::to_string(v.stats.n_docs_with_terms) +
                                 " is not in [0, n_docs = " + std::to_string(v.n_docs) + "]");
   return v;
+}
+
+// Every term of the view, in id order (front-coded or plain).
+py::list terms_of(const Bm25View& v) {
+  py::list out(v.n_terms);
+  auto put = [&](int64_t t, std::string_view term) {
+    out[t] = py::reinterpret_steal<py::object>(
+        PyUnicode_DecodeUTF8(term.data(), static_cast<py::ssize_t>(term.size()), "surrogateescape"));
+  };
+  if (v.front_coded) {
+    v.terms.for_each(put);
+  } else {
+    for (int64_t t = 0; t < v.n_terms; ++t) put(t, v.term(t));
+  }
+  return out;
 }
 
 // Impact searcher plus the arrays its view points into.
@@ -238,6 +285,7 @@ void bind_bm25(py::module_& m) {
           py::arg("terms"), py::arg("k"), py::arg("algorithm") = "maxscore", py::arg("threads") = 1,
           py::arg("ties_by_docno") = false)
       .def("find_term", [](PySearcher& self, const std::string& t) { return self.searcher->view().find_term(t); })
+      .def("terms", [](PySearcher& self) { return terms_of(self.searcher->view()); })
       .def("postings",
            [](PySearcher& self, int64_t term) {
              const auto& v = self.searcher->view();
@@ -338,7 +386,8 @@ void bind_bm25(py::module_& m) {
           },
           py::arg("terms"), py::arg("weights"), py::arg("offsets"), py::arg("k"), py::arg("algorithm") = "maxscore",
           py::arg("threads") = 1)
-      .def("find_term", [](PyImpactSearcher& self, const std::string& t) { return self.searcher->view().find_term(t); });
+      .def("find_term", [](PyImpactSearcher& self, const std::string& t) { return self.searcher->view().find_term(t); })
+      .def("terms", [](PyImpactSearcher& self) { return terms_of(self.searcher->view()); });
 
   m.def(
       "impact_maxima",
@@ -357,6 +406,24 @@ void bind_bm25(py::module_& m) {
       },
       py::arg("arrays"), py::arg("stats"), py::arg("threads") = 1, py::arg("source") = "",
       "Per-block and per-term maximum impact: the pruning bounds of an impact index.");
+
+  m.def(
+      "front_code_terms",
+      [](winnow_py::In<uint8_t> term_bytes, winnow_py::In<uint64_t> term_offsets) {
+        const int64_t n_terms = static_cast<int64_t>(term_offsets.size()) - 1;
+        if (n_terms < 0) throw std::invalid_argument("term_offsets is empty, expected n_terms + 1 entries");
+        const char* bytes = reinterpret_cast<const char*>(term_bytes.data());
+        const size_t size = static_cast<size_t>(term_bytes.size());
+        const uint64_t* offs = term_offsets.data();
+        FrontCodedTerms coded;
+        {
+          py::gil_scoped_release nogil;
+          coded = front_code_terms(bytes, size, UIntArray(offs), n_terms);
+        }
+        return py::make_tuple(to_numpy(std::move(coded.bytes)), to_numpy(std::move(coded.block_offsets)));
+      },
+      py::arg("term_bytes"), py::arg("term_offsets"),
+      "Front-coded dictionary (bytes, block offsets) of sorted terms (csrc/core/sparse/term_dictionary.hpp).");
 
   m.def("lucene_length_to_byte", &lucene_length_to_byte);
   m.def("lucene_byte_to_length", &lucene_byte_to_length);

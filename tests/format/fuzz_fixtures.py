@@ -16,7 +16,8 @@ import numpy as np
 # name -> index format recorded in meta.json (every entry of index.format.BUILTIN_FORMATS
 # is covered; test_fuzz checks that).
 KINDS = {
-    "bm25": "winnow.bm25", "bm25_store": "winnow.bm25", "impact": "winnow.impact", "flat": "winnow.flat",
+    "bm25": "winnow.bm25", "bm25_store": "winnow.bm25", "bm25_range": "winnow.bm25", "impact": "winnow.impact",
+    "flat": "winnow.flat",
     "pq8": "winnow.pq", "pq4": "winnow.pq",
     "ivf_flat": "winnow.ivf", "ivf_pq": "winnow.ivf", "ivf_fastscan": "winnow.ivf",
     "hnsw": "winnow.hnsw", "hnsw_sq8": "winnow.hnsw",
@@ -32,7 +33,7 @@ CUR_ITEMS, CUR_QUERIES = 200, 60
 # an unverified mmap load cannot tell a changed value from a real one. Everything else
 # (offset tables, counts, npy and section headers, meta.json) is structure.
 PAYLOAD_FILES = {
-    "bm25": {"postings.bin", "term_bytes.bin", "docno_bytes.bin", "norms.npy", "doc_len.npy", "cf.npy",
+    "bm25": {"postings.bin", "term_dict.bin", "term_bytes.bin", "docno_bytes.bin", "norms.npy", "doc_len.npy",
              "block_max_x.npy", "term_max_x.npy", "docno_order.npy", "store_frames.npy"},
     "dense": {"vectors.npy", "ids.npy", "codes.npy", "centroids.npy", "codebooks.npy", "payload_rows.npy",
               "packed.npy", "rotation.npy", "docno_bytes.npy",
@@ -139,6 +140,9 @@ def build(kind: str, seed: int):
 
     if kind == "bm25":
         return BM25Index.build(bm25_corpus(seed)[0], progress=False)
+    if kind == "bm25_range":  # docnos str(start + i): stored as docno_range.npy, no docno table
+        docs = bm25_corpus(seed)[0]
+        return BM25Index.build([(str(1000 * seed + i), text) for i, (_, text) in enumerate(docs)], progress=False)
     if kind == "bm25_store":  # with a document store in small blocks (many frames)
         return BM25Index.build(bm25_corpus(seed)[0], progress=False, store="text", store_block_bytes=512)
     if kind == "impact":

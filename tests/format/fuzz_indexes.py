@@ -123,7 +123,9 @@ def _targets(path: Path, raw: bytes, kind: str, files: dict[str, bytes]) -> list
         ranges.append((off, min(len(raw), off + 64)))  # the first encoded blocks / strings
     if path.name == "postings.bin" and "block_offset.npy" in files:
         table = files["block_offset.npy"]
-        starts = np.frombuffer(table[fx.data_offset(Path("block_offset.npy"), table):], "<u8")[:-1]
+        header = _npy_header(table)  # u4 or u8: the width is chosen at save
+        dtype = np.dtype(header[0]) if header is not None else np.dtype("<u8")
+        starts = np.frombuffer(table[fx.data_offset(Path("block_offset.npy"), table):], dtype)[:-1]
         ranges += [(off + int(s), off + int(s) + 2) for s in starts]
     return [r for r in ranges if r[1] > r[0]]
 

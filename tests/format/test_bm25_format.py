@@ -70,7 +70,7 @@ def test_load_with_other_params(built, saved):
 def test_meta_json(built, saved):
     meta = json.loads((saved / "meta.json").read_text())
     assert meta["format"] == "winnow.bm25"
-    assert meta["format_version"] == [1, 0]
+    assert meta["format_version"] == [2, 0]
     assert meta["winnow_version"] == winnow.__version__
     assert meta["params"] == {"k1": 0.9, "b": 0.4, "scoring": "lucene", "analyzer": "english"}
     assert meta["stats"]["n_docs"] == len(CORPUS)
@@ -78,7 +78,7 @@ def test_meta_json(built, saved):
     # every payload file listed with its byte count, and nothing else in the directory
     on_disk = {p.name: p.stat().st_size for p in saved.iterdir() if p.name != "meta.json"}
     assert meta["files"] == on_disk
-    assert {"postings.bin", "term_bytes.bin", "docno_bytes.bin", "df.npy"} <= set(on_disk)
+    assert {"postings.bin", "term_dict.bin", "docno_bytes.bin", "df.npy"} <= set(on_disk)
     assert winnow.index.inspect(saved) == meta
 
 
@@ -116,7 +116,7 @@ def flip(p, offset, xor=0xFF):
     p.write_bytes(bytes(raw))
 
 
-@pytest.mark.parametrize("name", ["df.npy", "docno_offsets.npy", "postings.bin", "term_bytes.bin"])
+@pytest.mark.parametrize("name", ["df.npy", "docno_offsets.npy", "postings.bin", "term_dict.bin"])
 def test_truncated_file(saved, name):
     truncate(saved / name)
     check_error(saved, "truncated", saved / name)
@@ -154,7 +154,7 @@ def test_wrong_dtype_npy(saved):
     meta["files"][p.name] = p.stat().st_size
     fmt.write_meta(saved, meta)
     check_error(saved, "checksum mismatch", p)
-    check_error(saved, "expected 1-D uint32", p, mmap=True)
+    check_error(saved, "expected 1-D uint8 or uint16 or uint32", p, mmap=True)
 
 
 def test_flipped_byte_in_npy_payload(saved):
@@ -172,8 +172,8 @@ def edit_meta(path, **changes):
 
 
 def test_newer_format_version(saved):
-    edit_meta(saved, format_version=[2, 5])
-    check_error(saved, r"version 2\.5 is newer.*up to 1\.x", saved)
+    edit_meta(saved, format_version=[3, 5])
+    check_error(saved, r"version 3\.5 is newer.*up to 2\.x", saved)
 
 
 def test_unknown_format(saved):

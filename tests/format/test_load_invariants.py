@@ -67,12 +67,12 @@ def arr(path: Path, name: str) -> np.ndarray:
 
 
 # -- BM25 -----------------------------------------------------------------------------------------
-def test_bm25_term_offsets_must_rise(copy):
+def test_bm25_term_block_offsets_must_rise(copy):
     p = copy("bm25")
-    a = arr(p, "term_offsets.npy")
+    a = arr(p, "term_block_offsets.npy")
     a[3], a[4] = a[4], a[3]
-    rewrite(p, "term_offsets.npy", a)
-    fails(p, "term_offsets.npy", "decrease")
+    rewrite(p, "term_block_offsets.npy", a)
+    fails(p, "term_block_offsets.npy", "decrease")
 
 
 def test_bm25_df_within_the_same_block_count_fails(copy):
@@ -81,9 +81,7 @@ def test_bm25_df_within_the_same_block_count_fails(copy):
     t = int(np.argmax(df))
     assert df[t] % 128 != 1  # one posting fewer keeps the block count
     df[t] -= 1
-    cf = arr(p, "cf.npy")
     rewrite(p, "df.npy", df)
-    rewrite(p, "cf.npy", cf)
     # the block may keep its byte size (a few bits fewer): then the decoder's check that the
     # block ends at its block_last_doc entry catches it at search time, never a wrong answer
     _, queries = fx.bm25_corpus(0)

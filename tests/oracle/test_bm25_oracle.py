@@ -85,8 +85,7 @@ def _query_set(vocab: list[str], df: np.ndarray, n: int, seed: int) -> list[list
 def test_maxscore_equals_exhaustive_on_cranfield(cranfield, scoring):
     docs, _ = cranfield
     index = BM25Index.build(docs, scoring=scoring, progress=False)
-    vocab = [index.arrays["term_bytes"][int(a):int(b)].tobytes().decode()
-             for a, b in zip(index.arrays["term_offsets"][:-1], index.arrays["term_offsets"][1:])]
+    vocab = index.terms()
     queries = _query_set(vocab, index.arrays["df"], 1500, seed=0)
     qmap = {str(i): q for i, q in enumerate(queries)}
     for k in (1, 10, 100, 2000):  # 2000 > every match count: padding

@@ -13,6 +13,7 @@
 namespace winnow::sparse {
 
 int64_t Bm25View::find_term(std::string_view t) const {
+  if (front_coded) return terms.find(t);
   int64_t lo = 0, hi = n_terms;
   while (lo < hi) {
     int64_t mid = lo + (hi - lo) / 2;
@@ -37,8 +38,7 @@ void Bm25View::corrupt(const std::string& what) const {
 }
 
 namespace {
-template <typename T>
-void check_monotone(const Bm25View& v, const T* a, int64_t n, const char* name) {
+void check_monotone(const Bm25View& v, const UIntArray& a, int64_t n, const char* name) {
   for (int64_t i = 0; i + 1 < n; ++i)
     if (a[i + 1] < a[i]) v.corrupt(std::string(name) + " decreases at " + std::to_string(i));
 }
@@ -48,8 +48,16 @@ void Bm25View::validate() const {
   if (n_terms < 0 || n_blocks < 0 || n_docs < 0) corrupt("negative count");
   // doc ids are uint32 and kEndDoc (2^32 - 1) marks the end of a list
   if (n_docs >= static_cast<int64_t>(UINT32_MAX)) corrupt("n_docs " + std::to_string(n_docs) + " exceeds 2^32 - 2");
-  if (term_offsets[0] != 0 || term_offsets[n_terms] != term_bytes_size) corrupt("term_offsets do not span term_bytes");
-  check_monotone(*this, term_offsets, n_terms + 1, "term_offsets");
+  if (front_coded) {
+    if (terms.n_terms != n_terms)
+      corrupt("the term dictionary holds " + std::to_string(terms.n_terms) + " terms, df " + std::to_string(n_terms));
+    std::string why = terms.check();
+    if (!why.empty()) corrupt(why);
+  } else {
+    if (term_offsets[0] != 0 || term_offsets[n_terms] != term_bytes_size)
+      corrupt("term_offsets do not span term_bytes");
+    check_monotone(*this, term_offsets, n_terms + 1, "term_offsets");
+  }
   if (first_block[0] != 0 || first_block[n_terms] != static_cast<uint64_t>(n_blocks))
     corrupt("first_block does not span the blocks");
   for (int64_t t = 0; t < n_terms; ++t) {
@@ -57,7 +65,7 @@ void Bm25View::validate() const {
     // first_block[t] <= n_blocks by induction from first_block[0] == 0, so the sum cannot wrap
     if (df[t] == 0 || first_block[t + 1] != first_block[t] + want || first_block[t + 1] > static_cast<uint64_t>(n_blocks))
       corrupt("block count of term " + std::to_string(t) + " does not match its df");
-    if (t > 0 && !(term(t - 1) < term(t))) corrupt("terms are not sorted at " + std::to_string(t));
+    if (!front_coded && t > 0 && !(term(t - 1) < term(t))) corrupt("terms are not sorted at " + std::to_string(t));
     // last docs strictly increase within a term: with decode_block's check that a block ends
     // at its last doc, every decoded doc lies between two table entries, all < n_docs
     for (uint64_t blk = first_block[t] + 1; blk < first_block[t + 1]; ++blk)
@@ -83,6 +91,7 @@ void Bm25View::validate() const {
   for (int64_t blk = 0; blk < n_blocks; ++blk)
     if (block_last_doc[blk] >= static_cast<uint64_t>(n_docs))
       corrupt("block_last_doc out of range at block " + std::to_string(blk));
+  if (docno_offsets.data == nullptr) return;  // no docno table: docnos are a range (index/bm25_layout.py)
   if (docno_offsets[0] != 0 || docno_offsets[n_docs] != docno_bytes_size) corrupt("docno_offsets do not span docno_bytes");
   check_monotone(*this, docno_offsets, n_docs + 1, "docno_offsets");
 }
@@ -96,7 +105,6 @@ Bm25View view_of(const Bm25Arrays& a) {
   v.term_bytes_size = a.term_bytes.size();
   v.term_offsets = a.term_offsets.data();
   v.df = a.df.data();
-  v.cf = a.cf.data();
   v.first_block = a.first_block.data();
   v.block_last_doc = a.block_last_doc.data();
   v.block_offset = a.block_offset.data();

@@ -3,17 +3,24 @@
 //
 // Layout (T terms, B blocks, N documents):
 //   term_bytes[term_offsets[T]]  UTF-8 terms, sorted bytewise; term t = [term_offsets[t], term_offsets[t+1])
-//   term_offsets (T+1) u64, df (T) u32, cf (T) u64
-//   first_block (T+1) u64      term t owns blocks [first_block[t], first_block[t+1]) = ceil(df/128)
+//                              (builder output and format 1; format 2 front-codes them instead:
+//                              `terms`, a TermDictionary, see term_dictionary.hpp)
+//   term_offsets (T+1) u*, df (T) u*, cf (T) u64 (builder output only: the view has no cf)
+//   first_block (T+1) u*       term t owns blocks [first_block[t], first_block[t+1]) = ceil(df/128)
 //   block_last_doc (B) u32     last doc id of each block (skipping without decoding)
-//   block_offset (B+1) u64     byte offset of each block in postings; [B] = end of data
+//   block_offset (B+1) u*      byte offset of each block in postings; [B] = end of data
 //   block_max_x (B) f32        max over the block of tf * norm_inverse[doc] (depends on k1, b, mode)
 //   term_max_x (T) f32         max over the term's blocks
 //   postings (block_offset[B] + 8 padding bytes)
 //   norms (N) u8               Lucene SmallFloat-encoded document lengths
-//   doc_len (N) u32            exact document lengths (tokens after analysis)
-//   docno_bytes, docno_offsets (N+1) u64   external document ids
+//   doc_len (N) u*             exact document lengths (tokens after analysis)
+//   docno_bytes, docno_offsets (N+1) u*    external document ids (absent, data null, when the
+//                              docnos are str(start + i): index/bm25_layout.py)
 //   docno_order (N) u32        doc ids sorted by docno bytes (Anserini-style tie breaking)
+//
+// u*: an unsigned integer table whose width (1, 2, 4 or 8 bytes) is chosen when the index is
+// saved, the narrowest that holds its largest value (index/bm25_layout.py); the builder's
+// output is u64 (offsets) / u32 (counts). The view reads every width through UIntArray.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +29,8 @@
 #include <vector>
 
 #include "sparse/bm25_scoring.hpp"
+#include "sparse/term_dictionary.hpp"
+#include "sparse/uint_array.hpp"
 
 namespace winnow::sparse {
 
@@ -62,23 +71,25 @@ struct Bm25Arrays {
 
 struct Bm25View {
   int64_t n_terms = 0, n_blocks = 0, n_docs = 0;
+  // the terms: front-coded (format 2, `front_coded`) or plain bytes + offsets (builder, format 1)
+  bool front_coded = false;
+  TermDictionary terms;
   const char* term_bytes = nullptr;
   size_t term_bytes_size = 0;
-  const uint64_t* term_offsets = nullptr;
-  const uint32_t* df = nullptr;
-  const uint64_t* cf = nullptr;
-  const uint64_t* first_block = nullptr;
+  UIntArray term_offsets;
+  UIntArray df;
+  UIntArray first_block;
   const uint32_t* block_last_doc = nullptr;
-  const uint64_t* block_offset = nullptr;
+  UIntArray block_offset;
   const float* block_max_x = nullptr;
   const float* term_max_x = nullptr;
   const uint8_t* postings = nullptr;
   size_t postings_size = 0;
   const uint8_t* norms = nullptr;
-  const uint32_t* doc_len = nullptr;
+  UIntArray doc_len;
   const char* docno_bytes = nullptr;
   size_t docno_bytes_size = 0;
-  const uint64_t* docno_offsets = nullptr;
+  UIntArray docno_offsets;
   // Scoring statistics. For a shard of a document-partitioned collection (winnow.distributed)
   // they are the whole collection's: stats.n_docs_with_terms and stats.total_length (idf's N
   // and the average length), and idf_df (T) the collection-wide df of each of this shard's
@@ -90,13 +101,14 @@ struct Bm25View {
   /// The df idf uses for term t: the collection's (idf_df) or this index's.
   int64_t idf_df_of(int64_t t) const { return idf_df ? idf_df[t] : df[t]; }
 
+  /// Term t of a plain (not front-coded) view.
   std::string_view term(int64_t t) const {
     return {term_bytes + term_offsets[t], static_cast<size_t>(term_offsets[t + 1] - term_offsets[t])};
   }
   std::string_view docno(int64_t d) const {
     return {docno_bytes + docno_offsets[d], static_cast<size_t>(docno_offsets[d + 1] - docno_offsets[d])};
   }
-  /// Term id by binary search over the sorted terms, or -1.
+  /// Term id by binary search over the sorted terms (or the front-coded blocks), or -1.
   int64_t find_term(std::string_view term) const;
 
   /// Where the arrays came from (the index directory), for error messages; "" = in memory.
