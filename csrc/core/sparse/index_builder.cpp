@@ -206,16 +206,21 @@ void Bm25Builder::register_docno(const std::string& docno) {
 }
 
 namespace {
-// Append one document's terms (`terms`: its tokens, reordered here) to `chunk` as distinct
-// terms with their counts.
+// Append one document's terms (`terms`: its tokens) to `chunk` as distinct terms with their
+// counts.
 template <typename Chunk>
 void push_counted_document(std::vector<std::string_view>& terms, Chunk& chunk) {
-  std::sort(terms.begin(), terms.end());
-  for (size_t i = 0; i < terms.size();) {
+  // Grouped by hash (then bytes, should two terms share a hash): integer compares, and the
+  // order of a document's terms does not matter to the postings.
+  auto& hashed = chunk.hashed;
+  hashed.clear();
+  for (std::string_view t : terms) hashed.emplace_back(term_hash(t), t);
+  std::sort(hashed.begin(), hashed.end());
+  for (size_t i = 0; i < hashed.size();) {
     size_t j = i + 1;
-    while (j < terms.size() && terms[j] == terms[i]) ++j;
-    const std::string_view t = terms[i];
-    chunk.terms.push_back({term_hash(t), chunk.chars.size(), static_cast<uint32_t>(t.size()), static_cast<uint32_t>(j - i)});
+    while (j < hashed.size() && hashed[j] == hashed[i]) ++j;
+    const std::string_view t = hashed[i].second;
+    chunk.terms.push_back({hashed[i].first, chunk.chars.size(), static_cast<uint32_t>(t.size()), static_cast<uint32_t>(j - i)});
     chunk.chars.insert(chunk.chars.end(), t.begin(), t.end());
     i = j;
   }
@@ -241,8 +246,8 @@ void Bm25Builder::add_texts(const std::vector<std::string>& docnos, const std::v
   check_arg(docnos.size() == texts.size(), "docnos and texts differ in length (" + std::to_string(docnos.size()) +
                                                " vs " + std::to_string(texts.size()) + ")");
   analyze_batch(texts.size(), [&](size_t i, AnalyzedChunk& chunk) {
-    thread_local std::vector<std::string> tokens;  // reused: no allocation per document
-    thread_local std::vector<std::string_view> views;
+    auto& tokens = chunk.tokens;
+    auto& views = chunk.views;
     analyzer_.analyze(texts[i], tokens);
     views.assign(tokens.begin(), tokens.end());
     chunk.lengths.push_back(static_cast<uint32_t>(tokens.size()));
@@ -254,7 +259,7 @@ void Bm25Builder::add_texts(const std::vector<std::string>& docnos, const std::v
 void Bm25Builder::add_tokens(const std::vector<std::string>& docnos, const std::vector<std::vector<std::string>>& tokens) {
   check_arg(docnos.size() == tokens.size(), "docnos and tokens differ in length");
   analyze_batch(tokens.size(), [&](size_t i, AnalyzedChunk& chunk) {
-    thread_local std::vector<std::string_view> views;
+    auto& views = chunk.views;
     views.clear();
     for (const auto& t : tokens[i])
       if (!t.empty()) views.push_back(t);
@@ -271,7 +276,7 @@ void Bm25Builder::add_impacts(const std::vector<std::string>& docnos, const std:
             "impact offsets must run from 0 to the number of terms (" + std::to_string(terms.size()) + ")");
   for (size_t i = 0; i < n; ++i) check_arg(offsets[i] <= offsets[i + 1], "impact offsets decrease at " + std::to_string(i));
   analyze_batch(n, [&](size_t i, AnalyzedChunk& chunk) {
-    thread_local std::vector<std::pair<std::string_view, uint32_t>> doc;  // (term, impact)
+    auto& doc = chunk.impacts;  // (term, impact)
     doc.clear();
     uint64_t length = 0;
     for (int64_t j = offsets[i]; j < offsets[i + 1]; ++j) {
@@ -393,7 +398,9 @@ Bm25Arrays Bm25Builder::finish() {
     }
   } else {
     std::vector<SourceTerm>& memory = sources.emplace_back();
-    for (uint64_t ref : sorted_term_refs()) {
+    const std::vector<uint64_t> refs = sorted_term_refs();
+    memory.reserve(refs.size());
+    for (uint64_t ref : refs) {
       const TermPostingsTable& table = shards_[ref >> 32];
       const uint32_t id = static_cast<uint32_t>(ref);
       memory.push_back({table.term(id), table.cf(id), table.count(id), nullptr, 0, ref});
@@ -443,31 +450,36 @@ Bm25Arrays Bm25Builder::finish() {
       stop[s] = bounds[s][r + 1];
     }
     std::vector<uint32_t> docs, tfs;
-    std::vector<uint8_t> scratch;
     for (;;) {
       std::string_view term;
-      bool any = false;
-      for (size_t s = 0; s < n_sources; ++s)
-        if (pos[s] < stop[s] && (!any || sources[s][pos[s]].term < term)) {
-          term = sources[s][pos[s]].term;
-          any = true;
-        }
-      if (!any) break;
+      uint64_t cf = 0;
       docs.clear();
       tfs.clear();
-      uint64_t cf = 0;
-      // Segments hold increasing doc ranges: take the term from each, in segment order.
-      for (size_t s = 0; s < n_sources; ++s) {
-        if (pos[s] >= stop[s] || sources[s][pos[s]].term != term) continue;
-        const SourceTerm& st = sources[s][pos[s]++];
+      if (n_sources == 1) {  // the in-memory segment alone: no merging, no comparisons
+        if (pos[0] >= stop[0]) break;
+        const SourceTerm& st = sources[0][pos[0]++];
+        term = st.term;
+        cf = st.cf;
         if (st.bytes) {
           decode_stream(st.bytes, st.bytes + st.n_bytes, st.count, docs, tfs);
         } else {
-          scratch.clear();
-          shards_[st.ref >> 32].copy_stream(static_cast<uint32_t>(st.ref), scratch);
-          decode_stream(scratch.data(), scratch.data() + scratch.size(), st.count, docs, tfs);
+          shards_[st.ref >> 32].decode_postings(static_cast<uint32_t>(st.ref), docs, tfs);
         }
-        cf += st.cf;
+      } else {
+        bool any = false;
+        for (size_t s = 0; s < n_sources; ++s)
+          if (pos[s] < stop[s] && (!any || sources[s][pos[s]].term < term)) {
+            term = sources[s][pos[s]].term;
+            any = true;
+          }
+        if (!any) break;
+        // Segments hold increasing doc ranges: take the term from each, in segment order.
+        for (size_t s = 0; s < n_sources; ++s) {
+          if (pos[s] >= stop[s] || sources[s][pos[s]].term != term) continue;
+          const SourceTerm& st = sources[s][pos[s]++];
+          decode_stream(st.bytes, st.bytes + st.n_bytes, st.count, docs, tfs);  // segment files only
+          cf += st.cf;
+        }
       }
       o.term_bytes.insert(o.term_bytes.end(), term.begin(), term.end());
       o.term_ends.push_back(o.term_bytes.size());

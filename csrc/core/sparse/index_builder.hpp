@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "sparse/index_data.hpp"
@@ -69,6 +70,12 @@ class Bm25Builder {
     std::vector<uint32_t> doc_end;  // per document: end of its terms in `terms`
     std::vector<uint32_t> lengths;  // per document: its length (tokens, or sum of impacts)
     std::string error;              // set instead of throwing from a worker
+    // Per-document scratch, kept so analysis allocates nothing per document (in the chunk,
+    // not thread_local: in a shared library every thread_local use may call __tls_get_addr).
+    std::vector<std::string> tokens;
+    std::vector<std::string_view> views;
+    std::vector<std::pair<uint64_t, std::string_view>> hashed;
+    std::vector<std::pair<std::string_view, uint32_t>> impacts;
     void clear() {
       chars.clear();
       terms.clear();

@@ -82,8 +82,7 @@ void TermPostingsTable::grow_slots() {
   slot_mask_ = slots_.size() - 1;
   for (const Slot& s : old) {
     if (!s.id_plus1) continue;
-    // The low hash bits are not kept; rehash the term (growth is rare: log2(terms) times).
-    size_t i = term_hash(term(s.id_plus1 - 1)) & slot_mask_;
+    size_t i = s.tag & slot_mask_;  // the tag is the hash's low bits: no need to touch the term
     while (slots_[i].id_plus1) i = (i + 1) & slot_mask_;
     slots_[i] = s;
   }
@@ -105,14 +104,14 @@ uint32_t TermPostingsTable::insert(std::string_view term, uint64_t hash, size_t 
   }
   r.head = r.tail = new_slice(0);
   r.slice_end = r.head + slice_bytes(0) - 4;
-  slots_[slot] = Slot{static_cast<uint32_t>(hash >> 32), id + 1};
+  slots_[slot] = Slot{static_cast<uint32_t>(hash), id + 1};
   if (records_.size() * 2 > slots_.size()) grow_slots();
   return id;
 }
 
 void TermPostingsTable::append(std::string_view term, uint64_t hash, uint32_t doc, uint32_t tf) {
-  const uint32_t tag = static_cast<uint32_t>(hash >> 32);
-  size_t i = hash & slot_mask_;
+  const uint32_t tag = static_cast<uint32_t>(hash);
+  size_t i = tag & slot_mask_;
   uint32_t id;
   for (;;) {
     const Slot s = slots_[i];
@@ -131,7 +130,8 @@ void TermPostingsTable::append(std::string_view term, uint64_t hash, uint32_t do
   int n = put_varint32(buf, doc - r.last_doc_plus1);  // doc - last_doc - 1, last_doc = -1 at first
   n += put_varint32(buf + n, tf);
   if (r.tail + n <= r.slice_end) {
-    std::memcpy(at(r.tail), buf, n);
+    uint8_t* p = at(r.tail);
+    for (int j = 0; j < n; ++j) p[j] = buf[j];  // n is 2..10: a loop, not a memmove call
     r.tail += n;
   } else {
     for (int j = 0; j < n; ++j) {
@@ -161,6 +161,44 @@ void TermPostingsTable::copy_stream(uint32_t id, std::vector<uint8_t>& out) cons
     std::memcpy(&link, at(end), 4);
     pos = static_cast<uint64_t>(link) << 3;
     level = std::min(level + 1, kMaxLevel);
+  }
+}
+
+void TermPostingsTable::decode_postings(uint32_t id, std::vector<uint32_t>& docs, std::vector<uint32_t>& tfs) const {
+  const TermRecord& r = records_[id];
+  uint64_t slice = r.head;
+  int level = 0;
+  const uint8_t* p = at(slice);
+  const uint8_t* end;  // end of the bytes to read in this slice
+  auto set_end = [&]() {
+    const uint64_t slice_end = slice + slice_bytes(level) - 4;
+    end = p + ((r.tail >= slice && r.tail <= slice_end) ? r.tail - slice : slice_end - slice);
+  };
+  set_end();
+  auto next_byte = [&]() -> uint8_t {
+    if (p == end) {  // the stream continues in the next slice
+      uint32_t link;
+      std::memcpy(&link, end, 4);
+      slice = static_cast<uint64_t>(link) << 3;
+      level = std::min(level + 1, kMaxLevel);
+      p = at(slice);
+      set_end();
+    }
+    return *p++;
+  };
+  auto varint = [&]() {
+    uint32_t v = 0;
+    for (int shift = 0;; shift += 7) {
+      uint8_t b = next_byte();
+      v |= static_cast<uint32_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+  };
+  int64_t doc = -1;
+  for (uint32_t i = 0; i < r.count; ++i) {
+    doc += static_cast<int64_t>(varint()) + 1;
+    docs.push_back(static_cast<uint32_t>(doc));
+    tfs.push_back(varint());
   }
 }
 

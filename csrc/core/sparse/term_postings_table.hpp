@@ -49,6 +49,9 @@ class TermPostingsTable {
   /// Append term `id`'s postings stream (varint gap, varint tf per posting) to `out`.
   void copy_stream(uint32_t id, std::vector<uint8_t>& out) const;
 
+  /// Append term `id`'s postings (absolute docs, tfs) to docs and tfs.
+  void decode_postings(uint32_t id, std::vector<uint32_t>& docs, std::vector<uint32_t>& tfs) const;
+
   /// Term ids ordered by term bytes (unsigned, as std::string compares).
   std::vector<uint32_t> sorted_ids() const;
 
@@ -70,7 +73,7 @@ class TermPostingsTable {
   static_assert(sizeof(TermRecord) == 64, "one cache line a term");
 
   struct Slot {
-    uint32_t tag;      // high 32 bits of the hash
+    uint32_t tag;      // low 32 bits of the hash (its slot index bits, so growing needs no term)
     uint32_t id_plus1; // 0: empty
   };
 
