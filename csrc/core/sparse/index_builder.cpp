@@ -11,6 +11,7 @@
 #include "common.hpp"
 #include "file_io.hpp"
 #include "sparse/block_codec.hpp"
+#include "sparse/order_by_bytes.hpp"
 #include "thread_pool.hpp"
 
 namespace winnow::sparse {
@@ -139,20 +140,6 @@ void append_all(std::vector<T>& out, const std::vector<T>& in) {
   out.insert(out.end(), in.begin(), in.end());
 }
 
-// Sorts `order` (a permutation) by `less` on up to `threads` threads: sorted runs, then merges.
-template <typename Less>
-void parallel_sort(std::vector<uint32_t>& order, int threads, Less less) {
-  const int64_t n = static_cast<int64_t>(order.size());
-  int64_t runs = std::max<int64_t>(1, std::min<int64_t>(resolve_threads(threads), n / 65536));
-  std::vector<int64_t> bounds(runs + 1);
-  for (int64_t r = 0; r <= runs; ++r) bounds[r] = n * r / runs;
-  parallel_for(runs, threads, [&](int64_t r) { std::sort(order.begin() + bounds[r], order.begin() + bounds[r + 1], less); });
-  for (int64_t width = 1; width < runs; width *= 2)
-    for (int64_t r = 0; r + width < runs; r += 2 * width)
-      std::inplace_merge(order.begin() + bounds[r], order.begin() + bounds[r + width],
-                         order.begin() + bounds[std::min(runs, r + 2 * width)], less);
-}
-
 }  // namespace
 
 Bm25Builder::Bm25Builder(BuildOptions options)
@@ -166,20 +153,14 @@ size_t Bm25Builder::segment_bytes() const {
 }
 
 std::vector<uint64_t> Bm25Builder::sorted_term_refs() const {
-  std::vector<std::vector<uint32_t>> per_shard(shards_.size());
-  parallel_for(static_cast<int64_t>(shards_.size()), options_.threads,
-               [&](int64_t s) { per_shard[s] = shards_[s].sorted_ids(); });
   std::vector<uint64_t> refs;
   for (uint64_t s = 0; s < shards_.size(); ++s)
-    for (uint32_t id : per_shard[s]) refs.push_back(s << 32 | id);
-  // Shards hold disjoint terms, each run sorted: merge the runs.
-  std::vector<size_t> bounds{0};
-  for (const auto& ids : per_shard) bounds.push_back(bounds.back() + ids.size());
-  auto term = [&](uint64_t ref) { return shards_[ref >> 32].term(static_cast<uint32_t>(ref)); };
-  for (size_t s = 1; s < shards_.size(); ++s)
-    std::inplace_merge(refs.begin(), refs.begin() + bounds[s], refs.begin() + bounds[s + 1],
-                       [&](uint64_t a, uint64_t b) { return term(a) < term(b); });
-  return refs;
+    for (uint32_t id = 0; id < shards_[s].n_terms(); ++id) refs.push_back(s << 32 | id);
+  auto term = [&](uint32_t i) { return shards_[refs[i] >> 32].term(static_cast<uint32_t>(refs[i])); };
+  std::vector<uint64_t> sorted(refs.size());
+  const std::vector<uint32_t> order = order_by_bytes(refs.size(), term, options_.threads);
+  for (size_t i = 0; i < order.size(); ++i) sorted[i] = refs[order[i]];
+  return sorted;
 }
 
 void Bm25Builder::clear_segment() {
@@ -344,14 +325,16 @@ void Bm25Builder::add_counted(const std::vector<std::string>& docnos, size_t n_c
     for (size_t c = 0; c < n_chunks; ++c) {
       const AnalyzedChunk& chunk = chunks_[c];
       const size_t n_terms = chunk.terms.size();
+      auto mine = [&](size_t j) { return n_shards == 1 || shard_of(chunk.terms[j].hash) == static_cast<uint32_t>(s); };
       constexpr size_t kAhead = 8;
-      for (size_t j = 0; j < std::min(kAhead, n_terms); ++j) table.prefetch(chunk.terms[j].hash);
+      for (size_t j = 0; j < std::min(kAhead, n_terms); ++j)
+        if (mine(j)) table.prefetch(chunk.terms[j].hash);
       size_t j = 0;
       for (uint32_t end : chunk.doc_end) {
         for (; j < end; ++j) {
-          if (j + kAhead < n_terms) table.prefetch(chunk.terms[j + kAhead].hash);
+          if (j + kAhead < n_terms && mine(j + kAhead)) table.prefetch(chunk.terms[j + kAhead].hash);
+          if (!mine(j)) continue;
           const AnalyzedChunk::Term& t = chunk.terms[j];
-          if (n_shards > 1 && shard_of(t.hash) != static_cast<uint32_t>(s)) continue;
           table.append(chunk.term(t), t.hash, doc, t.tf);
         }
         ++doc;
@@ -534,10 +517,8 @@ Bm25Arrays Bm25Builder::finish() {
   out.docno_offsets = std::move(docno_offsets_);
   {
     Bm25View v = view_of(out);
-    out.docno_order.resize(static_cast<size_t>(v.n_docs));
-    for (uint32_t d = 0; d < out.docno_order.size(); ++d) out.docno_order[d] = d;
     // Docnos are unique, so the order is total and does not depend on the sort.
-    parallel_sort(out.docno_order, threads, [&](uint32_t a, uint32_t b) { return v.docno(a) < v.docno(b); });
+    out.docno_order = order_by_bytes(static_cast<size_t>(v.n_docs), [&](uint32_t d) { return v.docno(d); }, threads);
   }
   out.block_max_x.resize(out.block_last_doc.size());
   out.term_max_x.resize(out.df.size());

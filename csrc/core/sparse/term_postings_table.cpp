@@ -16,14 +16,6 @@ inline int put_varint32(uint8_t* p, uint32_t v) {
   return n;
 }
 
-// The first 8 bytes of a term, big-endian, zero-padded: comparing these as integers orders
-// terms as comparing their bytes does, up to ties (then the full terms decide).
-inline uint64_t prefix_key(std::string_view t) {
-  uint64_t k = 0;
-  size_t n = std::min<size_t>(8, t.size());
-  for (size_t i = 0; i < n; ++i) k |= static_cast<uint64_t>(static_cast<unsigned char>(t[i])) << (56 - 8 * i);
-  return k;
-}
 }  // namespace
 
 TermPostingsTable::TermPostingsTable() { clear(); }
@@ -200,22 +192,6 @@ void TermPostingsTable::decode_postings(uint32_t id, std::vector<uint32_t>& docs
     docs.push_back(static_cast<uint32_t>(doc));
     tfs.push_back(varint());
   }
-}
-
-std::vector<uint32_t> TermPostingsTable::sorted_ids() const {
-  struct Key {
-    uint64_t prefix;
-    uint32_t id;
-  };
-  std::vector<Key> keys(records_.size());
-  for (uint32_t id = 0; id < keys.size(); ++id) keys[id] = {prefix_key(term(id)), id};
-  std::sort(keys.begin(), keys.end(), [&](const Key& a, const Key& b) {
-    if (a.prefix != b.prefix) return a.prefix < b.prefix;
-    return term(a.id) < term(b.id);
-  });
-  std::vector<uint32_t> ids(keys.size());
-  for (size_t i = 0; i < keys.size(); ++i) ids[i] = keys[i].id;
-  return ids;
 }
 
 }  // namespace winnow::sparse

@@ -52,9 +52,6 @@ class TermPostingsTable {
   /// Append term `id`'s postings (absolute docs, tfs) to docs and tfs.
   void decode_postings(uint32_t id, std::vector<uint32_t>& docs, std::vector<uint32_t>& tfs) const;
 
-  /// Term ids ordered by term bytes (unsigned, as std::string compares).
-  std::vector<uint32_t> sorted_ids() const;
-
   /// Drop everything, releasing memory.
   void clear();
 
