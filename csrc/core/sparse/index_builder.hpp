@@ -98,7 +98,8 @@ class Bm25Builder {
   // appended in parallel (each shard sees the documents in order, so every term's postings
   // stay sorted) and the output does not depend on the thread count. A term is referred to
   // as (shard << 32 | id within the shard).
-  uint32_t shard_of(uint64_t hash) const { return static_cast<uint32_t>((hash >> 32) % shards_.size()); }
+  // (hash's high half scaled to [0, shards): a multiply, not a division, per term and thread)
+  uint32_t shard_of(uint64_t hash) const { return static_cast<uint32_t>(((hash >> 32) * shards_.size()) >> 32); }
   std::vector<uint64_t> sorted_term_refs() const;  // all terms of the segment, sorted by bytes
   size_t segment_bytes() const;
   void clear_segment();

@@ -95,10 +95,31 @@ class TermPostingsTable {
   uint64_t arena_end_ = 0;  // next free arena position
 };
 
-/// 64-bit hash of a term (FNV-1a, then a murmur3 finalizer so every bit mixes).
+/// 64-bit hash of a term: 8 bytes at a time (terms are short: most take one or two
+/// multiplies), then a murmur3 finalizer so every bit mixes. Any hash gives the same index;
+/// it only decides shards and slots.
 inline uint64_t term_hash(std::string_view s) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  constexpr uint64_t kMul = 0x9fb21c651e98df25ull;
+  const char* p = s.data();
+  const size_t size = s.size();
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ (size * 0xff51afd7ed558ccdull);
+  size_t i = 0;
+  for (; i + 8 <= size; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  if (i < size) {
+    uint64_t w = 0;
+    if (size >= 8) {
+      std::memcpy(&w, p + size - 8, 8);  // the last 8 bytes, overlapping the previous word
+    } else {
+      for (size_t j = 0; j < size; ++j) w |= static_cast<uint64_t>(static_cast<unsigned char>(p[j])) << (8 * j);
+    }
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
   h ^= h >> 33;
