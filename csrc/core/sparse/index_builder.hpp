@@ -1,11 +1,14 @@
 // Streaming, memory-bounded construction of a BM25 inverted index.
 //
-// Documents arrive in batches (text, analyzed here in parallel; or pre-tokenized).
-// Postings accumulate per term as varint (doc gap, tf) byte streams in a TermPostingsTable. When the
-// accumulated bytes pass the memory budget the segment is written, terms sorted, to a
-// temporary file; finish() merges all segments term by term (k-way, by term bytes)
-// into the final block-coded postings, so peak memory is about one segment plus the
-// final index. The merge runs in parallel over term ranges.
+// Documents arrive in batches (text, analyzed here in parallel; pre-tokenized; or term
+// impacts). A batch is analyzed in chunks of 64 documents, in parallel, into each document's
+// distinct terms with tf and hash (AnalyzedChunk; buffers reused across batches). Postings
+// then accumulate per term as varint (doc gap, tf) streams in a TermPostingsTable, one per
+// thread (terms sharded by hash). When the table's bytes pass the memory budget the segment
+// is written, terms sorted, to a temporary file; finish() merges all segments term by term
+// into the final block-coded postings, in parallel over term ranges, so peak memory is
+// about one segment plus the final index. The arrays do not depend on the thread count,
+// the memory budget or the batch sizes.
 #pragma once
 
 #include <cstdint>
