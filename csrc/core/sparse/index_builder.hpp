@@ -1,11 +1,14 @@
 // Streaming, memory-bounded construction of a BM25 inverted index.
 //
-// Documents arrive in batches (text, analyzed here in parallel; or pre-tokenized).
-// Postings accumulate per term as varint (doc gap, tf) byte streams. When the
-// accumulated bytes pass the memory budget the segment is written, terms sorted, to a
-// temporary file; finish() merges all segments term by term (k-way, by term bytes)
-// into the final block-coded postings, so peak memory is about one segment plus the
-// final index.
+// Documents arrive in batches (text, analyzed here in parallel; pre-tokenized; or term
+// impacts). A batch is analyzed in chunks of 64 documents, in parallel, into each document's
+// distinct terms with tf and hash (AnalyzedChunk; buffers reused across batches). Postings
+// then accumulate per term as varint (doc gap, tf) streams in a TermPostingsTable, one per
+// thread (terms sharded by hash). When the table's bytes pass the memory budget the segment
+// is written, terms sorted, to a temporary file; finish() merges all segments term by term
+// into the final block-coded postings, in parallel over term ranges, so peak memory is
+// about one segment plus the final index. The arrays do not depend on the thread count,
+// the memory budget or the batch sizes.
 #pragma once
 
 #include <cstdint>
@@ -13,9 +16,11 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "sparse/index_data.hpp"
+#include "sparse/term_postings_table.hpp"
 #include "text/analyzer.hpp"
 
 namespace winnow::sparse {
@@ -51,45 +56,61 @@ class Bm25Builder {
   /// Merge everything into the final arrays. The builder is empty afterwards.
   Bm25Arrays finish();
 
- public:
-  struct CountedTerm {
-    std::string term;
-    uint32_t tf;
-    uint32_t shard_hash;  // FNV-1a of the term, computed in the parallel analysis phase
-  };
-  using TermCounts = std::vector<CountedTerm>;  // one document's distinct terms, sorted
 
  private:
-  void add_counted(const std::vector<std::string>& docnos, std::vector<TermCounts>& docs, const std::vector<uint32_t>& lengths);
+  // A chunk of a batch's documents after analysis: each document's distinct terms (any
+  // order) with tf and hash, the terms' bytes packed into `chars`. Chunks are analyzed in
+  // parallel and kept across batches so their buffers are reused.
+  struct AnalyzedChunk {
+    struct Term {
+      uint64_t hash;    // term_hash of the term
+      uint64_t offset;  // into chars
+      uint32_t length;
+      uint32_t tf;
+    };
+    std::vector<char> chars;
+    std::vector<Term> terms;
+    std::vector<uint32_t> doc_end;  // per document: end of its terms in `terms`
+    std::vector<uint32_t> lengths;  // per document: its length (tokens, or sum of impacts)
+    std::string error;              // set instead of throwing from a worker
+    // Per-document scratch, kept so analysis allocates nothing per document (in the chunk,
+    // not thread_local: in a shared library every thread_local use may call __tls_get_addr).
+    std::vector<std::string> tokens;
+    std::vector<std::string_view> views;
+    std::vector<std::pair<uint64_t, std::string_view>> hashed;
+    std::vector<std::pair<std::string_view, uint32_t>> impacts;
+    void clear() {
+      chars.clear();
+      terms.clear();
+      doc_end.clear();
+      lengths.clear();
+      error.clear();
+    }
+    std::string_view term(const Term& t) const { return std::string_view(chars.data() + t.offset, t.length); }
+  };
+  static constexpr size_t kChunkDocs = 64;
+
+  // Analyze documents [0, n) of a batch into chunks_ with analyze_one(i, chunk), in parallel.
+  template <typename AnalyzeOne>
+  void analyze_batch(size_t n, AnalyzeOne&& analyze_one);
+  void add_counted(const std::vector<std::string>& docnos, size_t n_chunks);
   void register_docno(const std::string& docno);
   void flush_segment();
-
-  struct TermBuffer {
-    std::vector<uint8_t> bytes;  // varint (doc - last_doc - 1), varint tf
-    int64_t last_doc = -1;
-    uint32_t count = 0;
-    uint64_t cf = 0;
-  };
 
   // The in-memory segment is sharded by term hash, one shard per thread, so postings are
   // appended in parallel (each shard sees the documents in order, so every term's postings
   // stay sorted) and the output does not depend on the thread count. A term is referred to
   // as (shard << 32 | id within the shard).
-  struct Shard {
-    std::unordered_map<std::string, uint32_t> ids;
-    std::vector<std::string> strings;
-    std::vector<TermBuffer> buffers;
-    size_t bytes = 0;
-  };
-  const std::string& term_of(uint64_t ref) const { return shards_[ref >> 32].strings[ref & 0xffffffffu]; }
-  const TermBuffer& buffer_of(uint64_t ref) const { return shards_[ref >> 32].buffers[ref & 0xffffffffu]; }
+  // (hash's high half scaled to [0, shards): a multiply, not a division, per term and thread)
+  uint32_t shard_of(uint64_t hash) const { return static_cast<uint32_t>(((hash >> 32) * shards_.size()) >> 32); }
   std::vector<uint64_t> sorted_term_refs() const;  // all terms of the segment, sorted by bytes
   size_t segment_bytes() const;
   void clear_segment();
 
   BuildOptions options_;
   text::Analyzer analyzer_;
-  std::vector<Shard> shards_;
+  std::vector<TermPostingsTable> shards_;
+  std::vector<AnalyzedChunk> chunks_;
   std::vector<std::string> segment_files_;
 
   std::vector<uint8_t> norms_;
