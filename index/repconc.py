@@ -222,9 +222,10 @@ def train_repconc(doc_vectors, query_vectors, query_ids, qrels, docnos=None, con
         st_model.eval()
         model_max_len = st_model.max_seq_length
         corpus_texts, query_texts = list(corpus_texts), list(query_texts)
+        corpus_len = cfg.corpus_max_len or model_max_len
         if len(query_texts) != len(query_ids):
             raise ValueError(f"{len(query_ids)} query ids for {len(query_texts)} query texts")
-        base_doc = rt.TextEncoder(st_model, corpus_texts, cfg.corpus_max_len)
+        base_doc = rt.TextEncoder(st_model, corpus_texts, corpus_len)
         base_q = rt.TextEncoder(st_model, query_texts, cfg.max_query_len)
         if doc_vectors is None:
             say(f"[repconc] encoding {len(corpus_texts):,} documents with the base model (warm-up)")
@@ -298,7 +299,7 @@ def train_repconc(doc_vectors, query_vectors, query_ids, qrels, docnos=None, con
     if full:
         q_enc = rt.TextEncoder(st_model, query_texts, cfg.max_query_len)
         d_enc = rt.TextEncoder(st_model, corpus_texts, cfg.max_doc_len)
-        corpus_enc = rt.TextEncoder(st_model, corpus_texts, cfg.corpus_max_len)
+        corpus_enc = rt.TextEncoder(st_model, corpus_texts, corpus_len)
     else:
         q_enc, d_enc = rt.FixedEmbeddings(q_all), rt.FixedEmbeddings(x)
     trainer = rt.Trainer(cfg, rotation, c0, q_enc, d_enc, rel, say, rng)
@@ -371,18 +372,23 @@ def train_repconc(doc_vectors, query_vectors, query_ids, qrels, docnos=None, con
     return RepCONCResult(final, cfg, history, st_model if full else None, encoder_path, trainer.sinkhorn_calls)
 
 
-def to_ivf(pq_index: PQIndex, doc_vectors, nlist: int, seed: int = 1234, threads: int = 1):
-    """Non-residual IVF-PQ keeping the learned codebook (algorithms.md §1.7, cleaner form):
-    coarse k-means on the reconstructed vectors, lists storing nearest-centroid codes."""
+def to_ivf(pq_index: PQIndex, doc_vectors=None, nlist: int = 1024, seed: int = 1234, threads: int = 1):
+    """Non-residual IVF-PQ keeping the learned codes (algorithms.md §1.7, cleaner form): coarse
+    k-means on the reconstructed vectors, each document listed by its reconstruction, the
+    lists storing the index's own codes (full-mode codes come from the trained document
+    encoder, so re-encoding the base vectors would lose them). ``doc_vectors`` is not needed
+    and only checked for its shape when given."""
     from winnow.index.ivf import IVFIndex
 
-    x = as_vectors(doc_vectors, pq_index.d)
+    if doc_vectors is not None:
+        as_vectors(doc_vectors, pq_index.d)
     ivf = IVFIndex(pq_index.d, nlist, "pq", pq_index.M, pq_index.nbits, pq_index.metric, residual=False,
                    model=pq_index.model)
-    recon = np.ascontiguousarray(pq_index.pq.decode(np.ascontiguousarray(pq_index.codes)))  # rotated space
+    codes = np.ascontiguousarray(pq_index.codes)
+    recon = np.ascontiguousarray(pq_index.pq.decode(codes))  # rotated space
     coarse, _, _ = _core.kmeans(recon, nlist, niter=20, seed=seed, threads=threads)
     ivf.set_quantizers(coarse, pq_index.pq.centroids, pq_index.rotation)
-    ivf.add(x, threads=threads)
+    ivf._rebuild(ivf._assign(recon, threads), np.asarray(pq_index.ids, np.int64), codes, None)
     ivf.docnos = pq_index.docnos
     return ivf
 

@@ -70,21 +70,25 @@ class TextEncoder:
     """Full mode: a sentence-transformers model over ``texts``, truncated to ``max_len`` word
     pieces. Query and document encoders may share one model (stage 1 does, as the authors).
     The model runs in eval mode (no dropout), so that the no-gradient and the gradient pass of
-    a chunk compute the same embeddings (the toolbox replays RNG states instead)."""
+    a chunk compute the same embeddings (the toolbox replays RNG states instead). Embeddings
+    are L2-normalised, as Winnow's ``SentenceEncoder`` encodes queries at search time (a no-op
+    for all-MiniLM-L6-v2, whose last module is Normalize)."""
 
     trainable = True
 
-    def __init__(self, model, texts, max_len: int | None):
+    def __init__(self, model, texts, max_len: int):
         self.model = model
         self.texts = list(texts)
-        self.max_len = max_len
+        self.max_len = int(max_len)
 
     def forward(self, rows):
-        if self.max_len is not None:
-            self.model.max_seq_length = self.max_len
+        import torch
+
+        self.model.max_seq_length = self.max_len  # the model is shared: set on every call
         batch = [self.texts[r] for r in np.asarray(rows, np.int64)]
         prep = getattr(self.model, "preprocess", None) or self.model.tokenize
-        return self.model(prep(batch))["sentence_embedding"]
+        emb = self.model(prep(batch))["sentence_embedding"]
+        return torch.nn.functional.normalize(emb, p=2, dim=-1)
 
     def parameters(self):
         return self.model.parameters()
@@ -109,7 +113,7 @@ def mrr_at_10(ids: np.ndarray, relevant: list[np.ndarray]) -> float:
     for row, rel in zip(ids, relevant):
         hit = np.flatnonzero(np.isin(row[:10], rel))
         total += 1.0 / (hit[0] + 1) if len(hit) else 0.0
-    return total / max(1, len(relevant))
+    return float(total / max(1, len(relevant)))
 
 
 @dataclass
