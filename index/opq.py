@@ -41,8 +41,7 @@ def _lloyd_hot_start(xr: np.ndarray, centroids: np.ndarray, niter: int, threads:
         for m in range(M):
             sub = xr[:, m * dsub:(m + 1) * dsub].astype(np.float64)
             counts = np.bincount(codes[:, m], minlength=K)
-            sums = np.zeros((K, dsub))
-            np.add.at(sums, codes[:, m], sub)
+            sums = np.stack([np.bincount(codes[:, m], weights=sub[:, j], minlength=K) for j in range(dsub)], 1)
             used = counts > 0
             c[m, used] = (sums[used] / counts[used, None]).astype(np.float32)
     return c
