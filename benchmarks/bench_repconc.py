@@ -119,10 +119,10 @@ def main() -> int:
         record("flat", "-", 0.0, *flat.search_vectors(q_test, 100, threads=args.threads))
     full_M = {int(v) for v in args.full_M.split(",") if v}
     for M in [int(v) for v in args.M.split(",")]:
-        t = time.perf_counter()
-        rotation = train_opq(x, M, 8, seed=args.seed, threads=args.threads)
-        dt_opq = time.perf_counter() - t
         if not args.no_baselines:
+            t = time.perf_counter()
+            rotation = train_opq(x, M, 8, seed=args.seed, threads=args.threads)
+            dt_opq = time.perf_counter() - t
             t = time.perf_counter()
             pq = PQIndex(x.shape[1], M, 8)
             pq.train(x, seed=args.seed, threads=args.threads)
