@@ -138,7 +138,7 @@ def run_build_repconc(args: argparse.Namespace) -> int:
     from winnow.index.repconc import RepCONCConfig, to_ivf, train_repconc
     from winnow.vectors import load_vectors
 
-    check_index_output(args.output, args.overwrite, args.vectors, args.train_queries)
+    check_index_output(args.output, args.overwrite, args.vectors, args.train_queries, args.corpus, args.queries)
     start = time.perf_counter()
     vectors, docnos = load_vectors(args.vectors)
     meta_path = Path(args.vectors) / "meta.json"

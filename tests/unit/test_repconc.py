@@ -263,3 +263,46 @@ def test_config_rejects_bad_mode():
         train_repconc(x, q, qids, qrels, docnos, _cfg(mode="bogus"))
     with pytest.raises(ValueError, match="corpus_texts"):
         train_repconc(x, q, qids, qrels, docnos, _cfg(mode="full"))
+
+
+def test_cli_build_repconc_full_mode(tmp_path, capsys):
+    """--mode full (the default) trains the encoder from texts; the index records the saved
+    query encoder and searches with it."""
+    import json
+
+    from tiny_encoder import build_tiny_model
+
+    from winnow.cli.main import main
+    from winnow.encoders import SentenceEncoder
+    from winnow.index import inspect, load
+
+    base = build_tiny_model(tmp_path / "m")
+    docs, qtexts, qids, docnos, qrels = _text_data()
+    vec = tmp_path / "emb"
+    vec.mkdir()
+    np.save(vec / "corpus.npy", SentenceEncoder(base).encode(docs))
+    (vec / "corpus_ids.txt").write_text("\n".join(docnos) + "\n")
+    (tmp_path / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, "title": "", "text": t}) + "\n"
+                                                   for d, t in zip(docnos, docs)))
+    (tmp_path / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n"
+                                                    for q, t in zip(qids, qtexts)))
+    qrels_path = tmp_path / "train.tsv"
+    qrels_path.write_text("query-id\tcorpus-id\tscore\n" +
+                          "".join(f"{k}\t{d}\t1\n" for k, v in qrels.items() for d in v))
+    out = tmp_path / "idx"
+    rc = main(["index", "build", "repconc", "--vectors", str(vec), "--corpus", str(tmp_path / "corpus.jsonl"),
+               "--queries", str(tmp_path / "queries.jsonl"), "--train-qrels", str(qrels_path),
+               "--model", str(base), "--M", "4", "--epochs", "1", "--stage2-epochs", "1", "--batch-size", "12",
+               "--stage2-batch-size", "12", "--chunk-size", "8", "--hard-negatives", "2",
+               "--sinkhorn-iters", "5", "--output", str(out)])
+    assert rc == 0
+    log = inspect(out)["info"]["training_log"]
+    assert log["config"]["mode"] == "full" and log["sinkhorn_calls"] == 2
+    index = load(out)
+    assert index.model == str((tmp_path / "idx.encoders" / "query").resolve())
+    res = index.search(qtexts[:3], k=5)
+    assert len(res.ids) == 3
+    capsys.readouterr()
+    rc = main(["index", "build", "repconc", "--vectors", str(vec), "--train-qrels", str(qrels_path),
+               "--M", "4", "--output", str(tmp_path / "idx2")])
+    assert rc != 0 and "--corpus and --queries" in capsys.readouterr().err
