@@ -29,7 +29,6 @@ MRR@10 wins (ties: the earlier one).
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -287,9 +286,3 @@ def restore(trainer: Trainer, snap: dict) -> None:
         trainer.C.copy_(snap["C"])
     if "encoder" in snap:
         trainer.q_enc.model.load_state_dict(snap["encoder"])
-
-
-def timed(fn, *args):
-    t = time.perf_counter()
-    out = fn(*args)
-    return out, time.perf_counter() - t
