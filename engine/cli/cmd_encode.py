@@ -32,8 +32,8 @@ def register(sub) -> None:
                    "the token store input of ColBERT-PRF")
     p.add_argument("--special-tokens", action="store_true",
                    help="with --tokens: keep [CLS]/[SEP] token vectors (default: dropped)")
-    p.add_argument("--batch-size", type=positive_int, default=32, help="texts per forward pass "
-                   "(default 32)")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="texts per forward pass "
+                   "(default 16)")
     p.add_argument("--max-seq-length", type=positive_int, default=None,
                    help="truncate to this many word pieces (default: the model's, 256 for "
                    "all-MiniLM-L6-v2)")
