@@ -11,7 +11,8 @@ Shared by :class:`winnow.encoders.SentenceEncoder` and :class:`winnow.colbert.Co
   batch holds texts of nearly one length.
 * **int8** (:func:`quantize_int8`, opt-in). Dynamic quantization of the Linear layers: int8
   weights, one scale per output channel; activations quantized per tensor at run time. It
-  changes the embeddings (cosine to float32 about 0.99), so it is never a default.
+  changes the embeddings (all-MiniLM-L6-v2 on SciFact: cosine to float32 0.98 on average,
+  0.97 at worst), so it is never a default.
 """
 from __future__ import annotations
 
