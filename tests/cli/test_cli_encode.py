@@ -154,3 +154,40 @@ def test_bad_input(model_dir, tmp_path, capsys):
     assert main(["encode", "--model", str(model_dir), "--input", str(tmp_path / "nope"),
                  "--output", str(tmp_path / "o")]) == 1
     assert "nope" in capsys.readouterr().err
+
+
+def test_threads_and_quantize_flags(model_dir, dataset, tmp_path, monkeypatch, capsys):
+    import torch
+
+    from winnow.encoder_runtime import available_cores
+
+    seen = []
+    real = SentenceEncoder.encode
+
+    def spy(self, texts, **kw):
+        seen.append((self.threads, self.quantize))
+        return real(self, texts, **kw)
+
+    monkeypatch.setattr(SentenceEncoder, "encode", spy)
+    before = torch.get_num_threads()
+    assert encode(model_dir, dataset, tmp_path / "default") == 0
+    assert f"{available_cores()} threads)" in capsys.readouterr().err  # default: all cores
+    assert set(seen) == {(available_cores(), None)} and torch.get_num_threads() == before
+    seen.clear()
+    out = tmp_path / "int8"
+    assert encode(model_dir, dataset, out, "--threads", "1", "--quantize", "int8") == 0
+    assert "1 threads, int8)" in capsys.readouterr().err and set(seen) == {(1, "int8")}
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["settings"]["quantize"] == "int8" and meta["model_fingerprint"].endswith("+int8")
+    fp32, _ = load_vectors(tmp_path / "default")
+    int8, _ = load_vectors(out)
+    assert np.sum(fp32 * int8, axis=1).min() > 0.98 and not np.array_equal(fp32, int8)
+    # An int8 encode never resumes into a float32 directory.
+    assert encode(model_dir, dataset, tmp_path / "default", "--quantize", "int8") == 1
+    assert "other settings" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        encode(model_dir, dataset, out, "--quantize", "int4")
+    assert exc.value.code == 2 and "invalid choice: 'int4'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        encode(model_dir, dataset, out, "--threads", "-1")
+    assert "--threads" in capsys.readouterr().err
