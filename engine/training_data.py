@@ -11,7 +11,8 @@ An example is ``(query text, positive docno, [hard negative docnos])``. Sources:
   are not judged relevant (:func:`add_hard_negatives`).
 
 **The split rule.** No query of the dataset's held-out splits (every split but the training
-one: ``test``, ``dev``...) may reach training, by id or by text: :func:`check_split` raises
+one: ``test``, ``dev``...), nor any query of a collection whose corpus gives pseudo-queries, may
+reach training, by id or by text: :func:`check_split` raises
 :class:`TrainTestLeak` when one does, and the trainers call it on everything they train on.
 Pseudo-queries whose text equals a held-out query's text are dropped for the same reason.
 """
@@ -146,6 +147,7 @@ def load_training_set(dataset_path, split: str = "train", pseudo_queries: int = 
     negatives from ``first_stage`` (default: a BM25 index of the dataset's corpus built in
     memory), checked against the held-out splits (:func:`check_split`)."""
     from winnow import datasets
+    from winnow.errors import InputFormatError
 
     ds = datasets.load(dataset_path)
     if split not in ds.splits:
@@ -169,6 +171,10 @@ def load_training_set(dataset_path, split: str = "train", pseudo_queries: int = 
     for j, corpus in enumerate(pseudo_corpora):
         other = datasets.load(corpus)
         odocs = list(other.documents())
+        try:  # that collection's queries are test queries too: none may be a pseudo-query
+            held_out.update({f"{other.name}:{q}": t for q, t in other.queries().items()})
+        except InputFormatError:  # a corpus without query files
+            pass
         # pseudo-queries of another corpus: their passages are literal texts, no docno lookup
         more = inverse_cloze_examples(odocs, pseudo_queries, seed + 1 + j, held_out)
         for ex in more:

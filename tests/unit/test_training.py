@@ -313,3 +313,23 @@ def test_cli_trains_both(tmp_path, base, capsys):
     assert json.loads((tmp_path / "cb" / "1_Dense" / "config.json").read_text())["out_features"] == 4
     assert main(["train", "colbert", *common, "--output", str(tmp_path / "cb")]) != 0
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_pseudo_corpus_queries_are_held_out(tmp_path):
+    # another collection gives pseudo-queries (sentences of its passages); one sentence is that
+    # collection's own query, which must not become a training query
+    ds = write_dataset(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    sents = ["The quick brown fox jumps over the dog.", "Gene risk in the study of mouse cells.",
+             "Blood brain cancer risk is high."]
+    with open(other / "corpus.jsonl", "w") as f:
+        f.write(json.dumps({"_id": "o1", "title": "", "text": " ".join(sents)}) + "\n")
+    with open(other / "queries.jsonl", "w") as f:
+        for i, s in enumerate(sents):
+            f.write(json.dumps({"_id": f"x{i}", "text": s}) + "\n")
+    (other / "qrels").mkdir()
+    (other / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nx0\to1\t1\n")
+    ts = load_training_set(ds, pseudo_queries=5, pseudo_corpora=[other], n_negatives=0)
+    assert {f"other:x{i}" for i in range(3)} <= set(ts.held_out)
+    assert not any(e.positive.startswith("other:") for e in ts.examples)
