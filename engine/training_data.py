@@ -85,7 +85,8 @@ def inverse_cloze_examples(documents: Iterable, n: int, seed: int = 0, held_out:
     """``n`` pseudo-queries from a corpus (``documents``: :class:`winnow.datasets.Document`
     or (docno, text) pairs): a document's title (its passage the positive), or for documents
     without a title a random sentence of >= ``min_words`` words (the passage without it the
-    positive, as in the inverse cloze task). Texts equal to a held-out query are skipped."""
+    positive, as in the inverse cloze task), or, in a text without sentence punctuation, a
+    random span of a fifth of its words. Texts equal to a held-out query are skipped."""
     docs = list(documents)
     rng = random.Random(seed)
     rng.shuffle(docs)
@@ -99,10 +100,16 @@ def inverse_cloze_examples(documents: Iterable, n: int, seed: int = 0, held_out:
             query, passage = title, text
         else:
             sents = [s for s in _SENTENCE.split(text) if len(s.split()) >= min_words]
-            if len(sents) < 2:
-                continue
-            query = rng.choice(sents)
-            passage = " ".join(s for s in _SENTENCE.split(text) if s != query)
+            if len(sents) >= 2:
+                query = rng.choice(sents)
+                passage = " ".join(s for s in _SENTENCE.split(text) if s != query)
+            else:  # no sentence punctuation (Vaswani's abstracts): a span of words instead
+                words = text.split()
+                if len(words) < 3 * min_words:
+                    continue
+                span = max(min_words, len(words) // 5)
+                a = rng.randrange(0, len(words) - span + 1)
+                query, passage = " ".join(words[a:a + span]), " ".join(words[:a] + words[a + span:])
         if _norm(query) in banned:
             continue
         out.append(Example(query, docno, positive_text=passage))

@@ -333,3 +333,15 @@ def test_pseudo_corpus_queries_are_held_out(tmp_path):
     ts = load_training_set(ds, pseudo_queries=5, pseudo_corpora=[other], n_negatives=0)
     assert {f"other:x{i}" for i in range(3)} <= set(ts.held_out)
     assert not any(e.positive.startswith("other:") for e in ts.examples)
+
+
+def test_inverse_cloze_sentence_and_span():
+    from winnow.training_data import inverse_cloze_examples
+
+    sents = ("Gene risk in the study of mouse cells. Blood brain cancer risk is high today. "
+             "The quick brown fox jumps over the dog.")
+    flat = " ".join(f"word{i}" for i in range(30))  # no punctuation: a span of 6 words
+    got = {e.positive: e for e in inverse_cloze_examples([("a", sents), ("b", flat)], 5, seed=1)}
+    assert got["a"].query in sents and got["a"].query not in got["a"].positive_text
+    assert len(got["b"].query.split()) == 6 and len(got["b"].positive_text.split()) == 24
+    assert set(got["b"].query.split()).isdisjoint(got["b"].positive_text.split())
