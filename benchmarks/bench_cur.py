@@ -27,7 +27,13 @@ queries (Cranfield: 100 anchor / 125 held out; SciFact: anchors from the train s
 queries from the test split). Every row reports the test part of the held-out queries (80%,
 seeded); the dev part (20%) only chooses the envelope's splits.
 
+With ``--scorer cross-encoder:MODEL_DIR`` the scorer is a cross-encoder (e.g. one trained by
+``winnow train cross-encoder``) instead: its exact matrix is computed pair by pair (cached per
+query row in ``benchmarks/.cache/cur/ce``, so an interrupted run resumes), the baselines become
+dense (MiniLM pooled) then CE and BM25 then CE, and the dense model is no longer the scorer.
+
     nice python benchmarks/bench_cur.py --dataset /path/to/cranfield --n-anchor 100
+    nice python benchmarks/bench_cur.py --dataset /path/to/cranfield --scorer cross-encoder:MODEL_DIR
 """
 from __future__ import annotations
 
@@ -68,6 +74,71 @@ def encode(dataset: Path, cache: Path, maxlen: int):
                  qtexts=np.array([qs[q] for q in qs]), dpool=dpool, qpool=qpool, dtok=dtok.astype(np.float16),
                  doff=doff, qtok=qtok.astype(np.float16), qoff=qoff, seconds=time.time() - t)
     return dict(np.load(out))
+
+
+def pooled_only(dataset: Path, cache: Path, maxlen: int):
+    """Documents, queries and all-MiniLM-L6-v2 pooled vectors (no token vectors: the scorer is a
+    cross-encoder): the shared precomputed embeddings when the dataset has them, else encoded
+    and cached."""
+    from winnow.datasets import load
+
+    ds = load(dataset)
+    docs = list(ds.corpus())
+    qs: dict[str, str] = {}
+    for split in (["train", "test"] if (dataset / "qrels" / "train.tsv").is_file() else [None]):
+        qs.update(ds.queries(split))
+    emb = dataset / "embeddings" / "all-MiniLM-L6-v2"
+    out = cache / f"{dataset.name}_{maxlen}_pooled.npz"
+    if (emb / "corpus.npy").is_file():
+        dids = (emb / "corpus_ids.txt").read_text().split()
+        qids_all = (emb / "query_ids.txt").read_text().split()
+        dpos, qpos = {d: i for i, d in enumerate(dids)}, {q: i for i, q in enumerate(qids_all)}
+        dpool = np.load(emb / "corpus.npy").astype(np.float32)[[dpos[d] for d, _ in docs]]
+        qpool = np.load(emb / "queries.npy").astype(np.float32)[[qpos[q] for q in qs]]
+        seconds = float(json.loads((emb / "meta.json").read_text()).get("seconds", 0) or 0)
+    elif out.is_file():
+        z = np.load(out)
+        dpool, qpool, seconds = z["dpool"], z["qpool"], float(z["seconds"])
+    else:
+        from winnow.encoders import SentenceEncoder
+
+        t = time.time()
+        enc = SentenceEncoder(max_seq_length=maxlen, batch_size=32)
+        qpool = enc.encode([qs[q] for q in qs])
+        dpool = enc.encode([x for _, x in docs], show_progress=True)
+        seconds = time.time() - t
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez(out, dpool=dpool, qpool=qpool, seconds=seconds)
+    return {"docnos": np.array([d for d, _ in docs]), "doc_texts": [x for _, x in docs], "qids": np.array(list(qs)),
+            "qtexts": np.array([qs[q] for q in qs]), "dpool": dpool, "qpool": qpool, "seconds": seconds}
+
+
+def ce_matrix(model: str, qtexts: list[str], doc_texts: list[str], cache: Path, max_length: int | None,
+              batch_size: int = 64) -> tuple[np.ndarray, float]:
+    """Exact cross-encoder scores (len(qtexts), n_docs), one cached .npy row per query text
+    (an interrupted run resumes), and CPU seconds per query row of the rows computed now."""
+    import hashlib
+
+    from winnow.rerank.scorers import CrossEncoderScorer
+
+    cache.mkdir(parents=True, exist_ok=True)
+    scorer = None
+    out = np.zeros((len(qtexts), len(doc_texts)), np.float32)
+    spent, fresh = 0.0, 0
+    for i, q in enumerate(qtexts):
+        f = cache / (hashlib.sha1(q.encode()).hexdigest()[:16] + ".npy")
+        if f.is_file():
+            out[i] = np.load(f)
+            continue
+        if scorer is None:
+            scorer = CrossEncoderScorer(model, doc_texts, batch_size=batch_size, max_length=max_length)
+        t = time.process_time()
+        out[i] = scorer.score(q, np.arange(len(doc_texts)))
+        spent += time.process_time() - t
+        fresh += 1
+        np.save(f, out[i])
+        print(f"CE row {i + 1}/{len(qtexts)} ({fresh} computed, {spent / fresh:.1f} CPU s/row)", file=sys.stderr)
+    return out, (spent / fresh if fresh else float("nan"))
 
 
 def maxsim_matrix(qtok, qoff, rows, dtok, doff, block: int = 200_000) -> tuple[np.ndarray, float]:
@@ -137,6 +208,11 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", default=str(HERE / ".cache" / "cur"))
     ap.add_argument("--out", default=str(HERE / "results" / "cur.jsonl"))
     ap.add_argument("--plot", default=None, help="PNG path (default results/cur_<dataset>.png)")
+    ap.add_argument("--scorer", default="maxsim", help="maxsim (MiniLM token MaxSim, the default) or "
+                    "cross-encoder:MODEL_DIR (e.g. a `winnow train cross-encoder` model)")
+    ap.add_argument("--ce-max-length", type=int, default=None, help="cross-encoder word pieces per pair "
+                    "(default: the model's)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of the cross-encoder")
     args = ap.parse_args(argv)
     dataset = Path(args.dataset)
     budgets = [int(b) for b in args.budgets.split(",")]
@@ -144,9 +220,20 @@ def main(argv=None) -> int:
     env_kis = [int(b) for b in args.envelope_k_i.split(",")]
     ks = [int(k) for k in args.ks.split(",")]
 
-    data = encode(dataset, Path(args.cache), args.maxlen)
+    use_ce = args.scorer.startswith("cross-encoder:")
+    if use_ce:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        ce_model = args.scorer.partition(":")[2]
+        data = pooled_only(dataset, Path(args.cache), args.maxlen)
+        n = len(data["docnos"])
+        scorer_name = "CE " + Path(ce_model).name
+    else:
+        data = encode(dataset, Path(args.cache), args.maxlen)
+        n = len(data["doff"]) - 1
+        scorer_name = "MaxSim"
     qids, qtexts = [str(q) for q in data["qids"]], [str(t) for t in data["qtexts"]]
-    n = len(data["doff"]) - 1
     rng = np.random.default_rng(args.seed)
     test_split = dataset / "qrels" / "test.tsv"
     train_file = dataset / "qrels" / "train.tsv"
@@ -171,9 +258,14 @@ def main(argv=None) -> int:
           f"test queries", file=sys.stderr)
 
     t0 = time.perf_counter()
-    S, per_query_s = maxsim_matrix(data["qtok"], data["qoff"], anchor_rows + test_rows + dev_rows, data["dtok"],
-                                   data["doff"])
-    print(f"exact MaxSim matrix in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    rows = anchor_rows + test_rows + dev_rows
+    if use_ce:
+        tag = f"{Path(ce_model).name}_{args.ce_max_length or 'default'}"
+        S, per_query_s = ce_matrix(ce_model, [qtexts[r] for r in rows], data["doc_texts"],
+                                   Path(args.cache) / "ce" / dataset.name / tag, args.ce_max_length)
+    else:
+        S, per_query_s = maxsim_matrix(data["qtok"], data["qoff"], rows, data["dtok"], data["doff"])
+    print(f"exact {scorer_name} matrix in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     na, nt = len(anchor_rows), len(test_rows)
     R, S_test, S_dev = S[:na], S[na:na + nt], S[na + nt:]
     test_texts = [qtexts[r] for r in test_rows]
@@ -193,7 +285,7 @@ def main(argv=None) -> int:
     E = env()
 
     def emit(method, budget, ids, calls, extra=None):
-        rec = {"bench": "cur", "dataset": dataset.name, "method": method, "budget": budget,
+        rec = {"bench": "cur", "dataset": dataset.name, "scorer": args.scorer, "method": method, "budget": budget,
                "calls_per_query": round(calls, 2), "n_docs": n, "n_anchor_queries": len(anchor_rows),
                "n_test_queries": len(test_rows), "n_dev_queries": len(dev_rows),
                **{f"recall@{k}": round(recall(ids, S_test, k), 4) for k in ks},
@@ -267,25 +359,26 @@ def main(argv=None) -> int:
     for b in budgets:
         _, cand = flat.search_vectors(qv, b)
         ids, calls = retrieve_then_score(cand, S_test, max(ks))
-        emit("dense MiniLM + MaxSim", b, ids, calls, {"index_calls": 0, "index_seconds": float(data["seconds"])})
+        emit(f"dense MiniLM + {scorer_name}", b, ids, calls, {"index_calls": 0, "index_seconds": float(data["seconds"])})
         res = bm.search(dict(zip(map(str, range(len(test_texts))), test_texts)), k=b)
         cand = np.full(res.ids.shape, -1, np.int64)
         for qi in range(res.nq):
             row = res.ids[qi][res.ids[qi] >= 0]
             cand[qi, :len(row)] = [pos[d] for d in res.docnos.lookup(row)]
         ids, calls = retrieve_then_score(cand, S_test, max(ks))
-        emit("BM25 + MaxSim", b, ids, calls, {"index_calls": 0, "index_seconds": round(bm_s, 2)})
+        emit(f"BM25 + {scorer_name}", b, ids, calls, {"index_calls": 0, "index_seconds": round(bm_s, 2)})
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a") as f:
         for r in records:
             f.write(json.dumps(r) + "\n")
-    plot(records, ks, Path(args.plot or out.parent / f"cur_{dataset.name}.png"), dataset.name)
+    suffix = "" if not use_ce else "_ce"
+    plot(records, ks, Path(args.plot or out.parent / f"cur_{dataset.name}{suffix}.png"), dataset.name, scorer_name)
     return 0
 
 
-def plot(records, ks, path: Path, name: str) -> None:
+def plot(records, ks, path: Path, name: str, scorer_name: str = "MaxSim") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -299,7 +392,7 @@ def plot(records, ks, path: Path, name: str) -> None:
             pts = sorted((r["budget"], r[f"recall@{k}"]) for r in records if r["method"] == m)
             style = "--" if m.startswith(("dense", "BM25")) else "-"
             ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", ms=3, label=m)
-        ax.set_title(f"{name}: top-{k} recall vs MaxSim exact")
+        ax.set_title(f"{name}: top-{k} recall vs {scorer_name} exact")
         ax.set_xlabel("scorer calls per query (budget)")
         ax.set_ylabel(f"top-{k} recall")
         ax.grid(alpha=0.3)

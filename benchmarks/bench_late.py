@@ -7,7 +7,9 @@ batch matmul + max + weighted sum) on the same synthetic data in the same run.
 ``quality``: BM25 (the pyserini reference run), MaxSim end-to-end (IVF-PQ candidate generation
 over all token vectors + exact MaxSim), + ColBERT-PRF ReRanker, + ColBERT-PRF Ranker, and
 MaxSim end-to-end over a PQ-compressed store, on a collection whose documents and queries were
-encoded with ``winnow encode --tokens`` (all-MiniLM-L6-v2 token outputs: **not** a ColBERT model).
+encoded with ``winnow encode --tokens`` (all-MiniLM-L6-v2 token outputs: **not** a ColBERT model),
+or (``--store``) on a token store built with ``winnow index build tokens --model MODEL``, e.g. a
+ColBERT model trained by ``winnow train colbert`` (then every protocol uses the store's own token ANN).
 Two protocols (``--protocols``), each with its own token ANN and MaxSim E2E first pass:
 
 * ``reference`` (issue 18, pyterrier_colbert's): token ANN ``build_token_ann(preset="colbert")``
@@ -21,6 +23,7 @@ One JSON line per operating point (stdout, and appended to ``--out``).
 
     python benchmarks/bench_late.py throughput [--dim 128] [--threads 2]
     python benchmarks/bench_late.py quality --docs DIR --queries DIR --qrels FILE --bm25-run FILE
+    python benchmarks/bench_late.py quality --store STORE --topics DATASET --split test --qrels FILE --bm25-run FILE
 """
 from __future__ import annotations
 
@@ -141,26 +144,40 @@ def quality(args) -> None:
 
     warnings.simplefilter("ignore", RuntimeWarning)
     t0 = time.perf_counter()
-    vecs, tids, off, docnos = load_tokens(args.docs)
-    meta = json.loads((Path(args.docs) / "meta.json").read_text())
-    special = special_ids_from_vocab(meta.get("model_path"))
-    store = TokenStore(vecs, tids, off, docnos, special_ids=special)
-    store_pq = None if args.no_pq else TokenStore(vecs, tids, off, docnos, pq_M=args.pq, train_size=50_000,
-                                                  threads=args.threads, special_ids=special)
-    anns = {}
-    for proto in args.protocols:
-        if proto == "reference":
-            anns[proto] = build_token_ann(store, nlist=args.ref_nlist, M=args.ref_ann_M, threads=args.threads,
-                                          preset="colbert")
-        else:
-            anns[proto] = build_token_ann(store, nlist=args.nlist, M=args.ann_M, train_size=50_000,
-                                          threads=args.threads, preset="winnow")
-    build_s = time.perf_counter() - t0
-    print(f"built stores + ANN in {build_s:.0f} s ({store.ntokens:,} tokens; "
-          + ", ".join(f"{p}: nlist {a.nlist} M {a.M} {a.metric}" for p, a in anns.items()) + ")", file=sys.stderr)
-    qv, qt, qoff, qids = load_tokens(args.queries)
-    qtok = {q: (np.asarray(qv[qoff[i]:qoff[i + 1]], np.float32), np.asarray(qt[qoff[i]:qoff[i + 1]]))
-            for i, q in enumerate(qids)}
+    if args.store:  # a store built by `winnow index build tokens --model MODEL` (e.g. a trained ColBERT)
+        from winnow.cli.common import load_queries
+
+        loaded = MaxSimRetriever.load(args.store, faiss_depth=args.faiss_depth, nprobe=args.nprobe, k=1000,
+                                      threads=args.threads)
+        store, store_pq = loaded.store, None
+        topics = load_queries(args.topics, args.split)
+        qids = list(topics)
+        # encoded once here and kept by qid (the PRF stages ask again)
+        qtok = dict(zip(qids, loaded.query_vectors(qids, [topics[q] for q in qids])))
+        anns = {proto: loaded.ann for proto in args.protocols}  # the store's own token ANN
+        build_s = time.perf_counter() - t0
+        print(f"loaded store, encoded {len(qids)} queries in {build_s:.0f} s", file=sys.stderr)
+    else:
+        vecs, tids, off, docnos = load_tokens(args.docs)
+        meta = json.loads((Path(args.docs) / "meta.json").read_text())
+        special = special_ids_from_vocab(meta.get("model_path"))
+        store = TokenStore(vecs, tids, off, docnos, special_ids=special)
+        store_pq = None if args.no_pq else TokenStore(vecs, tids, off, docnos, pq_M=args.pq, train_size=50_000,
+                                                      threads=args.threads, special_ids=special)
+        anns = {}
+        for proto in args.protocols:
+            if proto == "reference":
+                anns[proto] = build_token_ann(store, nlist=args.ref_nlist, M=args.ref_ann_M, threads=args.threads,
+                                              preset="colbert")
+            else:
+                anns[proto] = build_token_ann(store, nlist=args.nlist, M=args.ann_M, train_size=50_000,
+                                              threads=args.threads, preset="winnow")
+        build_s = time.perf_counter() - t0
+        print(f"built stores + ANN in {build_s:.0f} s ({store.ntokens:,} tokens; "
+              + ", ".join(f"{p}: nlist {a.nlist} M {a.M} {a.metric}" for p, a in anns.items()) + ")", file=sys.stderr)
+        qv, qt, qoff, qids = load_tokens(args.queries)
+        qtok = {q: (np.asarray(qv[qoff[i]:qoff[i + 1]], np.float32), np.asarray(qt[qoff[i]:qoff[i + 1]]))
+                for i, q in enumerate(qids)}
     queries = {q: "" for q in qids}
     kw = dict(query_tokens=qtok, faiss_depth=args.faiss_depth, nprobe=args.nprobe, k=1000, threads=args.threads)
     runs, lat, proto_of = {}, {}, {}
@@ -235,8 +252,12 @@ def main(argv=None) -> None:
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--out", default=None, help="append JSON lines here")
     q.add_argument("--name", required=True)
-    q.add_argument("--docs", required=True, help="`winnow encode --tokens` output of the corpus")
-    q.add_argument("--queries", required=True, help="`winnow encode --queries --tokens` output")
+    q.add_argument("--docs", help="`winnow encode --tokens` output of the corpus")
+    q.add_argument("--queries", help="`winnow encode --queries --tokens` output")
+    q.add_argument("--store", help="instead of --docs/--queries: a token store built by `winnow index build "
+                   "tokens --model MODEL` (queries encoded with the store's model; no PQ-store run)")
+    q.add_argument("--topics", help="with --store: queries file or dataset directory")
+    q.add_argument("--split", default=None, help="with --store and a dataset directory: the query split")
     q.add_argument("--qrels", required=True)
     q.add_argument("--bm25-run", required=True, help="BM25 TREC run (e.g. shared refs/pyserini-bm25)")
     q.add_argument("--rel", type=int, default=None, help="binary relevance threshold (DL: 2)")
@@ -255,6 +276,8 @@ def main(argv=None) -> None:
     q.add_argument("--no-pq", action="store_true", help="skip the PQ-store run")
     q.add_argument("--kmeans", choices=["sklearn", "winnow"], default="sklearn")
     args = ap.parse_args(argv)
+    if args.cmd == "quality" and not (args.store and args.topics) and not (args.docs and args.queries):
+        ap.error("quality needs --docs and --queries, or --store and --topics")
     throughput(args) if args.cmd == "throughput" else quality(args)
 
 

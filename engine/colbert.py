@@ -16,6 +16,10 @@ Two kinds, one interface (``encode_queries(texts) -> list of (q_i (nq_i, dim), i
   The directory holds a Hugging Face BERT (``config.json``, tokenizer files) and weights
   (``model.safetensors`` or ``pytorch_model.bin``) whose keys are ``bert.*`` (or bare BERT keys)
   plus ``linear.weight``, as ColBERTv2's ``HF_ColBERT`` saves them. Nothing is downloaded.
+* :class:`winnow.colbert_pylate.PyLateEncoder` -- a PyLate-format checkpoint (a
+  sentence-transformers directory: Transformer + Dense modules, "[Q] "/"[D] " prefix tokens; the
+  layout of most ColBERT models published today and of ``winnow train colbert``), in a module of
+  its own; :func:`load_late_encoder` picks it by the directory's ``modules.json``.
 """
 from __future__ import annotations
 
@@ -242,11 +246,16 @@ def _load_state(path: Path) -> dict:
 
 def load_late_encoder(model=None, mask_punctuation: bool | None = None, **kwargs):
     """A ColBERT checkpoint directory (its weights hold ``linear.weight``) -> :class:`ColBERTEncoder`,
+    a PyLate checkpoint (Transformer + Dense modules) -> :class:`winnow.colbert_pylate.PyLateEncoder`,
     anything else (default: the packaged MiniLM) -> :class:`SentenceTokenEncoder`.
     ``mask_punctuation`` (ColBERT only; None: the encoder's default, False) drops punctuation
     from documents; the sentence-transformers stand-in never masks it."""
-    if isinstance(model, (SentenceTokenEncoder, ColBERTEncoder)):
+    from winnow.colbert_pylate import PyLateEncoder, is_pylate_dir
+
+    if isinstance(model, (SentenceTokenEncoder, ColBERTEncoder, PyLateEncoder)):
         return model
+    if model is not None and is_pylate_dir(model):
+        return PyLateEncoder(model, **{k: v for k, v in kwargs.items() if k in ("batch_size", "threads")})
     if model is not None and _is_colbert_dir(Path(model)):
         kw = {k: v for k, v in kwargs.items() if k in ("batch_size", "threads")}
         if mask_punctuation is not None:

@@ -14,7 +14,7 @@ Every error is a :class:`ConfigError` whose message starts with the offending ke
 Pipeline expressions are parsed with :mod:`ast` and only these forms are accepted (never
 evaluated): an index or pipeline name; ``rrf(a, b, ..., rrf_k=60, depth=1000, weights=[..])``;
 ``score_sum(a, b, normalise="zscore")``; ``expr % 100`` (cutoff); ``expr >> stage(...)``
-with a stage registered in :data:`STAGES` (``cutoff(k)`` today; rerankers register later).
+with a stage registered in :data:`STAGES` (``cutoff(k)``, ``cross_encoder(path=..., corpus=...)``, the late-interaction and CUR stages).
 """
 from __future__ import annotations
 
@@ -114,6 +114,15 @@ def _cosine_adapter(path: str, **kwargs):
 
 
 register_stage("cosine_adapter", _cosine_adapter, ("path", "index", "calibrate_only", "threshold"))
+
+
+def _cross_encoder(path: str, **kwargs):
+    from winnow.rerank.cross_encoder import cross_encoder  # torch and sentence-transformers imported lazily
+
+    return cross_encoder(path, **kwargs)
+
+
+register_stage("cross_encoder", _cross_encoder, ("path", "corpus", "k", "batch_size", "max_length"))
 
 
 def _cur(path: str, **kwargs):

@@ -1,4 +1,5 @@
-"""``winnow train adapter``: fit a Cosine Adapter relevance filter for an index."""
+"""``winnow train adapter|cross-encoder|colbert``: fit a Cosine Adapter relevance filter for an
+index, train a cross-encoder reranker, or train a ColBERT model (PyLate layout)."""
 from __future__ import annotations
 
 import argparse
@@ -11,9 +12,10 @@ FAMILIES = ("linear", "sqrt", "quadratic", "power")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train models on top of an index (adapter)",
-                       description="Train a model on top of an index. The one model so far is "
-                       "adapter, the Cosine Adapter relevance filter.")
+    p = sub.add_parser("train", help="train models (adapter, cross-encoder, colbert)",
+                       description="Train a model: adapter (the Cosine Adapter relevance filter of an "
+                       "index), cross-encoder (a reranker, sentence-transformers' CrossEncoder) or colbert "
+                       "(a late-interaction model saved in the PyLate layout).")
     models = p.add_subparsers(dest="model", metavar="MODEL")
     models.required = True
     a = models.add_parser("adapter", help="train a Cosine Adapter relevance filter",
@@ -43,6 +45,9 @@ def register(sub) -> None:
                    "adapter and --overwrite be given)")
     add_overwrite(a, "adapter")
     a.set_defaults(func=run)
+    from winnow.cli.cmd_train_models import register_model_trainers
+
+    register_model_trainers(models)
 
 
 def run(args: argparse.Namespace) -> int:
