@@ -30,9 +30,7 @@ def collection_stats(shard_stats: Sequence[dict]) -> dict:
 
 def shard_terms(index: BM25Index) -> list[bytes]:
     """The shard's terms (UTF-8 bytes) in term-id order (sorted bytewise)."""
-    data = np.asarray(index.arrays["term_bytes"], np.uint8).tobytes()
-    off = np.asarray(index.arrays["term_offsets"], np.int64)
-    return [data[off[t]:off[t + 1]] for t in range(len(off) - 1)]
+    return [term.encode("utf-8") for term in index.terms()]
 
 
 def collection_df(shards: Sequence[BM25Index]) -> list[np.ndarray]:
@@ -59,8 +57,9 @@ def collection_df(shards: Sequence[BM25Index]) -> list[np.ndarray]:
 
 def _sorted_docnos(s: int, index: BM25Index) -> Iterator[tuple[bytes, int, int]]:
     """(docno bytes, shard, local id) of shard ``s`` in docno byte order (its docno_order)."""
-    data = np.asarray(index.arrays["docno_bytes"], np.uint8).tobytes()
-    off = np.asarray(index.arrays["docno_offsets"], np.int64)
+    # through the docno table: a numbered-docno index stores no docno bytes (docno_range)
+    data = np.asarray(index.docnos.data, np.uint8).tobytes()
+    off = np.asarray(index.docnos.offsets, np.int64)
     for d in np.asarray(index.arrays["docno_order"]).tolist():
         yield data[off[d]:off[d + 1]], s, d
 
