@@ -594,7 +594,8 @@ def main(argv=None) -> int:
                     if "docs_per_s_minus_startup" in ar:
                         rec["ratio"][f"docs_per_s/{anc}_minus_startup"] = r["docs_per_s"] / ar["docs_per_s_minus_startup"]
                     rec["ratio"][f"index_bytes/{anc}"] = r["index_bytes"] / ar["index_bytes"]
-                    rec["ratio"][f"peak_rss/{anc}"] = r["peak_rss_bytes"] / ar["peak_rss_bytes"]
+                    if ar.get("peak_rss_bytes"):  # unknown (0) for an index reused from an older run
+                        rec["ratio"][f"peak_rss/{anc}"] = r["peak_rss_bytes"] / ar["peak_rss_bytes"]
         records.append(rec)
     for s, r in search_res.items():
         for k in ks:
@@ -667,7 +668,8 @@ def markdown(spec, systems, threads_list, ks, idx_res, search_res, qual, agree, 
                 else:
                     row.append("–")
             w, x = idx_res.get(("winnow", threads_list[0])), idx_res.get((anc, threads_list[0]))
-            row += [f"{w['index_bytes'] / x['index_bytes']:.2f}x", f"{w['peak_rss_bytes'] / x['peak_rss_bytes']:.2f}x"]
+            row += [f"{w['index_bytes'] / x['index_bytes']:.2f}x",
+                    f"{w['peak_rss_bytes'] / x['peak_rss_bytes']:.2f}x" if x.get("peak_rss_bytes") else "–"]
             lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     # searching
