@@ -76,8 +76,10 @@ def _prepare_output(path: str, overwrite: bool) -> Path:
     if out.exists():
         if not overwrite:
             raise FileExistsError(f"{path} exists; pass --overwrite to replace a model directory there")
-        if not (out.is_dir() and (out / "config.json").is_file() and (out / "modules.json").is_file()):
-            raise FileExistsError(f"{path} exists and is not a model directory; not replacing it")
+        # only a model this command trained (it writes winnow_training.json) is ours to replace:
+        # any other model directory (a downloaded or base checkpoint) is the user's
+        if not (out.is_dir() and (out / "winnow_training.json").is_file()):
+            raise FileExistsError(f"{path} exists and is not a model trained by `winnow train`; not replacing it")
         shutil.rmtree(out)
     return out
 

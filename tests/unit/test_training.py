@@ -313,6 +313,14 @@ def test_cli_trains_both(tmp_path, base, capsys):
     assert json.loads((tmp_path / "cb" / "1_Dense" / "config.json").read_text())["out_features"] == 4
     assert main(["train", "colbert", *common, "--output", str(tmp_path / "cb")]) != 0
     assert "--overwrite" in capsys.readouterr().err
+    # --overwrite replaces a model this command trained ...
+    assert main(["train", "cross-encoder", *common, "--max-length", "24", "--output", str(tmp_path / "ce"),
+                 "--overwrite"]) == 0
+    # ... and never a model directory it did not write (here the base model itself)
+    before = sorted(p.name for p in Path(base).iterdir())
+    assert main(["train", "cross-encoder", *common, "--max-length", "24", "--output", str(base), "--overwrite"]) != 0
+    assert "not a model trained by `winnow train`" in capsys.readouterr().err
+    assert sorted(p.name for p in Path(base).iterdir()) == before
 
 
 def test_pseudo_corpus_queries_are_held_out(tmp_path):
