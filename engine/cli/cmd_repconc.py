@@ -166,8 +166,14 @@ def run_build_repconc(args: argparse.Namespace) -> int:
     else:
         texts, queries, qids, qtexts = _full_mode_inputs(args, docnos, qrels, queries, qids)
         enc_out = Path(args.encoder_output or f"{args.output.rstrip('/')}.encoders")
-        if enc_out.exists() and any(enc_out.iterdir()) and not args.overwrite:
-            raise FileExistsError(f"{enc_out}: encoder output exists (give --overwrite or another --encoder-output)")
+        if enc_out.exists() and any(enc_out.iterdir()):
+            if not args.overwrite:
+                raise FileExistsError(f"{enc_out}: encoder output exists (give --overwrite or another --encoder-output)")
+            # --overwrite replaces only what an earlier run wrote there (query/ and doc/ and nothing
+            # else); files in any other directory are the user's
+            if not enc_out.is_dir() or {p.name for p in enc_out.iterdir()} - {"query", "doc"}:
+                raise FileExistsError(f"{enc_out}: exists and is not an encoder output of `winnow index build "
+                                      "repconc` (only query/ and doc/); not writing into it")
         res = train_repconc(vectors, queries, qids, qrels, docnos, cfg, model=args.model or model,
                             corpus_texts=texts, query_texts=qtexts, encoder_output=enc_out)
     index = res.index if not args.ivf else to_ivf(res.index, vectors if args.mode == "centroids" else None,
