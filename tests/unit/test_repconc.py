@@ -306,3 +306,13 @@ def test_cli_build_repconc_full_mode(tmp_path, capsys):
     rc = main(["index", "build", "repconc", "--vectors", str(vec), "--train-qrels", str(qrels_path),
                "--M", "4", "--output", str(tmp_path / "idx2")])
     assert rc != 0 and "--corpus and --queries" in capsys.readouterr().err
+    # --overwrite never writes encoders into a directory an earlier run did not make
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    rc = main(["index", "build", "repconc", "--vectors", str(vec), "--corpus", str(tmp_path / "corpus.jsonl"),
+               "--queries", str(tmp_path / "queries.jsonl"), "--train-qrels", str(qrels_path),
+               "--model", str(base), "--M", "4", "--output", str(tmp_path / "idx3"),
+               "--encoder-output", str(theirs), "--overwrite"])
+    assert rc != 0 and "not writing into it" in capsys.readouterr().err
+    assert sorted(p.name for p in theirs.iterdir()) == ["notes.txt"]
