@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from winnow.errors import IndexFormatError
-from winnow.index.format import check_files, check_version, inspect, verify_checksums
+from winnow.index.format import inspect, open_index
 
 FORMAT = "winnow.sharded"
 FORMAT_VERSION = (1, 0)
@@ -67,13 +67,7 @@ def read_manifest(path, verify: bool = False) -> dict:
     """meta.json of a sharded index, checked: format, version, file sizes (checksums with
     ``verify``) and the shard table (names, contiguous offsets, counts)."""
     path = Path(path)
-    meta = inspect(path)
-    if meta["format"] != FORMAT:
-        raise IndexFormatError(f"{path}: index format is {meta['format']}, not {FORMAT}")
-    check_version(meta, path, FORMAT_VERSION[0])
-    check_files(meta, path)
-    if verify:
-        verify_checksums(meta, path)
+    meta = open_index(path, FORMAT, FORMAT_VERSION[0], mmap=True, verify=verify)
     params, shards = meta.get("params"), meta.get("shards")
     if not isinstance(params, dict) or params.get("shard_format") not in SHARD_FORMATS:
         raise IndexFormatError(f"{path}/meta.json: params.shard_format must be one of {SHARD_FORMATS}")

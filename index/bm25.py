@@ -27,7 +27,7 @@ from winnow.results import Results
 from winnow.stage import Retriever, as_queries
 from winnow.validation import first_bad_text, name_some
 from winnow.index import analysis, bm25_layout, doc_store, invariants
-from winnow.index.format import check_files, check_version, inspect, register_format, save_directory
+from winnow.index.format import open_index, register_format, save_directory
 
 FORMAT = "winnow.bm25"
 # 2.0: narrow integer tables, front-coded terms, no cf.npy (index/bm25_layout.py); 1.x indexes still load
@@ -396,11 +396,8 @@ class BM25Index(Retriever):
         a flipped payload byte until verified (``verify=True``, ``winnow index verify``).
         """
         path = Path(path)
-        meta = inspect(path)
-        if meta["format"] != FORMAT:
-            raise IndexFormatError(f"{path}: index format is {meta['format']}, not {FORMAT}")
-        check_version(meta, path, FORMAT_VERSION[0])
-        check_files(meta, path)
+        # checksums, when asked for, are taken by read_arrays as it reads each file
+        meta = open_index(path, FORMAT, FORMAT_VERSION[0], mmap, verify=False)
         verify = (not mmap) if verify is None else bool(verify)
         arrays = bm25_layout.read_arrays(meta, path, mmap, verify)
         invariants.verify_structure(meta, path, mmap, verify)

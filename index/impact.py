@@ -30,7 +30,7 @@ from winnow.results import Results
 from winnow.stage import Retriever, as_queries
 from winnow.index import bm25_layout, invariants
 from winnow.index.bm25 import _prefetch
-from winnow.index.format import check_files, check_version, inspect, register_format, save_directory
+from winnow.index.format import open_index, register_format, save_directory
 from winnow.index.impact_input import (as_integer_impacts, check_vector, is_vector_path, linear_scale,
                                        parse_quantize, quantize_linear, read_json_vectors, read_pairs)
 
@@ -208,11 +208,8 @@ class ImpactIndex(Retriever):
         """Open a saved index (checks as :meth:`BM25Index.load`: meta.json, sizes, headers,
         offsets, block tables and bounds; ``verify`` (default ``not mmap``) checksums every byte)."""
         path = Path(path)
-        meta = inspect(path)
-        if meta["format"] != FORMAT:
-            raise IndexFormatError(f"{path}: index format is {meta['format']}, not {FORMAT}")
-        check_version(meta, path, FORMAT_VERSION[0])
-        check_files(meta, path)
+        # checksums, when asked for, are taken by read_arrays as it reads each file
+        meta = open_index(path, FORMAT, FORMAT_VERSION[0], mmap, verify=False)
         verify = (not mmap) if verify is None else bool(verify)
         arrays = bm25_layout.read_arrays(meta, path, mmap, verify)
         invariants.verify_structure(meta, path, mmap, verify)
