@@ -87,16 +87,16 @@ def global_stats(index: BM25Index, stats: dict) -> dict:
 
 
 def global_bounds(index: BM25Index, idf_df: np.ndarray, stats: dict, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """(block_max_x (B,), term_max_x (T,)) float32 of the shard under collection statistics."""
+    """(block_max_x (B,), multi_max_x (M,)) float32 of the shard under collection statistics."""
     arrays = dict(index.arrays, idf_df=np.ascontiguousarray(idf_df, np.uint32))
     return _core.bm25_block_maxima(arrays, global_stats(index, stats), index.params["k1"], index.params["b"],
                                    index.params["scoring"], threads, source=str(index.path or ""))
 
 
 def shard_view(index: BM25Index, idf_df: np.ndarray, stats: dict, block_max_x: np.ndarray,
-               term_max_x: np.ndarray) -> BM25Index:
+               multi_max_x: np.ndarray) -> BM25Index:
     """The shard scoring with collection statistics: a BM25Index over the same postings."""
-    arrays = dict(index.arrays, idf_df=idf_df, block_max_x=block_max_x, term_max_x=term_max_x)
+    arrays = dict(index.arrays, idf_df=idf_df, block_max_x=block_max_x, multi_max_x=multi_max_x)
     view = BM25Index(arrays, global_stats(index, stats), index.params, index.path, index.k)
     view.docnos.source = index.docnos.source
     view._attach_store(index.store)

@@ -51,9 +51,9 @@ def _bm25_bounds_task(out: str, side_prefix: str, stats: dict, threads: int) -> 
 
     index = BM25Index.load(out, mmap=True, verify=False)
     idf_df = np.load(f"{side_prefix}.idf_df.npy")
-    block_max, term_max = bm25_global.global_bounds(index, idf_df, stats, threads)
+    block_max, multi_max = bm25_global.global_bounds(index, idf_df, stats, threads)
     np.save(f"{side_prefix}.block_max_x.npy", block_max)
-    np.save(f"{side_prefix}.term_max_x.npy", term_max)
+    np.save(f"{side_prefix}.multi_max_x.npy", multi_max)
 
 
 def build_sharded_bm25(docs, path, n_shards: int, *, k1: float = 0.9, b: float = 0.4, scoring: str = "lucene",

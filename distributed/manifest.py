@@ -6,7 +6,7 @@ Layout of a sharded index directory::
     DIR/shard_000/ ...            one Winnow index per shard (winnow.bm25, .flat, .pq, .ivf, .hnsw)
     DIR/shard_000.idf_df.npy      BM25: (T_s,) uint32 collection df of each of the shard's terms
     DIR/shard_000.block_max_x.npy BM25: (B_s,) float32 pruning bounds under collection statistics
-    DIR/shard_000.term_max_x.npy  BM25: (T_s,) float32
+    DIR/shard_000.multi_max_x.npy BM25: (M_s,) float32 (the shard's multi-block terms: index_data.hpp)
     DIR/shard_000.docno_rank.npy  BM25: (n_s,) uint64 rank of each document's docno among all
                                   the collection's (byte order): the docno tie rule in a merge
 
@@ -25,9 +25,11 @@ from winnow.errors import IndexFormatError
 from winnow.index.format import inspect, open_index
 
 FORMAT = "winnow.sharded"
-FORMAT_VERSION = (1, 0)
+# 2.0: format 3 BM25 shards (bounds for multi-block terms only: multi_max_x.npy); a 1.x
+# manifest's BM25 bounds (term_max_x.npy, format 2 block tables) are recomputed at load
+FORMAT_VERSION = (2, 0)
 SHARD_FORMATS = ("winnow.bm25", "winnow.flat", "winnow.pq", "winnow.ivf", "winnow.hnsw")
-BM25_SIDE_FILES = ("idf_df", "block_max_x", "term_max_x", "docno_rank")
+BM25_SIDE_FILES = ("idf_df", "block_max_x", "multi_max_x", "docno_rank")
 _NAME = re.compile(r"shard_\d{3,}")
 
 

@@ -30,7 +30,8 @@ from winnow.index import analysis, bm25_layout, doc_store, invariants
 from winnow.index.format import open_index, register_format, save_directory
 
 FORMAT = "winnow.bm25"
-# 2.0: narrow integer tables, front-coded terms, no cf.npy (index/bm25_layout.py); 1.x indexes still load
+# 3.0: block tables for multi-block terms only; 2.0: narrow integer tables, front-coded terms,
+# no cf.npy (index/bm25_layout.py); 1.x and 2.x indexes still load
 FORMAT_VERSION = bm25_layout.FORMAT_VERSION
 
 
@@ -351,7 +352,7 @@ class BM25Index(Retriever):
         params = dict(self.params)
         params.update({k: v for k, v in (("k1", k1), ("b", b), ("scoring", scoring)) if v is not None})
         arrays = dict(self.arrays)
-        arrays["block_max_x"], arrays["term_max_x"] = _core.bm25_block_maxima(
+        arrays["block_max_x"], arrays["multi_max_x"] = _core.bm25_block_maxima(
             self.arrays, self._stats, params["k1"], params["b"], params["scoring"], check_threads(threads),
             source=str(self.path or ""))
         view = BM25Index(arrays, self._stats, params, self.path, self.k)

@@ -3,7 +3,8 @@ SPLADE, uniCOIL, DeepImpact), as Anserini's impact indexes and PISA's quantized 
 
 It is the BM25 index's machinery with the integer impact in the postings' frequency slot
 (same builder, block codec, block tables and files) and the largest impact per block and
-per term as pruning bounds (``block_max_x``, ``term_max_x``). A document scores
+per multi-block term as pruning bounds (``block_max_x``, ``multi_max_x``; a single-block
+term's bound comes from its decoded block). A document scores
 
     score(d) = sum over query terms t of w_q(t) * impact(d, t)
 
@@ -35,7 +36,7 @@ from winnow.index.impact_input import (as_integer_impacts, check_vector, is_vect
                                        parse_quantize, quantize_linear, read_json_vectors, read_pairs)
 
 FORMAT = "winnow.impact"
-# 2.0: the BM25 index's format 2 files (index/bm25_layout.py); 1.x indexes still load
+# 3.0 / 2.0: the BM25 index's format 3 / 2 files (index/bm25_layout.py); 1.x and 2.x indexes still load
 FORMAT_VERSION = bm25_layout.FORMAT_VERSION
 
 
@@ -128,9 +129,9 @@ class ImpactIndex(Retriever):
                 bar.close()
         arrays, stats = builder.finish()
         arrays = bm25_layout.compact(arrays)
-        arrays["block_max_x"], arrays["term_max_x"] = _core.impact_maxima(arrays, stats, threads)
+        arrays["block_max_x"], arrays["multi_max_x"], max_impact = _core.impact_maxima(arrays, stats, threads)
         params = {"quantize": "none" if bits is None else bits, "analyzer": analyzer,
-                  "max_weight": max_weight, "scale": None if scale is None else float(scale)}
+                  "max_weight": max_weight, "scale": None if scale is None else float(scale), "max_impact": max_impact}
         return cls(arrays, stats, params)
 
     # -- searching -------------------------------------------------------------------------
@@ -184,13 +185,19 @@ class ImpactIndex(Retriever):
         n = int(self._stats["n_docs_with_terms"])
         return {**self.params, "n_docs": self.n_docs, "n_docs_with_terms": n, "n_empty_docs": self.n_docs - n,
                 "n_terms": self.n_terms, "n_postings": int(self.arrays["df"].sum(dtype=np.uint64)),
-                "max_impact": float(self.arrays["term_max_x"].max()) if self.n_terms else 0.0,
+                "max_impact": float(self._max_impact()),
                 "postings_bytes": int(self.arrays["postings"].nbytes), "index_bytes": self.nbytes}
+
+    def _max_impact(self) -> int:
+        """The largest stored impact: recorded at build (format 3), else found by decoding."""
+        if "max_impact" not in self.params:  # an index saved by an earlier winnow
+            self.params["max_impact"] = int(_core.impact_maxima(self.arrays, self._stats)[2])
+        return int(self.params["max_impact"])
 
     def __repr__(self) -> str:
         return f"ImpactIndex(n_docs={self.n_docs}, n_terms={self.n_terms}, quantize={self.params['quantize']!r})"
 
-    # -- files (the BM25 index's files; block_max_x / term_max_x hold max impacts) -----------
+    # -- files (the BM25 index's files; block_max_x / multi_max_x hold max impacts) ----------
     def save(self, path, overwrite: bool = False) -> None:
         """Save as an index directory (atomic, as :meth:`BM25Index.save`)."""
 

@@ -28,12 +28,14 @@ TERMS_PER_BLOCK = 16  # front-coded term dictionary (csrc/core/sparse/term_dicti
 # that happens to stay self-consistent (another index's offset table of the same size) is
 # caught too; the rest (vectors, codes, postings, strings) is payload.
 STRUCTURE_FILES = {
-    # term_offsets.npy: format 1 (term_block_offsets.npy: format 2)
-    "winnow.bm25": ("term_block_offsets.npy", "term_offsets.npy", "df.npy", "first_block.npy", "block_offset.npy",
-                    "block_last_doc.npy", "docno_offsets.npy", "docno_range.npy", "store_block_offsets.npy",
-                    "store_block_first_doc.npy"),
-    "winnow.impact": ("term_block_offsets.npy", "term_offsets.npy", "df.npy", "first_block.npy", "block_offset.npy",
-                      "block_last_doc.npy", "docno_offsets.npy", "docno_range.npy"),
+    # term_offsets.npy: format 1 (term_block_offsets.npy: formats 2 and 3); first_block.npy:
+    # formats 1 and 2 (term_postings.npy, multi_terms.npy, multi_first_block.npy: format 3)
+    "winnow.bm25": ("term_block_offsets.npy", "term_offsets.npy", "df.npy", "first_block.npy", "term_postings.npy",
+                    "multi_terms.npy", "multi_first_block.npy", "block_offset.npy", "block_last_doc.npy",
+                    "docno_offsets.npy", "docno_range.npy", "store_block_offsets.npy", "store_block_first_doc.npy"),
+    "winnow.impact": ("term_block_offsets.npy", "term_offsets.npy", "df.npy", "first_block.npy", "term_postings.npy",
+                      "multi_terms.npy", "multi_first_block.npy", "block_offset.npy", "block_last_doc.npy",
+                      "docno_offsets.npy", "docno_range.npy"),
     "winnow.flat": ("docno_offsets.npy",),
     "winnow.pq": ("docno_offsets.npy",),
     "winnow.ivf": ("list_offsets.npy", "packed_offsets.npy", "docno_offsets.npy"),
@@ -141,8 +143,11 @@ def check_impact(arrays: dict, stats: dict, params: dict, path, mmap: bool = Fal
         _fail(path, "meta.json", f"params.quantize is {q!r}, expected 'none' or bits in 2..24")
     if params.get("analyzer") not in ("english", "plain"):
         _fail(path, "meta.json", f"params.analyzer is {params.get('analyzer')!r}, expected 'english' or 'plain'")
+    if params.get("max_impact") is not None:  # recorded at build (format 3)
+        if _count(params["max_impact"], path, "params.max_impact") > 1 << 24:
+            _fail(path, "meta.json", f"params.max_impact is {params['max_impact']}, above 2^24")
     _check_inverted(arrays, stats, path, mmap)
-    for name in ("block_max_x", "term_max_x"):
+    for name in ("block_max_x", "multi_max_x"):
         bound = arrays[name]
         top = (1 << 24) if q == "none" else (1 << int(q)) - 1
         if len(bound) and (np.any(bound != np.floor(bound)) or np.any(bound < 1) or np.any(bound > top)):
@@ -151,9 +156,9 @@ def check_impact(arrays: dict, stats: dict, params: dict, path, mmap: bool = Fal
 
 def _check_inverted(arrays: dict, stats: dict, path, mmap: bool) -> None:
     n_docs = len(arrays["norms"])
-    n_terms, n_blocks = len(arrays["df"]), len(arrays["block_last_doc"])
-    for name, n in (("first_block", n_terms + 1), ("term_max_x", n_terms), ("block_offset", n_blocks + 1),
-                    ("block_max_x", n_blocks),
+    n_terms, n_multi, n_blocks = len(arrays["df"]), len(arrays["multi_terms"]), len(arrays["block_last_doc"])
+    for name, n in (("term_postings", n_terms + 1), ("multi_first_block", n_multi + 1), ("multi_max_x", n_multi),
+                    ("block_offset", n_blocks), ("block_max_x", n_blocks),
                     ("doc_len", n_docs), ("docno_order", n_docs)):
         shape(arrays[name], path, f"{name}.npy", (n,))
     if "docno_range" in arrays:  # docnos str(start + i) (format 2)
@@ -175,63 +180,87 @@ def _check_inverted(arrays: dict, stats: dict, path, mmap: bool) -> None:
     df = arrays["df"]
     if n_terms and int(df.min()) < 1:
         _fail(path, "df.npy", "a term has df 0")
-    if "term_dict" in arrays:  # format 2: front-coded in blocks of 16 (the core decodes every block at load)
+    if "term_dict" in arrays:  # front-coded in blocks of 16 (the core decodes every block at load)
         offsets(arrays["term_block_offsets"], path, "term_block_offsets.npy", len(arrays["term_dict"]),
                 -(-n_terms // TERMS_PER_BLOCK))
     else:
         offsets(arrays["term_offsets"], path, "term_offsets.npy", len(arrays["term_bytes"]), n_terms)
-    first = arrays["first_block"]
-    offsets(first, path, "first_block.npy", n_blocks, n_terms)
+    postings_end = int(arrays["term_postings"][-1])
+    offsets(arrays["term_postings"], path, "term_postings.npy", postings_end, n_terms)
+    if postings_end + POSTINGS_PADDING > len(arrays["postings"]):
+        _fail(path, "term_postings.npy", f"ends at byte {postings_end} (+ padding), beyond postings.bin's "
+                                         f"{len(arrays['postings'])} bytes")
+    multi = arrays["multi_terms"].astype(np.int64)
+    if np.any(np.diff(multi) <= 0) or (n_multi and (multi[0] < 0 or multi[-1] >= n_terms)):
+        _fail(path, "multi_terms.npy", "term ids are not increasing or out of range")
+    if n_multi != int(np.count_nonzero(df > BLOCK_SIZE)) or np.any(df[multi] <= BLOCK_SIZE):
+        _fail(path, "multi_terms.npy", f"does not list exactly the terms of df > {BLOCK_SIZE}")
+    first = arrays["multi_first_block"]
+    offsets(first, path, "multi_first_block.npy", n_blocks, n_multi)
     per_term = np.diff(first.astype(np.int64))
-    if np.any(per_term != (df.astype(np.int64) + BLOCK_SIZE - 1) // BLOCK_SIZE):
-        _fail(path, "first_block.npy", "block counts do not match the terms' df")
-    _check_blocks(arrays, path, n_docs, n_blocks, per_term, mmap)
+    multi_df = df[multi].astype(np.int64)
+    if np.any(per_term != (multi_df + BLOCK_SIZE - 1) // BLOCK_SIZE):
+        _fail(path, "multi_first_block.npy", "block counts do not match the terms' df")
+    _check_blocks(arrays, path, n_docs, multi, multi_df, per_term, mmap)
     docno_order = arrays["docno_order"]
     in_range(docno_order, path, "docno_order.npy", 0, max(n_docs, 1), "doc ids")
     if n_docs and np.any(np.bincount(docno_order, minlength=n_docs) != 1):
         _fail(path, "docno_order.npy", "is not a permutation of the document ids")
 
 
-def _check_blocks(arrays, path, n_docs: int, n_blocks: int, per_term, mmap: bool) -> None:
-    block_offset = arrays["block_offset"]
-    postings = arrays["postings"]
-    offsets(block_offset, path, "block_offset.npy", int(block_offset[-1]), n_blocks)
-    if int(block_offset[-1]) + POSTINGS_PADDING > len(postings):
-        _fail(path, "postings.bin", f"{len(postings)} bytes, the blocks need {int(block_offset[-1])} + padding")
-    if n_blocks == 0:
-        return
-    # postings per block: 128, but df - 128 * (blocks - 1) in each term's last block
-    start = arrays["first_block"][:-1].astype(np.int64)
-    n = np.full(n_blocks, BLOCK_SIZE, np.int32)
-    n[start + per_term - 1] = arrays["df"] - BLOCK_SIZE * (per_term - 1)
-    size = np.diff(block_offset.astype(np.int64))
+def _check_blocks(arrays, path, n_docs: int, multi, multi_df, per_term, mmap: bool) -> None:
+    """Every block's byte range (single-block terms: the term's; table blocks: up to the next
+    block or the term's end), and the table blocks' last docs and bounds."""
+    term_postings = arrays["term_postings"].astype(np.int64)
+    block_offset = arrays["block_offset"].astype(np.int64)
+    n_blocks = len(block_offset)
+    first = arrays["multi_first_block"][:-1].astype(np.int64)  # (M,) each multi-block term's first block
+    last_block = first + per_term - 1
+    if np.any(block_offset[first] != term_postings[multi]):
+        _fail(path, "block_offset.npy", "a term's first block does not start at its postings")
+    # every block: start, end and postings
+    single = np.ones(len(term_postings) - 1, bool)
+    single[multi] = False
+    block_end = np.empty(n_blocks, np.int64)
+    block_end[:-1] = block_offset[1:]
+    block_end[last_block] = term_postings[multi + 1]
+    n_table = np.full(n_blocks, BLOCK_SIZE, np.int64)
+    n_table[last_block] = multi_df - BLOCK_SIZE * (per_term - 1)
+    starts = np.concatenate([term_postings[:-1][single], block_offset])
+    size = np.concatenate([np.diff(term_postings)[single], block_end - block_offset])
+    n = np.concatenate([arrays["df"][single].astype(np.int64), n_table])
+    # with the starts above, this also proves the table blocks increase inside their term's
+    # postings, so every start below is inside the postings
     if np.any(size < 2):
-        _fail(path, "block_offset.npy", "a block is shorter than its 2-byte header")
+        _fail(path, "block_offset.npy" if np.any(size[len(size) - n_blocks:] < 2) else "term_postings.npy",
+              "a block is shorter than its 2-byte header")
     if not mmap:
         # each block's 2-byte header fixes its size; reading it touches every page of the
         # postings, so a mapped load leaves this to the decoder (which checks each block it
-        # decodes against the block table) instead of paging in the whole file
-        at = block_offset[:-1].astype(np.int64)
-        doc_bits, tf_bits = postings[at].astype(np.int32), postings[at + 1].astype(np.int32)
-        want = 2 + (n * doc_bits + 7) // 8 + (n * tf_bits + 7) // 8  # < 2^31: n <= 128, bits <= 255
+        # decodes against the block table or, for a single-block term, the number of documents)
+        postings = arrays["postings"]
+        doc_bits, tf_bits = postings[starts].astype(np.int64), postings[starts + 1].astype(np.int64)
+        want = 2 + (n * doc_bits + 7) // 8 + (n * tf_bits + 7) // 8
         bad = np.flatnonzero((doc_bits > 32) | (tf_bits > 32) | (want != size))
         if len(bad):
-            _fail(path, "postings.bin", f"block {int(bad[0])} is {int(size[bad[0]])} bytes, its header and df "
-                                        f"say {int(want[bad[0]])} (corrupt postings or block tables)")
+            _fail(path, "postings.bin", f"the block at byte {int(starts[bad[0]])} is {int(size[bad[0]])} bytes, its "
+                                        f"header and df say {int(want[bad[0]])} (corrupt postings or block tables)")
+    if n_blocks == 0:
+        return
     last = arrays["block_last_doc"]
     in_range(last, path, "block_last_doc.npy", 0, max(n_docs, 1), "doc ids")
     # docs rise strictly: a term's first block ends at >= n - 1, each later one >= n past the previous
     rise = np.empty(n_blocks, np.int64)
     rise[0] = int(last[0]) + 1
     np.subtract(last[1:], last[:-1], out=rise[1:], dtype=np.int64)
-    rise[start] = last[start].astype(np.int64) + 1
-    if np.any(rise < n):
+    rise[first] = last[first].astype(np.int64) + 1
+    if np.any(rise < n_table):
         _fail(path, "block_last_doc.npy", "last doc ids do not rise by at least each block's postings")
-    block_max, term_max = arrays["block_max_x"], arrays["term_max_x"]
+    block_max, term_max = arrays["block_max_x"], arrays["multi_max_x"]
     finite(block_max, path, "block_max_x.npy")
-    finite(term_max, path, "term_max_x.npy")
-    if np.any(block_max < 0) or not np.array_equal(np.maximum.reduceat(block_max, start), term_max):
-        _fail(path, "term_max_x.npy", "pruning bounds disagree with block_max_x.npy")
+    finite(term_max, path, "multi_max_x.npy")
+    if np.any(block_max < 0) or not np.array_equal(np.maximum.reduceat(block_max, first), term_max):
+        _fail(path, "multi_max_x.npy", "pruning bounds disagree with block_max_x.npy")
 
 
 # -- dense ---------------------------------------------------------------------------------------

@@ -31,11 +31,13 @@ py::dict arrays_to_dict(Bm25Arrays&& a) {
   d["term_offsets"] = to_numpy(std::move(a.term_offsets));
   d["df"] = to_numpy(std::move(a.df));
   d["cf"] = to_numpy(std::move(a.cf));
-  d["first_block"] = to_numpy(std::move(a.first_block));
+  d["term_postings"] = to_numpy(std::move(a.term_postings));
+  d["multi_terms"] = to_numpy(std::move(a.multi_terms));
+  d["multi_first_block"] = to_numpy(std::move(a.multi_first_block));
+  d["multi_max_x"] = to_numpy(std::move(a.multi_max_x));
   d["block_last_doc"] = to_numpy(std::move(a.block_last_doc));
   d["block_offset"] = to_numpy(std::move(a.block_offset));
   d["block_max_x"] = to_numpy(std::move(a.block_max_x));
-  d["term_max_x"] = to_numpy(std::move(a.term_max_x));
   d["postings"] = to_numpy(std::move(a.postings));
   d["norms"] = to_numpy(std::move(a.norms));
   d["doc_len"] = to_numpy(std::move(a.doc_len));
@@ -111,10 +113,12 @@ Bm25View make_view(const py::dict& arrays, const py::dict& stats, ViewArrays& ke
   v.n_blocks = static_cast<int64_t>(n);
   v.norms = keep.get<uint8_t>(arrays, "norms", &n);
   v.n_docs = static_cast<int64_t>(n);
-  v.term_max_x = keep.get<float>(arrays, "term_max_x", &n);
-  v.n_terms = static_cast<int64_t>(n);
+  v.multi_max_x = keep.get<float>(arrays, "multi_max_x", &n);
+  v.n_multi = static_cast<int64_t>(n);
+  v.multi_terms = keep.get<uint32_t>(arrays, "multi_terms", nullptr, v.n_multi);
   // widths as index/bm25_layout.py saves them (u64 offsets and u32 counts: the builder's)
-  v.df = keep.get_uint(arrays, "df", {1, 2, 4}, v.n_terms);
+  v.df = keep.get_uint(arrays, "df", {1, 2, 4}, SIZE_MAX);
+  v.n_terms = static_cast<int64_t>(py::len(arrays["df"]));
   if (arrays.contains("term_dict")) {  // format 2: front-coded terms
     v.front_coded = true;
     v.terms.n_terms = v.n_terms;
@@ -124,8 +128,9 @@ Bm25View make_view(const py::dict& arrays, const py::dict& stats, ViewArrays& ke
     v.term_bytes = reinterpret_cast<const char*>(keep.get<uint8_t>(arrays, "term_bytes", &v.term_bytes_size));
     v.term_offsets = keep.get_uint(arrays, "term_offsets", {4, 8}, v.n_terms + 1);
   }
-  v.first_block = keep.get_uint(arrays, "first_block", {4, 8}, v.n_terms + 1);
-  v.block_offset = keep.get_uint(arrays, "block_offset", {4, 8}, v.n_blocks + 1);
+  v.term_postings = keep.get_uint(arrays, "term_postings", {4, 8}, v.n_terms + 1);
+  v.multi_first_block = keep.get_uint(arrays, "multi_first_block", {4, 8}, v.n_multi + 1);
+  v.block_offset = keep.get_uint(arrays, "block_offset", {4, 8}, v.n_blocks);
   v.block_max_x = keep.get<float>(arrays, "block_max_x", nullptr, v.n_blocks);
   v.postings = keep.get<uint8_t>(arrays, "postings", &v.postings_size);
   v.doc_len = keep.get_uint(arrays, "doc_len", {1, 2, 4}, v.n_docs);
@@ -309,7 +314,7 @@ void bind_bm25(py::module_& m) {
         ViewArrays keep;
         Bm25View v = make_view(arrays, stats, keep, source);
         Bm25Params p = make_params(k1, b, scoring);
-        py::array_t<float> block_max(v.n_blocks), term_max(v.n_terms);
+        py::array_t<float> block_max(v.n_blocks), term_max(v.n_multi);
         float* bp = block_max.mutable_data();
         float* tp = term_max.mutable_data();
         {
@@ -321,7 +326,7 @@ void bind_bm25(py::module_& m) {
       },
       py::arg("arrays"), py::arg("stats"), py::arg("k1"), py::arg("b"), py::arg("scoring"), py::arg("threads") = 1,
       py::arg("source") = "",
-      "Recompute per-block and per-term maxima of tf * norm_inverse for other k1/b/scoring.");
+      "Recompute the maxima of tf * norm_inverse for other k1/b/scoring: (block_max_x (B,), multi_max_x (M,)).");
 
   py::class_<PyImpactSearcher>(m, "ImpactSearcher")
       .def(py::init([](py::dict arrays, py::dict stats, const std::string& analyzer, bool validate,
@@ -394,18 +399,20 @@ void bind_bm25(py::module_& m) {
       [](py::dict arrays, py::dict stats, int threads, const std::string& source) {
         ViewArrays keep;
         Bm25View v = make_view(arrays, stats, keep, source);
-        py::array_t<float> block_max(v.n_blocks), term_max(v.n_terms);
+        py::array_t<float> block_max(v.n_blocks), term_max(v.n_multi);
         float* bp = block_max.mutable_data();
         float* tp = term_max.mutable_data();
+        uint32_t top = 0;
         {
           py::gil_scoped_release nogil;
           v.validate();
-          compute_impact_maxima(v, threads, bp, tp);
+          top = compute_impact_maxima(v, threads, bp, tp);
         }
-        return py::make_tuple(block_max, term_max);
+        return py::make_tuple(block_max, term_max, top);
       },
       py::arg("arrays"), py::arg("stats"), py::arg("threads") = 1, py::arg("source") = "",
-      "Per-block and per-term maximum impact: the pruning bounds of an impact index.");
+      "Largest impact per table block and per multi-block term, and of the index: (block_max_x (B,), "
+      "multi_max_x (M,), max_impact).");
 
   m.def(
       "front_code_terms",
@@ -424,6 +431,32 @@ void bind_bm25(py::module_& m) {
       },
       py::arg("term_bytes"), py::arg("term_offsets"),
       "Front-coded dictionary (bytes, block offsets) of sorted terms (csrc/core/sparse/term_dictionary.hpp).");
+
+  m.def(
+      "encode_postings_block",
+      [](winnow_py::In<uint32_t> docs, winnow_py::In<uint32_t> tfs, int64_t previous_doc) {
+        const int n = static_cast<int>(docs.size());
+        if (n < 1 || n > kBlockSize || tfs.size() != docs.size())
+          throw std::invalid_argument("a block holds 1 to 128 postings, docs and tfs of one length");
+        std::vector<uint8_t> out;
+        encode_block(docs.data(), tfs.data(), n, previous_doc, out);
+        out.resize(out.size() + kPostingsPadding, 0);
+        return to_numpy(std::move(out));
+      },
+      py::arg("docs"), py::arg("tfs"), py::arg("previous_doc"),
+      "One postings block as the index stores it, with the 8 padding bytes (for codec tests).");
+  m.def(
+      "decode_postings_block",
+      [](winnow_py::In<uint8_t> bytes, int n, int64_t previous_doc, bool scalar) {
+        if (n < 1 || n > kBlockSize) throw std::invalid_argument("a block holds 1 to 128 postings");
+        py::array_t<uint32_t> docs(n), tfs(n);
+        auto decode = scalar ? &decode_block_scalar : &decode_block;
+        int64_t last = decode(bytes.data(), static_cast<size_t>(bytes.size()), n, previous_doc, docs.mutable_data(),
+                              tfs.mutable_data());
+        return py::make_tuple(last, docs, tfs);
+      },
+      py::arg("bytes"), py::arg("n"), py::arg("previous_doc"), py::arg("scalar") = false,
+      "Decode one block: (last doc or -2 if malformed, docs, tfs); scalar=True skips the SIMD path.");
 
   m.def("lucene_length_to_byte", &lucene_length_to_byte);
   m.def("lucene_byte_to_length", &lucene_byte_to_length);

@@ -80,7 +80,7 @@ def index_dir(files, capsys):
 def test_index_info(index_dir, capsys):
     assert main(["index", "info", str(index_dir)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("format             winnow.bm25 2.0")
+    assert out.startswith("format             winnow.bm25 3.0")
     assert "k1                 0.9" in out and "n_docs             4" in out
     assert main(["index", "info", "--json", str(index_dir)]) == 0
     import json

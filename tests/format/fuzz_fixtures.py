@@ -34,7 +34,7 @@ CUR_ITEMS, CUR_QUERIES = 200, 60
 # (offset tables, counts, npy and section headers, meta.json) is structure.
 PAYLOAD_FILES = {
     "bm25": {"postings.bin", "term_dict.bin", "term_bytes.bin", "docno_bytes.bin", "norms.npy", "doc_len.npy",
-             "block_max_x.npy", "term_max_x.npy", "docno_order.npy", "store_frames.npy"},
+             "block_max_x.npy", "multi_max_x.npy", "docno_order.npy", "store_frames.npy"},
     "dense": {"vectors.npy", "ids.npy", "codes.npy", "centroids.npy", "codebooks.npy", "payload_rows.npy",
               "packed.npy", "rotation.npy", "docno_bytes.npy",
               # HNSW: an in-range neighbour, a deleted flag or an SQ8 range changed is a changed value
@@ -42,7 +42,7 @@ PAYLOAD_FILES = {
     "tokens": {"tokens.npy", "codes.npy", "codebooks.npy", "token_ids.npy", "df.npy", "docno_bytes.npy"},
     # a sharded index's own files (its shard directories are fuzzed as their own formats):
     # collection df, pruning bounds and docno ranks of each of its 2 shards are all values
-    "sharded": {f"shard_00{i}.{n}.npy" for i in range(2) for n in ("idf_df", "block_max_x", "term_max_x", "docno_rank")},
+    "sharded": {f"shard_00{i}.{n}.npy" for i in range(2) for n in ("idf_df", "block_max_x", "multi_max_x", "docno_rank")},
     "cur": {"anchor_items.npy", "R.npy", "query_bytes.npy", "docno_bytes.npy"}
     | {f"dense.{n}" for n in ("vectors.npy", "ids.npy", "centroids.npy", "payload_rows.npy")},
 }

@@ -70,7 +70,7 @@ def test_load_with_other_params(built, saved):
 def test_meta_json(built, saved):
     meta = json.loads((saved / "meta.json").read_text())
     assert meta["format"] == "winnow.bm25"
-    assert meta["format_version"] == [2, 0]
+    assert meta["format_version"] == [3, 0]
     assert meta["winnow_version"] == winnow.__version__
     assert meta["params"] == {"k1": 0.9, "b": 0.4, "scoring": "lucene", "analyzer": "english"}
     assert meta["stats"]["n_docs"] == len(CORPUS)
@@ -172,8 +172,8 @@ def edit_meta(path, **changes):
 
 
 def test_newer_format_version(saved):
-    edit_meta(saved, format_version=[3, 5])
-    check_error(saved, r"version 3\.5 is newer.*up to 2\.x", saved)
+    edit_meta(saved, format_version=[4, 5])
+    check_error(saved, r"version 4\.5 is newer.*up to 3\.x", saved)
 
 
 def test_unknown_format(saved):

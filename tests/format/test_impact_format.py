@@ -69,7 +69,7 @@ def test_truncated_file(saved):
 def test_bounds_that_are_not_integer_impacts(built, tmp_path):
     arrays = dict(built.arrays)
     arrays["block_max_x"] = arrays["block_max_x"] + np.float32(0.5)
-    arrays["term_max_x"] = arrays["term_max_x"] + np.float32(0.5)  # consistent with the blocks
+    arrays["multi_max_x"] = arrays["multi_max_x"] + np.float32(0.5)  # consistent with the blocks
     bad = ImpactIndex(arrays, built._stats, built.params)
     bad.save(tmp_path / "bad")
     with pytest.raises(IndexFormatError, match="max_x.npy: holds a bound that is not an integer impact"):

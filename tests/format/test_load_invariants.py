@@ -93,9 +93,8 @@ def test_bm25_df_within_the_same_block_count_fails(copy):
 def test_bm25_block_last_doc_must_rise(copy):
     p = copy("bm25")
     last = arr(p, "block_last_doc.npy")
-    first = arr(p, "first_block.npy")
-    t = int(np.argmax(np.diff(first)))  # a term with several blocks
-    b = int(first[t]) + 1
+    first = arr(p, "multi_first_block.npy")
+    b = int(first[0]) + 1  # the second block of the first term with several
     last[b] = last[b - 1]
     rewrite(p, "block_last_doc.npy", last)
     fails(p, "block_last_doc.npy", "rise")
@@ -117,10 +116,26 @@ def test_bm25_stats_must_match_the_lengths(copy):
 
 def test_bm25_pruning_bounds_must_agree(copy):
     p = copy("bm25")
-    tm = arr(p, "term_max_x.npy")
+    tm = arr(p, "multi_max_x.npy")
     tm[0] *= 0.5
-    rewrite(p, "term_max_x.npy", tm)
-    fails(p, "term_max_x.npy", "pruning bounds")
+    rewrite(p, "multi_max_x.npy", tm)
+    fails(p, "multi_max_x.npy", "pruning bounds")
+
+
+def test_bm25_multi_terms_must_list_the_terms_of_several_blocks(copy):
+    p = copy("bm25")
+    multi = arr(p, "multi_terms.npy")
+    multi[0] += 1 if multi[0] + 1 not in multi else -1
+    rewrite(p, "multi_terms.npy", multi)
+    fails(p, "multi_terms.npy", "")
+
+
+def test_bm25_term_postings_must_fit_the_postings(copy):
+    p = copy("bm25")
+    tp = arr(p, "term_postings.npy")
+    tp[-1] += 1000
+    rewrite(p, "term_postings.npy", tp)
+    fails(p, "term_postings.npy", "beyond postings.bin")
 
 
 def test_bm25_section_of_another_index_fails_verified_loads(copy, saved):

@@ -37,13 +37,12 @@ def _copy(index: BM25Index) -> dict:
 @pytest.mark.parametrize("algorithm", ["maxscore", "windowed", "exhaustive"])
 def test_damaged_postings_never_read_out_of_range(bm25, algorithm):
     arrays = _copy(bm25)
-    offsets, n_blocks = arrays["block_offset"], len(arrays["block_last_doc"])
+    end = int(arrays["term_postings"][-1])
     reference = bm25.search(QUERIES, k=20, algorithm=algorithm)
     rng = np.random.default_rng(1)
     failures = 0
     for trial in range(150):
-        blk = int(rng.integers(0, n_blocks))
-        pos = int(rng.integers(int(offsets[blk]), int(offsets[blk + 1])))
+        pos = int(rng.integers(0, end))
         damaged = dict(arrays, postings=arrays["postings"].copy())
         damaged["postings"][pos] ^= np.uint8(1 << int(rng.integers(0, 8)))
         index = BM25Index(damaged, bm25._stats, bm25.params)
@@ -62,11 +61,11 @@ def test_damaged_postings_never_read_out_of_range(bm25, algorithm):
 def test_doc_id_past_n_docs_is_refused_by_postings_accessor(bm25):
     arrays = _copy(bm25)
     term = bm25.term_id("alpha")
-    blk = int(arrays["first_block"][term])
+    blk = int(arrays["multi_first_block"][int(np.flatnonzero(arrays["multi_terms"] == term)[0])])
     off = int(arrays["block_offset"][blk])
     arrays["postings"][off] = 32  # doc gap width 32: decodes to doc ids far past n_docs
     index = BM25Index(arrays, bm25._stats, bm25.params)
-    with pytest.raises(IndexFormatError, match=f"postings block {blk} does not decode"):
+    with pytest.raises(IndexFormatError, match=f"postings block {blk} of a term at byte {off} does not decode"):
         index.postings("alpha")
     with pytest.raises(IndexFormatError, match="corrupt index"):
         index.with_params(k1=1.2)
@@ -74,9 +73,7 @@ def test_doc_id_past_n_docs_is_refused_by_postings_accessor(bm25):
 
 def test_block_table_must_increase_within_a_term(bm25):
     arrays = _copy(bm25)
-    df, first = arrays["df"], arrays["first_block"]
-    term = int(np.flatnonzero(df > 128)[0])
-    blk = int(first[term]) + 1
+    blk = int(arrays["multi_first_block"][0]) + 1  # the second block of the first term with several
     arrays["block_last_doc"][blk] = arrays["block_last_doc"][blk - 1]
     with pytest.raises(IndexFormatError, match=f"block_last_doc does not increase at block {blk}"):
         BM25Index(arrays, bm25._stats, bm25.params)
@@ -84,9 +81,28 @@ def test_block_table_must_increase_within_a_term(bm25):
 
 def test_block_offset_near_2_to_64_does_not_wrap(bm25):
     arrays = _copy(bm25)
-    arrays["block_offset"][-1] = np.uint64(2**64 - 4)  # + 8 padding bytes would wrap to 4
-    with pytest.raises(IndexFormatError, match="postings shorter than block_offset says"):
+    arrays["term_postings"] = arrays["term_postings"].astype(np.uint64)
+    arrays["term_postings"][-1] = np.uint64(2**64 - 4)  # + 8 padding bytes would wrap to 4
+    with pytest.raises(IndexFormatError, match="postings shorter than term_postings says"):
         BM25Index(arrays, bm25._stats, bm25.params)
+
+
+def test_single_block_term_decoding_past_n_docs_is_refused():
+    """A term of one block has no block table: its decoded last doc is checked against n_docs."""
+    docs = [(f"d{i}", "common" + (" rare" if i in (3, 9) else "")) for i in range(300)]
+    index = BM25Index.build(docs, analyzer="plain", progress=False)
+    arrays = _copy(index)
+    term = index.term_id("rare")
+    assert term not in arrays["multi_terms"]
+    off = int(arrays["term_postings"][term])
+    assert index.postings("rare")[0].tolist() == [3, 9]
+    arrays["postings"][off] = 32  # doc gap width 32: decodes to doc ids far past n_docs
+    damaged = BM25Index(arrays, index._stats, index.params)
+    with pytest.raises(IndexFormatError, match=f"postings block 0 of a term at byte {off} does not decode"):
+        damaged.postings("rare")
+    for algorithm in ("maxscore", "windowed", "exhaustive"):
+        with pytest.raises(IndexFormatError, match="corrupt index"):
+            damaged.search({"q": "rare common"}, k=5, algorithm=algorithm)
 
 
 def test_damaged_index_error_names_its_directory(bm25, tmp_path):
@@ -249,8 +265,8 @@ def test_sinkhorn_binding_defaults_equal_the_core():
 
 def test_nan_pruning_bound_is_a_format_error(bm25):
     arrays = _copy(bm25)
-    arrays["term_max_x"][3] = np.nan
-    with pytest.raises(IndexFormatError, match="term_max_x of term 3 is not a finite bound"):
+    arrays["multi_max_x"][3] = np.nan
+    with pytest.raises(IndexFormatError, match="multi_max_x of entry 3 is not a finite bound"):
         BM25Index(arrays, bm25._stats, bm25.params)
     arrays = _copy(bm25)
     arrays["block_max_x"][5] = np.inf

@@ -30,6 +30,10 @@ inline size_t block_bytes(int n, int doc_bits, int tf_bits) {
 /// the block table's last doc (< n_docs, checked once at load) thereby proves every decoded
 /// doc is in range, for one compare per block. (Returned rather than passed in: a seventh
 /// argument goes on the stack, measurable in the query loops.)
+/// Whole 8-posting groups are unpacked with AVX2 where the CPU has it (block_codec.cpp);
+/// the result is the same as decode_block_scalar's, which the tests check at every width.
 int64_t decode_block(const uint8_t* p, size_t available, int n, int64_t previous_doc, uint32_t* docs, uint32_t* tfs);
+int64_t decode_block_scalar(const uint8_t* p, size_t available, int n, int64_t previous_doc, uint32_t* docs,
+                            uint32_t* tfs);
 
 }  // namespace winnow::sparse

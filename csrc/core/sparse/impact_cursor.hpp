@@ -6,7 +6,8 @@
 // algorithms clamp a bound at 0).
 //
 // The block walk mirrors PostingCursor (posting_cursor.hpp), whose interface the query
-// algorithms are templated on; only the per-posting score and the bounds differ.
+// algorithms are templated on, single-block terms (no table entries) included; only the
+// per-posting score and the bounds differ.
 #pragma once
 
 #include <algorithm>
@@ -24,10 +25,15 @@ class ImpactCursor {
  public:
   /// `weight`: the query term's weight w_q(t) (float, >= 0, as given: not quantized).
   ImpactCursor(const Bm25View& v, int64_t term, float weight)
-      : v_(&v), first_(v.first_block[term]), n_blocks_(v.first_block[term + 1] - v.first_block[term]),
-        df_(v.df[term]), weight_(weight) {
-    max_score_ = weight_ * v.term_max_x[term];
+      : v_(&v), df_(v.df[term]), start_(v.term_postings[term]), weight_(weight) {
+    const int64_t m = df_ > static_cast<uint64_t>(kBlockSize) ? v.multi_index(term) : -1;
+    if (m >= 0) {  // validate() proved every term with df > 128 has its tables
+      first_ = v.multi_first_block[m];
+      n_blocks_ = v.multi_first_block[m + 1] - first_;
+    }
     load_block(0);
+    if (m < 0) single_max_ = static_cast<float>(*std::max_element(impacts_, impacts_ + n_in_block_));
+    max_score_ = weight_ * (m >= 0 ? v.multi_max_x[m] : single_max_);
   }
 
   uint32_t doc() const { return doc_; }
@@ -73,7 +79,7 @@ class ImpactCursor {
   /// Move to the first posting with doc >= target (or the end).
   void next_geq(uint32_t target) {
     if (doc_ >= target) return;
-    if (target > v_->block_last_doc[first_ + block_]) {
+    if (target > block_last_) {
       uint64_t b = block_ + 1;
       while (b < n_blocks_ && v_->block_last_doc[first_ + b] < target) ++b;
       if (b == n_blocks_) {
@@ -88,38 +94,45 @@ class ImpactCursor {
 
   /// Bound of any posting in the block that would hold `target` (0 past the end); decodes nothing.
   float block_max_score(uint32_t target) {
-    while (shallow_ < n_blocks_ && v_->block_last_doc[first_ + shallow_] < target) ++shallow_;
+    while (shallow_ < n_blocks_ && last_doc_of(shallow_) < target) ++shallow_;
     if (shallow_ == n_blocks_) return 0.0f;
-    return weight_ * v_->block_max_x[first_ + shallow_];
+    return weight_ * (n_blocks_ == 1 ? single_max_ : v_->block_max_x[first_ + shallow_]);
   }
-  uint32_t shallow_block_last_doc() const {
-    return shallow_ < n_blocks_ ? v_->block_last_doc[first_ + shallow_] : kEndDoc;
-  }
+  uint32_t shallow_block_last_doc() const { return shallow_ < n_blocks_ ? last_doc_of(shallow_) : kEndDoc; }
 
  private:
   float score_at(int p) const { return weight_ * static_cast<float>(impacts_[p]); }
+
+  uint32_t last_doc_of(uint64_t b) const { return n_blocks_ == 1 ? block_last_ : v_->block_last_doc[first_ + b]; }
 
   void load_block(uint64_t b) {
     block_ = b;
     if (shallow_ < b) shallow_ = b;
     uint64_t blk = first_ + b;
     int n = static_cast<int>(std::min<uint64_t>(kBlockSize, df_ - b * kBlockSize));
+    const bool table = n_blocks_ > 1;
     int64_t prev = b == 0 ? -1 : static_cast<int64_t>(v_->block_last_doc[blk - 1]);
-    uint64_t off = v_->block_offset[blk];
-    // as PostingCursor::load_block: the decoded last doc must equal the block table's (< n_docs)
-    if (decode_block(v_->postings + off, v_->postings_size - off, n, prev, docs_, impacts_) !=
-        static_cast<int64_t>(v_->block_last_doc[blk]))
+    uint64_t off = table ? v_->block_offset[blk] : start_;
+    // as PostingCursor::load_block: the decoded last doc must equal the block table's (or, for
+    // a single-block term, be < n_docs)
+    const int64_t last = decode_block(v_->postings + off, v_->postings_size - off, n, prev, docs_, impacts_);
+    if (table ? last != static_cast<int64_t>(v_->block_last_doc[blk]) : !(last >= 0 && last < v_->n_docs))
       throw FormatError((v_->source.empty() ? std::string("impact index") : v_->source) +
-                        ": corrupt index: postings block " + std::to_string(blk) + " does not decode to its block table");
+                        ": corrupt index: postings block " + std::to_string(blk) + " of a term at byte " +
+                        std::to_string(start_) + " does not decode to its block table");
+    block_last_ = static_cast<uint32_t>(last);
     n_in_block_ = n;
     pos_ = 0;
     doc_ = docs_[0];
   }
 
   const Bm25View* v_;
-  uint64_t first_, n_blocks_, df_;
+  uint64_t df_, start_;             // postings and byte offset of the term
+  uint64_t first_ = 0, n_blocks_ = 1; // its blocks in the block tables (none when n_blocks_ == 1)
   float weight_, max_score_ = 0.0f;
+  float single_max_ = 0.0f;           // a single-block term's largest impact
   uint64_t block_ = 0, shallow_ = 0;
+  uint32_t block_last_ = 0;           // last doc of the loaded block
   int pos_ = 0, n_in_block_ = 0;
   uint32_t doc_ = kEndDoc;
   uint32_t docs_[kBlockSize];

@@ -62,27 +62,26 @@ void ImpactSearcher::search(const std::vector<WeightedQuery>& queries, int64_t k
   });
 }
 
-void compute_impact_maxima(const Bm25View& v, int threads, float* block_max, float* term_max) {
+uint32_t compute_impact_maxima(const Bm25View& v, int threads, float* block_max, float* multi_max) {
   parallel_for(
-      v.n_terms, threads,
-      [&](int64_t t) {
-        uint32_t docs[kBlockSize], impacts[kBlockSize];
+      v.n_multi, threads,
+      [&](int64_t i) {
         uint32_t term_m = 0;
-        int64_t remaining = v.df[t];
-        for (uint64_t blk = v.first_block[t]; blk < v.first_block[t + 1]; ++blk) {
-          int n = static_cast<int>(std::min<int64_t>(remaining, kBlockSize));
-          remaining -= n;
-          int64_t prev = blk == v.first_block[t] ? -1 : static_cast<int64_t>(v.block_last_doc[blk - 1]);
-          if (decode_block(v.postings + v.block_offset[blk], v.postings_size - v.block_offset[blk], n, prev, docs,
-                           impacts) != static_cast<int64_t>(v.block_last_doc[blk]))
-            v.corrupt("postings block " + std::to_string(blk) + " does not decode to its block table");
+        decode_table_blocks(v, i, [&](uint64_t blk, const uint32_t*, const uint32_t* impacts, int n) {
           uint32_t m = *std::max_element(impacts, impacts + n);
           block_max[blk] = static_cast<float>(m);
           term_m = std::max(term_m, m);
-        }
-        term_max[t] = static_cast<float>(term_m);
+        });
+        multi_max[i] = static_cast<float>(term_m);
       },
-      256);
+      16);
+  // the largest impact of all: the table maxima, and every single-block term's block (decoded
+  // by a cursor, which checks it)
+  uint32_t top = 0;
+  for (int64_t i = 0; i < v.n_multi; ++i) top = std::max(top, static_cast<uint32_t>(multi_max[i]));
+  for (int64_t t = 0; t < v.n_terms; ++t)
+    if (v.df[t] <= static_cast<uint64_t>(kBlockSize)) top = std::max(top, static_cast<uint32_t>(ImpactCursor(v, t, 1.0f).max_score()));
+  return top;
 }
 
 }  // namespace winnow::sparse

@@ -53,7 +53,9 @@ class ImpactSearcher {
   text::Analyzer analyzer_;
 };
 
-/// Per-block and per-term maximum impact (B) and (T): the pruning bounds of an impact index.
-void compute_impact_maxima(const Bm25View& v, int threads, float* block_max, float* term_max);
+/// Largest impact of each table block (B) and of each multi-block term (M): the pruning
+/// bounds of an impact index (a single-block term's cursor takes its own from the block).
+/// Returns the largest impact of the index (0 when empty).
+uint32_t compute_impact_maxima(const Bm25View& v, int threads, float* block_max, float* multi_max);
 
 }  // namespace winnow::sparse

@@ -122,9 +122,11 @@ struct RangeOutput {
   std::vector<uint64_t> term_ends;    // per term: end of its bytes in term_bytes
   std::vector<uint32_t> df;
   std::vector<uint64_t> cf;
-  std::vector<uint64_t> block_ends;   // per term: end of its blocks in block_last_doc
+  std::vector<uint64_t> term_starts;  // per term: start of its postings in `postings`
+  std::vector<uint32_t> multi_terms;  // terms (of this range) with more than one block
+  std::vector<uint64_t> multi_ends;   // per multi-block term: end of its blocks in block_last_doc
   std::vector<uint32_t> block_last_doc;
-  std::vector<uint64_t> block_offset; // per block: end of its bytes in postings
+  std::vector<uint64_t> block_offset; // per table block: start of its bytes in postings
   std::vector<uint8_t> postings;
 };
 
@@ -468,24 +470,31 @@ Bm25Arrays Bm25Builder::finish() {
       o.term_ends.push_back(o.term_bytes.size());
       o.df.push_back(static_cast<uint32_t>(docs.size()));
       o.cf.push_back(cf);
+      o.term_starts.push_back(o.postings.size());
+      // block tables for terms of more than one block only (index_data.hpp)
+      const bool table = docs.size() > static_cast<size_t>(kBlockSize);
       int64_t prev = -1;
       for (size_t i = 0; i < docs.size(); i += kBlockSize) {
         int n = static_cast<int>(std::min<size_t>(kBlockSize, docs.size() - i));
+        if (table) o.block_offset.push_back(o.postings.size());
         encode_block(docs.data() + i, tfs.data() + i, n, prev, o.postings);
         prev = docs[i + n - 1];
-        o.block_last_doc.push_back(static_cast<uint32_t>(prev));
-        o.block_offset.push_back(o.postings.size());
+        if (table) o.block_last_doc.push_back(static_cast<uint32_t>(prev));
       }
-      o.block_ends.push_back(o.block_last_doc.size());
+      if (table) {
+        o.multi_terms.push_back(static_cast<uint32_t>(o.df.size() - 1));
+        o.multi_ends.push_back(o.block_last_doc.size());
+      }
     }
   });
   files.clear();
   sources.clear();
   clear_segment();
 
-  size_t n_terms = 0, n_term_bytes = 0, n_blocks = 0, n_postings_bytes = 0;
+  size_t n_terms = 0, n_term_bytes = 0, n_multi = 0, n_blocks = 0, n_postings_bytes = 0;
   for (const auto& o : ranges) {
     n_terms += o.df.size();
+    n_multi += o.multi_terms.size();
     n_term_bytes += o.term_bytes.size();
     n_blocks += o.block_last_doc.size();
     n_postings_bytes += o.postings.size();
@@ -494,21 +503,26 @@ Bm25Arrays Bm25Builder::finish() {
   out.term_offsets.reserve(n_terms + 1);
   out.df.reserve(n_terms);
   out.cf.reserve(n_terms);
-  out.first_block.reserve(n_terms + 1);
+  out.term_postings.reserve(n_terms + 1);
+  out.multi_terms.reserve(n_multi);
+  out.multi_first_block.reserve(n_multi + 1);
   out.block_last_doc.reserve(n_blocks);
-  out.block_offset.reserve(n_blocks + 1);
+  out.block_offset.reserve(n_blocks);
   out.postings.reserve(n_postings_bytes + kPostingsPadding);
   for (auto& o : ranges) {
     append_shifted<uint64_t>(out.term_offsets, o.term_ends, out.term_bytes.size());
     append_all(out.term_bytes, o.term_bytes);
+    append_shifted<uint32_t>(out.multi_terms, o.multi_terms, static_cast<uint32_t>(out.df.size()));
     append_all(out.df, o.df);
     append_all(out.cf, o.cf);
-    append_shifted<uint64_t>(out.first_block, o.block_ends, out.block_last_doc.size());
+    append_shifted<uint64_t>(out.term_postings, o.term_starts, out.postings.size());
+    append_shifted<uint64_t>(out.multi_first_block, o.multi_ends, out.block_last_doc.size());
     append_all(out.block_last_doc, o.block_last_doc);
     append_shifted<uint64_t>(out.block_offset, o.block_offset, out.postings.size());
     append_all(out.postings, o.postings);
     o = RangeOutput();
   }
+  out.term_postings.push_back(out.postings.size());  // [T]: the end of the data
   out.postings.resize(out.postings.size() + kPostingsPadding, 0);
 
   out.norms = std::move(norms_);
@@ -521,8 +535,8 @@ Bm25Arrays Bm25Builder::finish() {
     out.docno_order = order_by_bytes(static_cast<size_t>(v.n_docs), [&](uint32_t d) { return v.docno(d); }, threads);
   }
   out.block_max_x.resize(out.block_last_doc.size());
-  out.term_max_x.resize(out.df.size());
-  compute_block_maxima(view_of(out), options_.params, options_.threads, out.block_max_x.data(), out.term_max_x.data());
+  out.multi_max_x.resize(out.multi_terms.size());
+  compute_block_maxima(view_of(out), options_.params, options_.threads, out.block_max_x.data(), out.multi_max_x.data());
 
   // Reset to an empty builder.
   for (auto& f : segment_files_) ::unlink(f.c_str());

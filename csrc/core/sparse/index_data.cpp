@@ -58,20 +58,39 @@ void Bm25View::validate() const {
       corrupt("term_offsets do not span term_bytes");
     check_monotone(*this, term_offsets, n_terms + 1, "term_offsets");
   }
-  if (first_block[0] != 0 || first_block[n_terms] != static_cast<uint64_t>(n_blocks))
-    corrupt("first_block does not span the blocks");
+  if (term_postings[0] != 0) corrupt("term_postings[0] != 0");
+  check_monotone(*this, term_postings, n_terms + 1, "term_postings");
+  if (postings_size < kPostingsPadding || term_postings[n_terms] > postings_size - kPostingsPadding)
+    corrupt("postings shorter than term_postings says");
+  if (n_multi < 0 || n_multi > n_terms) corrupt("multi_terms has " + std::to_string(n_multi) + " entries");
+  if (multi_first_block[0] != 0 || multi_first_block[n_multi] != static_cast<uint64_t>(n_blocks))
+    corrupt("multi_first_block does not span the blocks");
+  int64_t i = 0;  // the next entry of multi_terms
   for (int64_t t = 0; t < n_terms; ++t) {
-    uint64_t want = (static_cast<uint64_t>(df[t]) + kBlockSize - 1) / kBlockSize;
-    // first_block[t] <= n_blocks by induction from first_block[0] == 0, so the sum cannot wrap
-    if (df[t] == 0 || first_block[t + 1] != first_block[t] + want || first_block[t + 1] > static_cast<uint64_t>(n_blocks))
-      corrupt("block count of term " + std::to_string(t) + " does not match its df");
+    if (df[t] == 0) corrupt("term " + std::to_string(t) + " has df 0");
     if (!front_coded && t > 0 && !(term(t - 1) < term(t))) corrupt("terms are not sorted at " + std::to_string(t));
-    // last docs strictly increase within a term: with decode_block's check that a block ends
-    // at its last doc, every decoded doc lies between two table entries, all < n_docs
-    for (uint64_t blk = first_block[t] + 1; blk < first_block[t + 1]; ++blk)
+    if (df[t] <= static_cast<uint64_t>(kBlockSize)) continue;
+    // every term of more than one block has its block tables, in term order: with the check
+    // after the loop, multi_terms lists exactly the terms with df > 128
+    if (i >= n_multi || multi_terms[i] != t) corrupt("term " + std::to_string(t) + " has no block table");
+    const uint64_t first = multi_first_block[i], end = multi_first_block[i + 1];
+    const uint64_t want = (static_cast<uint64_t>(df[t]) + kBlockSize - 1) / kBlockSize;
+    // first <= n_blocks by induction from multi_first_block[0] == 0, so the sum cannot wrap
+    if (end != first + want || end > static_cast<uint64_t>(n_blocks))
+      corrupt("block count of term " + std::to_string(t) + " does not match its df");
+    // blocks lie in order inside the term's postings (so every offset is < term_postings[T]),
+    // and last docs strictly increase within a term: with decode_block's check that a block
+    // ends at its last doc, every decoded doc lies between two table entries, all < n_docs
+    if (block_offset[first] != term_postings[t]) corrupt("block_offset of term " + std::to_string(t) + " does not start at its postings");
+    if (block_offset[end - 1] >= term_postings[t + 1]) corrupt("block_offset of term " + std::to_string(t) + " runs past its postings");
+    for (uint64_t blk = first + 1; blk < end; ++blk) {
       if (block_last_doc[blk] <= block_last_doc[blk - 1])
         corrupt("block_last_doc does not increase at block " + std::to_string(blk));
+      if (block_offset[blk] <= block_offset[blk - 1]) corrupt("block_offset does not increase at block " + std::to_string(blk));
+    }
+    ++i;
   }
+  if (i != n_multi) corrupt("multi_terms lists a term with a single block");
   // collection-wide df of a shard: at least the shard's own df and at most idf's N, else
   // idf_lucene's log argument could turn negative (NaN scores)
   if (idf_df)
@@ -80,14 +99,10 @@ void Bm25View::validate() const {
         corrupt("collection df of term " + std::to_string(t) + " is not in [df, n_docs_with_terms]");
   // pruning bounds: finite and >= 0 (a NaN would break the bound sums and the sort of the
   // cursors by bound, whose comparator must be a strict weak order)
-  for (int64_t t = 0; t < n_terms; ++t)
-    if (!(term_max_x[t] >= 0.0f && term_max_x[t] <= FLT_MAX)) corrupt("term_max_x of term " + std::to_string(t) + " is not a finite bound");
+  for (int64_t m = 0; m < n_multi; ++m)
+    if (!(multi_max_x[m] >= 0.0f && multi_max_x[m] <= FLT_MAX)) corrupt("multi_max_x of entry " + std::to_string(m) + " is not a finite bound");
   for (int64_t blk = 0; blk < n_blocks; ++blk)
     if (!(block_max_x[blk] >= 0.0f && block_max_x[blk] <= FLT_MAX)) corrupt("block_max_x of block " + std::to_string(blk) + " is not a finite bound");
-  if (block_offset[0] != 0) corrupt("block_offset[0] != 0");
-  check_monotone(*this, block_offset, n_blocks + 1, "block_offset");
-  if (postings_size < kPostingsPadding || block_offset[n_blocks] > postings_size - kPostingsPadding)
-    corrupt("postings shorter than block_offset says");
   for (int64_t blk = 0; blk < n_blocks; ++blk)
     if (block_last_doc[blk] >= static_cast<uint64_t>(n_docs))
       corrupt("block_last_doc out of range at block " + std::to_string(blk));
@@ -99,17 +114,20 @@ void Bm25View::validate() const {
 Bm25View view_of(const Bm25Arrays& a) {
   Bm25View v;
   v.n_terms = static_cast<int64_t>(a.df.size());
+  v.n_multi = static_cast<int64_t>(a.multi_terms.size());
   v.n_blocks = static_cast<int64_t>(a.block_last_doc.size());
   v.n_docs = static_cast<int64_t>(a.norms.size());
   v.term_bytes = a.term_bytes.data();
   v.term_bytes_size = a.term_bytes.size();
   v.term_offsets = a.term_offsets.data();
   v.df = a.df.data();
-  v.first_block = a.first_block.data();
+  v.term_postings = a.term_postings.data();
+  v.multi_terms = a.multi_terms.data();
+  v.multi_first_block = a.multi_first_block.data();
+  v.multi_max_x = a.multi_max_x.data();
   v.block_last_doc = a.block_last_doc.data();
   v.block_offset = a.block_offset.data();
   v.block_max_x = a.block_max_x.data();
-  v.term_max_x = a.term_max_x.data();
   v.postings = a.postings.data();
   v.postings_size = a.postings.size();
   v.norms = a.norms.data();
@@ -135,29 +153,21 @@ std::vector<float> compute_norm_inverse(const Bm25View& v, const Bm25Params& p) 
   return out;
 }
 
-void compute_block_maxima(const Bm25View& v, const Bm25Params& p, int threads, float* block_max_x, float* term_max_x) {
+void compute_block_maxima(const Bm25View& v, const Bm25Params& p, int threads, float* block_max_x, float* multi_max_x) {
   std::vector<float> ninv = compute_norm_inverse(v, p);
   parallel_for(
-      v.n_terms, threads,
-      [&](int64_t t) {
-        uint32_t docs[kBlockSize], tfs[kBlockSize];
+      v.n_multi, threads,
+      [&](int64_t i) {
         float term_max = 0.0f;
-        int64_t remaining = v.df[t];
-        for (uint64_t blk = v.first_block[t]; blk < v.first_block[t + 1]; ++blk) {
-          int n = static_cast<int>(std::min<int64_t>(remaining, kBlockSize));
-          remaining -= n;
-          int64_t prev = blk == v.first_block[t] ? -1 : static_cast<int64_t>(v.block_last_doc[blk - 1]);
-          if (decode_block(v.postings + v.block_offset[blk], v.postings_size - v.block_offset[blk], n, prev, docs, tfs) !=
-              static_cast<int64_t>(v.block_last_doc[blk]))
-            v.corrupt("postings block " + std::to_string(blk) + " does not decode to its block table");
+        decode_table_blocks(v, i, [&](uint64_t blk, const uint32_t* docs, const uint32_t* tfs, int n) {
           float m = 0.0f;
-          for (int i = 0; i < n; ++i) m = std::max(m, static_cast<float>(tfs[i]) * ninv[docs[i]]);
+          for (int j = 0; j < n; ++j) m = std::max(m, static_cast<float>(tfs[j]) * ninv[docs[j]]);
           block_max_x[blk] = m;
           term_max = std::max(term_max, m);
-        }
-        term_max_x[t] = term_max;
+        });
+        multi_max_x[i] = term_max;
       },
-      256);
+      16);
 }
 
 }  // namespace winnow::sparse

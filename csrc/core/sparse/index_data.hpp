@@ -1,17 +1,23 @@
 // The arrays of a BM25 inverted index. Bm25Arrays owns them (the builder's output);
 // Bm25View points at them wherever they live (vectors, numpy arrays, memory maps).
 //
-// Layout (T terms, B blocks, N documents):
+// Layout (T terms, M of them with more than one block, B blocks of those, N documents):
 //   term_bytes[term_offsets[T]]  UTF-8 terms, sorted bytewise; term t = [term_offsets[t], term_offsets[t+1])
-//                              (builder output and format 1; format 2 front-codes them instead:
+//                              (builder output and format 1; formats 2 and 3 front-code them instead:
 //                              `terms`, a TermDictionary, see term_dictionary.hpp)
 //   term_offsets (T+1) u*, df (T) u*, cf (T) u64 (builder output only: the view has no cf)
-//   first_block (T+1) u*       term t owns blocks [first_block[t], first_block[t+1]) = ceil(df/128)
+//   term_postings (T+1) u*     byte offset of term t's postings in `postings`; [T] = end of data
+//   postings (term_postings[T] + 8 padding bytes): each term's ceil(df/128) blocks, back to back
+// Block tables, for the M terms with df > 128 only (format 3: most terms of a real vocabulary
+// have a single block, and its bounds are cheaper to recompute from the decoded block than to
+// store: a cursor decodes it anyway):
+//   multi_terms (M) u32        their term ids, ascending
+//   multi_first_block (M+1) u* term multi_terms[i] owns blocks [multi_first_block[i], multi_first_block[i+1])
+//   multi_max_x (M) f32        max over the term's blocks of block_max_x
 //   block_last_doc (B) u32     last doc id of each block (skipping without decoding)
-//   block_offset (B+1) u*      byte offset of each block in postings; [B] = end of data
+//   block_offset (B) u*        byte offset of each block in postings (a term's first = term_postings[t])
 //   block_max_x (B) f32        max over the block of tf * norm_inverse[doc] (depends on k1, b, mode)
-//   term_max_x (T) f32         max over the term's blocks
-//   postings (block_offset[B] + 8 padding bytes)
+// Per document:
 //   norms (N) u8               Lucene SmallFloat-encoded document lengths
 //   doc_len (N) u*             exact document lengths (tokens after analysis)
 //   docno_bytes, docno_offsets (N+1) u*    external document ids (absent, data null, when the
@@ -21,6 +27,7 @@
 // u*: an unsigned integer table whose width (1, 2, 4 or 8 bytes) is chosen when the index is
 // saved, the narrowest that holds its largest value (index/bm25_layout.py); the builder's
 // output is u64 (offsets) / u32 (counts). The view reads every width through UIntArray.
+// Formats 1 and 2 kept block tables for every term; index/bm25_layout.py converts them.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +35,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sparse/block_codec.hpp"
 #include "sparse/bm25_scoring.hpp"
 #include "sparse/term_dictionary.hpp"
 #include "sparse/uint_array.hpp"
@@ -55,11 +63,13 @@ struct Bm25Arrays {
   std::vector<uint64_t> term_offsets{0};
   std::vector<uint32_t> df;
   std::vector<uint64_t> cf;
-  std::vector<uint64_t> first_block{0};
+  std::vector<uint64_t> term_postings;  // the builder appends each start, then the end
+  std::vector<uint32_t> multi_terms;
+  std::vector<uint64_t> multi_first_block{0};
+  std::vector<float> multi_max_x;
   std::vector<uint32_t> block_last_doc;
-  std::vector<uint64_t> block_offset{0};
+  std::vector<uint64_t> block_offset;
   std::vector<float> block_max_x;
-  std::vector<float> term_max_x;
   std::vector<uint8_t> postings;
   std::vector<uint8_t> norms;
   std::vector<uint32_t> doc_len;
@@ -70,7 +80,7 @@ struct Bm25Arrays {
 };
 
 struct Bm25View {
-  int64_t n_terms = 0, n_blocks = 0, n_docs = 0;
+  int64_t n_terms = 0, n_multi = 0, n_blocks = 0, n_docs = 0;
   // the terms: front-coded (format 2, `front_coded`) or plain bytes + offsets (builder, format 1)
   bool front_coded = false;
   TermDictionary terms;
@@ -78,11 +88,13 @@ struct Bm25View {
   size_t term_bytes_size = 0;
   UIntArray term_offsets;
   UIntArray df;
-  UIntArray first_block;
+  UIntArray term_postings;
+  const uint32_t* multi_terms = nullptr;
+  UIntArray multi_first_block;
+  const float* multi_max_x = nullptr;
   const uint32_t* block_last_doc = nullptr;
   UIntArray block_offset;
   const float* block_max_x = nullptr;
-  const float* term_max_x = nullptr;
   const uint8_t* postings = nullptr;
   size_t postings_size = 0;
   const uint8_t* norms = nullptr;
@@ -108,6 +120,16 @@ struct Bm25View {
   std::string_view docno(int64_t d) const {
     return {docno_bytes + docno_offsets[d], static_cast<size_t>(docno_offsets[d + 1] - docno_offsets[d])};
   }
+  /// Index of term t in the block tables (multi_terms), or -1 for a single-block term. O(log M).
+  int64_t multi_index(int64_t t) const {
+    int64_t lo = 0, hi = n_multi;
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo) / 2;
+      if (multi_terms[mid] < t) lo = mid + 1; else hi = mid;
+    }
+    return (lo < n_multi && multi_terms[lo] == t) ? lo : -1;
+  }
+
   /// Term id by binary search over the sorted terms (or the front-coded blocks), or -1.
   int64_t find_term(std::string_view term) const;
 
@@ -128,7 +150,29 @@ Bm25View view_of(const Bm25Arrays& a);
 /// through the 256-entry norm table, the others use exact lengths. Shape (N,).
 std::vector<float> compute_norm_inverse(const Bm25View& v, const Bm25Params& p);
 
-/// Recompute block_max_x (B) and term_max_x (T) for parameters p (a pass over all postings).
-void compute_block_maxima(const Bm25View& v, const Bm25Params& p, int threads, float* block_max_x, float* term_max_x);
+/// Recompute block_max_x (B) and multi_max_x (M) for parameters p (a pass over the postings
+/// of the multi-block terms).
+void compute_block_maxima(const Bm25View& v, const Bm25Params& p, int threads, float* block_max_x, float* multi_max_x);
+
+/// Decode every table block of multi-block term i (i < M) and call fn(blk, docs, values, n)
+/// for each (blk its index in the block tables, n its postings); a block that does not decode
+/// to its block table is a FormatError. The walk compute_block_maxima and
+/// compute_impact_maxima share.
+template <typename Fn>
+void decode_table_blocks(const Bm25View& v, int64_t i, Fn&& fn) {
+  uint32_t docs[kBlockSize], values[kBlockSize];
+  int64_t remaining = v.df[v.multi_terms[i]];
+  const uint64_t first = v.multi_first_block[i], end = v.multi_first_block[i + 1];
+  for (uint64_t blk = first; blk < end; ++blk) {
+    const int n = static_cast<int>(remaining < kBlockSize ? remaining : kBlockSize);
+    remaining -= n;
+    const int64_t prev = blk == first ? -1 : static_cast<int64_t>(v.block_last_doc[blk - 1]);
+    const uint64_t off = v.block_offset[blk];
+    if (decode_block(v.postings + off, v.postings_size - off, n, prev, docs, values) !=
+        static_cast<int64_t>(v.block_last_doc[blk]))
+      v.corrupt("postings block " + std::to_string(blk) + " does not decode to its block table");
+    fn(blk, docs, values, n);
+  }
+}
 
 }  // namespace winnow::sparse

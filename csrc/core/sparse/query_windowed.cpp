@@ -53,17 +53,23 @@ void windowed(std::vector<Cursor>& cursors, BufferedTopK& topk) {
     if (start == kEndDoc) return;
     const uint32_t end = start + kWindow < start ? kEndDoc : start + kWindow;  // overflow-safe
 
+    // words_used: bit w set when matched[w] is non-zero, so the scan below visits only the
+    // words with matches (a sparse window's empty words were a mispredicted branch each)
+    uint64_t words_used = 0;
     for (size_t i = first_essential; i < n; ++i) {
       cursors[i].for_each_until(end, [&](uint32_t doc, float s) {
         uint32_t off = doc - start;
         acc[off] += s;
         matched[off >> 6] |= uint64_t(1) << (off & 63);
+        words_used |= uint64_t(1) << (off >> 6);
       });
     }
     const double non_essential_bound = first_essential > 0 ? bound_prefix[first_essential - 1] : 0.0;
-    for (uint32_t word = 0; word < kWindow / 64; ++word) {
+    static_assert(kWindow / 64 == 64, "one bit of words_used per word of matched");
+    while (words_used) {
+      const uint32_t word = static_cast<uint32_t>(__builtin_ctzll(words_used));
+      words_used &= words_used - 1;
       uint64_t bits = matched[word];
-      if (!bits) continue;
       matched[word] = 0;
       while (bits) {
         uint32_t off = word * 64 + static_cast<uint32_t>(__builtin_ctzll(bits));
