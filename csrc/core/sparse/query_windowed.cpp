@@ -65,6 +65,13 @@ void windowed(std::vector<Cursor>& cursors, BufferedTopK& topk) {
       });
     }
     const double non_essential_bound = first_essential > 0 ? bound_prefix[first_essential - 1] : 0.0;
+    // The threshold, refreshed after each push: most candidates fail one float compare, and
+    // only an exact tie asks the top-k (tie keys). Same answers as topk.would_enter.
+    float threshold = topk.threshold();  // -inf until full
+    auto may_enter = [&](double bound, uint32_t doc) {
+      const float b = static_cast<float>(bound);
+      return b > threshold || (b == threshold && topk.would_enter(b, doc));
+    };
     static_assert(kWindow / 64 == 64, "one bit of words_used per word of matched");
     while (words_used) {
       const uint32_t word = static_cast<uint32_t>(__builtin_ctzll(words_used));
@@ -77,20 +84,23 @@ void windowed(std::vector<Cursor>& cursors, BufferedTopK& topk) {
         double score = acc[off];
         acc[off] = 0.0;
         uint32_t doc = start + off;
-        if (!topk.would_enter(static_cast<float>(score + non_essential_bound), doc)) continue;
+        if (!may_enter(score + non_essential_bound, doc)) continue;
         bool alive = true;
         for (size_t j = first_essential; j-- > 0;) {
           Cursor& c = cursors[j];
           double block_bound = score + std::max(0.0f, c.block_max_score(doc)) + (j > 0 ? bound_prefix[j - 1] : 0.0);
-          if (!topk.would_enter(static_cast<float>(block_bound), doc)) { alive = false; break; }
+          if (!may_enter(block_bound, doc)) { alive = false; break; }
           c.next_geq(doc);
           if (c.doc() == doc) score += c.score();
-          if (j > 0 && !topk.would_enter(static_cast<float>(score + bound_prefix[j - 1]), doc)) {
+          if (j > 0 && !may_enter(score + bound_prefix[j - 1], doc)) {
             alive = false;
             break;
           }
         }
-        if (alive && topk.would_enter(static_cast<float>(score), doc)) topk.push(static_cast<float>(score), doc);
+        if (alive && may_enter(score, doc)) {
+          topk.push(static_cast<float>(score), doc);
+          threshold = topk.threshold();
+        }
       }
     }
   }
