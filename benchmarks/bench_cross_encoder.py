@@ -85,6 +85,8 @@ def main(argv=None) -> int:
         low = min(ce_run[q].values()) if ce_run[q] else 0.0
         ce_run[q] = {**ce_run[q], **{d: low - 1 - i for i, d in enumerate(tail)}}
     metrics = ["nDCG@10", "AP", "RR@10", "R@100"]
+    # judged queries outside the measured ones (--max-queries) would count as 0 in the means
+    qrels = {q: qrels[q] for q in qids if q in qrels}
     agg_b, per_b = evaluate(bm_run, qrels, metrics, per_query=True)
     agg_c, per_c = evaluate(ce_run, qrels, metrics, per_query=True)
     rec = {"bench": "cross_encoder", "dataset": data.name, "model": str(Path(args.model).resolve()),

@@ -1,7 +1,19 @@
 """Train a cross-encoder reranker with sentence-transformers' ``CrossEncoderTrainer``.
 
 The model: a local BERT (default the packaged all-MiniLM-L6-v2's encoder, optionally cut to
-fewer layers) with a new one-logit scoring head on [CLS] (``num_labels=1``). The data: a
+fewer layers) with a new one-logit scoring head. Where the head reads the pair (``pooling``):
+
+* ``"cls"``: the usual ``BertForSequenceClassification`` head (pooler + linear on [CLS]);
+* ``"mean"``: a linear layer on the mean of the token vectors (sentence-transformers modules
+  ``Transformer -> Pooling(mean) -> Dense(dim, 1)``, output ``scores``);
+* ``"auto"`` (default): the pooling the base model was trained with (its sentence-transformers
+  ``1_Pooling`` config), ``"cls"`` for a plain Hugging Face model.
+
+Why it matters: all-MiniLM-L6-v2 was trained for mean pooling, and its [CLS] vector is nearly the
+same for every input in layers 1-5 (std over inputs 0.001-0.02 per dimension, against ~0.1 for
+the token mean; 0.19 only after layer 6). A [CLS] head on a MiniLM cut to 2 layers therefore sees
+a constant: its logits stay near 0 and the loss at the chance level (the cause of the first
+trained model's failure). The data: a
 :class:`winnow.training_data.TrainingSet` (training queries and qrels, hard negatives from a
 Winnow first stage, optional inverse-cloze pseudo-queries) turned into (query, passage, label)
 rows: each positive once and each hard negative once, under ``BinaryCrossEntropyLoss`` with
@@ -31,21 +43,61 @@ def _rows(ts) -> dict[str, list]:
     return {"query": q, "passage": p, "label": y}
 
 
+POOLINGS = ("auto", "cls", "mean")
+
+
+def base_pooling(base=None) -> str:
+    """``"mean"`` or ``"cls"``: the pooling a sentence-transformers base was trained with (its
+    ``1_Pooling/config.json``); ``"cls"`` for a plain Hugging Face model directory."""
+    from winnow.rerank.base_model import base_model_path
+
+    cfg = base_model_path(base) / "1_Pooling" / "config.json"
+    if cfg.is_file():
+        modes = json.loads(cfg.read_text())
+        if modes.get("pooling_mode_mean_tokens"):
+            return "mean"
+    return "cls"
+
+
+def _build(base, layers, max_length: int, pooling: str):
+    """A fresh cross-encoder on the (cut) base: the base saved as a plain HF directory, then
+    either CrossEncoder's own sequence-classification head or a mean-pooling module chain."""
+    from sentence_transformers.base.modules import Dense, Transformer
+    from sentence_transformers.cross_encoder import CrossEncoder
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    from winnow.rerank.base_model import load_base
+
+    with tempfile.TemporaryDirectory(prefix="winnow-ce-base-") as tmp:
+        model, tok = load_base(base, layers)
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        if pooling == "cls":  # CrossEncoder adds BertForSequenceClassification's pooler + 1-logit classifier
+            return CrossEncoder(tmp, num_labels=1, max_length=int(max_length), device="cpu", local_files_only=True)
+        encoder = Transformer(tmp, max_seq_length=int(max_length), model_kwargs={"local_files_only": True},
+                              processor_kwargs={"local_files_only": True})
+        dim = int(model.config.hidden_size)
+        # one logit per pair from the mean token vector [batch, dim] -> [batch, 1]
+        head = Dense(dim, 1, activation_function=None, module_output_name="scores")
+        return CrossEncoder(modules=[encoder, Pooling(dim, "mean"), head], device="cpu")
+
+
 def train_cross_encoder(ts, output, base=None, layers: int | None = None, max_length: int = 256,
                         epochs: float = 1.0, batch_size: int = 16, lr: float = 5e-5, max_steps: int | None = None,
-                        seed: int = 0, threads: int | None = None, log=None) -> dict:
+                        seed: int = 0, threads: int | None = None, pooling: str = "auto", log=None) -> dict:
     """Train on ``ts`` and save the cross-encoder to ``output``; returns the training log
-    (also written to ``output/winnow_training.json``)."""
+    (also written to ``output/winnow_training.json``). ``pooling``: see the module docstring."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from datasets import Dataset
-    from sentence_transformers.cross_encoder import (CrossEncoder, CrossEncoderTrainer,
-                                                     CrossEncoderTrainingArguments)
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-    from winnow.rerank.base_model import base_model_path, load_base
+    from winnow.rerank.base_model import base_model_path
 
     if threads:
         torch.set_num_threads(int(threads))
@@ -54,12 +106,9 @@ def train_cross_encoder(ts, output, base=None, layers: int | None = None, max_le
     rows = _rows(ts)
     n_pos = sum(1 for y in rows["label"] if y == 1.0)
     n_neg = len(rows["label"]) - n_pos
-    with tempfile.TemporaryDirectory(prefix="winnow-ce-base-") as tmp:
-        # the (cut) BERT saved as a plain HF directory: CrossEncoder adds a fresh 1-logit head
-        model, tok = load_base(base, layers)
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        ce = CrossEncoder(tmp, num_labels=1, max_length=int(max_length), device="cpu", local_files_only=True)
+    if pooling == "auto":
+        pooling = base_pooling(base)
+    ce = _build(base, layers, max_length, pooling)
     loss = BinaryCrossEntropyLoss(ce, pos_weight=torch.tensor(max(1.0, n_neg / max(1, n_pos))))
     data = Dataset.from_dict(rows).shuffle(seed=seed)
     with tempfile.TemporaryDirectory(prefix="winnow-ce-run-") as run_dir:
@@ -74,7 +123,7 @@ def train_cross_encoder(ts, output, base=None, layers: int | None = None, max_le
     output = Path(output)
     ce.save_pretrained(str(output))
     info = {"kind": "cross-encoder", "base": str(base_model_path(base)), "layers": int(ce.model.config.num_hidden_layers),
-            "max_length": int(max_length), "epochs": float(epochs), "batch_size": int(batch_size), "lr": float(lr),
+            "pooling": pooling, "max_length": int(max_length), "epochs": float(epochs), "batch_size": int(batch_size), "lr": float(lr),
             "rows": len(rows["label"]), "positives": n_pos, "negatives": n_neg,
             "steps": int(out.global_step), "train_loss": float(out.training_loss),
             "loss_log": [{"step": h.get("step"), "loss": h["loss"]} for h in history],

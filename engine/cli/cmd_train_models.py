@@ -54,6 +54,11 @@ def register_model_trainers(models) -> None:
     _common(c, negatives=3, batch=16, lr=5e-5)
     c.add_argument("--max-length", type=positive_int, default=256, help="word pieces per (query, passage) "
                    "pair (default 256)")
+    c.add_argument("--pooling", choices=("auto", "cls", "mean"), default="auto",
+                   help="what the scoring head reads: cls (BERT's pooler on [CLS], the usual sequence-"
+                   "classification head), mean (the mean token vector), auto (default: the pooling the base "
+                   "model was trained with; mean for the packaged MiniLM, whose [CLS] carries almost no signal "
+                   "before its last layer)")
     c.set_defaults(func=run_cross_encoder)
     b = models.add_parser("colbert", help="train a ColBERT model (PyLate layout)",
                           description="Train a ColBERT model (BERT + linear projection, [Q]/[D] markers, "
@@ -113,7 +118,7 @@ def run_cross_encoder(args: argparse.Namespace) -> int:
     ts = _training_set(args)
     info = train_cross_encoder(ts, out, base=args.base, layers=args.layers, max_length=args.max_length,
                                epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps,
-                               seed=args.seed, threads=_threads(args.threads))
+                               seed=args.seed, threads=_threads(args.threads), pooling=args.pooling)
     print(f"cross-encoder: {info['steps']} steps on {info['rows']} pairs, loss {info['train_loss']:.4f}, "
           f"{info['seconds']:.0f} s -> {args.output}", file=sys.stderr)
     return 0

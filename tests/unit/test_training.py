@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tiny_bert import HIDDEN, build_original_colbert, build_tiny_bert  # noqa: I001 (sets the offline switches)
+from tiny_bert import HIDDEN, build_cls_blind_bert, build_original_colbert, build_tiny_bert  # noqa: I001 (sets the offline switches)
 from stage_conformance import StageConformance
 from winnow.results import Results
 from winnow.training_data import (Example, TrainingSet, TrainTestLeak, check_split, load_training_set)
@@ -121,6 +121,50 @@ def test_cross_encoder_trains_and_saves(trained_ce, base):
     after = {k.removeprefix("bert."): v for k, v in load_file(str(trained_ce / "model.safetensors")).items()}
     key = next(k for k in before if "layer.0.attention.self.query.weight" in k)
     assert not torch.equal(before[key], after[key.removeprefix("bert.")])
+
+
+def test_cross_encoder_learns_on_a_base_whose_cls_is_blind(tmp_path):
+    """Regression (issue 16): the packaged MiniLM's [CLS] is the same for every input in its
+    first layers, so a [CLS] head on MiniLM cut to 2 layers never left the chance level (its
+    logits stayed ~0). On a tiny base with that property and separable pairs (positives and
+    negatives drawn from disjoint words), the default head (the base's own mean pooling) must
+    learn: every query's positive outscores its negatives and the loss falls well below the
+    chance level. (With ``pooling="cls"`` this base gives every pair the same score.)"""
+    from sentence_transformers import CrossEncoder
+
+    from winnow.rerank.ce_training import _rows, base_pooling, train_cross_encoder
+
+    texts = {"p1": "protein cell gene dna", "p2": "cancer risk study patients", "p3": "blood brain mouse human",
+             "p4": "genes cells increase rna", "n1": "the quick brown fox jumps", "n2": "lazy dog sleeps over a",
+             "n3": "zebra bears sleeps in the", "n4": "fox and dog is low", "n5": "high effect of treatment",
+             "n6": "to a brown zebra"}
+    examples = [Example("protein gene", "p1", ["n1", "n2"], qid="a"), Example("cancer patients", "p2", ["n3", "n4"], qid="b"),
+                Example("brain mouse", "p3", ["n5", "n6"], qid="c"), Example("cells rna", "p4", ["n1", "n5"], qid="d")]
+    ts = TrainingSet(examples, texts, {}, n_judged=4, n_pseudo=0)
+    base = build_cls_blind_bert(tmp_path / "base")
+    assert base_pooling(base) == "mean"
+    out = tmp_path / "ce"
+    info = train_cross_encoder(ts, out, base=base, layers=1, max_length=32, batch_size=4, lr=1e-3, max_steps=60,
+                               epochs=100)
+    assert info["pooling"] == "mean" and info["layers"] == 1
+    rows = _rows(ts)
+    model = CrossEncoder(str(out), local_files_only=True)
+    scores = model.predict(list(zip(rows["query"], rows["passage"])), activation_fn=torch.nn.Identity())
+    scores = scores.reshape(4, 3)  # per query: the positive, then its 2 negatives (``_rows`` order)
+    for q in range(4):
+        assert scores[q, 0] > scores[q, 1:].max(), (examples[q].query, scores[q])
+    # chance level: one constant logit under BCE with pos_weight = negatives / positives gives
+    # 2 (1 - p) ln 2 for a fraction p of positives (1.04 for 3 negatives, as the failed run logged)
+    chance = 2 * (2 / 3) * np.log(2)
+    assert info["loss_log"][-1]["loss"] < 0.75 * chance, info["loss_log"]
+
+
+def test_cross_encoder_pooling_choice(tmp_path, training_set, base):
+    from winnow.rerank.ce_training import base_pooling, train_cross_encoder
+
+    assert base_pooling(base) == "cls"  # a plain Hugging Face BERT: the usual [CLS] head
+    with pytest.raises(ValueError, match="pooling"):
+        train_cross_encoder(training_set, tmp_path / "x", base=base, pooling="max")
 
 
 def test_cross_encoder_stage_matches_direct_scores(trained_ce):

@@ -54,3 +54,41 @@ def build_original_colbert(root: Path, dim: int = 8, seed: int = 0) -> tuple[Pat
     cfg["architectures"] = ["HF_ColBERT"]
     (out / "config.json").write_text(json.dumps(cfg))
     return out, linear
+
+
+def build_cls_blind_bert(root: Path, seed: int = 0, layers: int = 2) -> Path:
+    """A tiny base in the sentence-transformers layout (``1_Pooling`` = mean at the root of a
+    BERT directory, as the packaged all-MiniLM-L6-v2 is) whose [CLS] carries no signal, as
+    MiniLM's does in its first layers: [CLS] is the only token with a large component along
+    dimension 0 of each head, and query and key read that component (scaled) into dimension 0
+    of each head, so in every layer [CLS] attends only to itself with a saturated softmax
+    (score ~70 against a few units) and its vector is the same for every input, and stays so
+    under training (no gradient flows through the saturated softmax). The other tokens keep
+    their random attention and carry the text."""
+    from transformers import BertModel
+
+    hf = build_tiny_bert(root, seed, layers)
+    model = BertModel.from_pretrained(str(hf))
+    cfg = model.config
+    head = cfg.hidden_size // cfg.num_attention_heads
+    marked = [h * head for h in range(cfg.num_attention_heads)]  # dimension 0 of each head
+    cls_id = 4  # [CLS] in build_tiny_bert's vocabulary
+    with torch.no_grad():
+        emb = model.embeddings
+        for tab in (emb.word_embeddings.weight, emb.position_embeddings.weight, emb.token_type_embeddings.weight):
+            tab[:, marked] = 0.0
+        emb.word_embeddings.weight[cls_id, marked] = 10.0
+        for layer in model.encoder.layer:
+            att = layer.attention.self
+            for w in (att.query, att.key):
+                for d in marked:
+                    w.weight[d, :] = 0.0
+                    w.weight[d, d] = 3.0
+                    w.bias[d] = 0.0
+    model.save_pretrained(hf)
+    pooling = hf / "1_Pooling"
+    pooling.mkdir()
+    (pooling / "config.json").write_text(json.dumps({"word_embedding_dimension": cfg.hidden_size,
+                                                      "pooling_mode_cls_token": False,
+                                                      "pooling_mode_mean_tokens": True}))
+    return hf
