@@ -10,6 +10,14 @@ An example is ``(query text, positive docno, [hard negative docnos])``. Sources:
 * hard negatives: the top documents of a Winnow first stage (any index: BM25 or dense) that
   are not judged relevant (:func:`add_hard_negatives`).
 
+**Positives and negatives look alike.** A pseudo-query's positive is a body without its title
+(the title, or a sentence, became the query). Its negatives are therefore given body-only too
+(:meth:`TrainingSet.negative_texts`): were they full documents (title + text), every passage
+that opens with a title would be a negative, and a model could learn that cue instead of
+relevance. Judged examples keep full documents for the positive and the negatives alike (the
+form the reranker scores at search time). Both trainers take their texts from
+:meth:`TrainingSet.passage` and :meth:`TrainingSet.negative_texts`.
+
 **The split rule.** No query of the dataset's held-out splits (every split but the training
 one: ``test``, ``dev``...), nor any query of a collection whose corpus gives pseudo-queries, may
 reach training, by id or by text: :func:`check_split` raises
@@ -37,7 +45,13 @@ class Example:
     positive: str  # docno, or a literal passage when ``positive_text`` is set (pseudo-queries)
     negatives: list[str] = field(default_factory=list)  # docnos
     qid: str | None = None  # judged queries only
-    positive_text: str | None = None  # the passage for pseudo-queries (a sentence removed)
+    positive_text: str | None = None  # the passage for pseudo-queries (title or a sentence removed)
+
+    @property
+    def pseudo(self) -> bool:
+        """A pseudo-query (its positive a literal body-only passage): its negatives are
+        presented body-only as well (:meth:`TrainingSet.negative_texts`)."""
+        return self.positive_text is not None
 
 
 def _norm(text: str) -> str:
@@ -136,14 +150,27 @@ def add_hard_negatives(examples: list[Example], first_stage, n_negatives: int, d
 @dataclass
 class TrainingSet:
     examples: list[Example]
-    texts: dict[str, str]  # docno -> document text
+    texts: dict[str, str]  # docno -> document text (title + " " + text where there is a title)
     held_out: dict[str, str]
     n_judged: int
     n_pseudo: int
     dropped_queries: list[str] = field(default_factory=list)  # training qids held out (id or text)
+    bodies: dict[str, str] = field(default_factory=dict)  # docno -> text without the title (titled docs only)
 
     def passage(self, ex: Example) -> str:
+        """The text of ``ex``'s positive: the full document for a judged example, the
+        body-only passage for a pseudo-query."""
         return ex.positive_text if ex.positive_text is not None else self.texts[ex.positive]
+
+    def negative_texts(self, ex: Example, limit: int | None = None) -> list[str]:
+        """The texts of ``ex``'s first ``limit`` (default all) negatives, in the positive's form:
+        full documents for a judged example; for a pseudo-query, whose positive has lost its
+        title, the documents without their titles (``bodies``), so that the title is no cue
+        that tells negatives from the positive."""
+        docnos = ex.negatives if limit is None else ex.negatives[:limit]
+        if ex.pseudo:
+            return [self.bodies.get(d, self.texts[d]) for d in docnos]
+        return [self.texts[d] for d in docnos]
 
 
 def load_training_set(dataset_path, split: str = "train", pseudo_queries: int = 0,
@@ -172,6 +199,8 @@ def load_training_set(dataset_path, split: str = "train", pseudo_queries: int = 
     queries = kept
     docs = list(ds.documents())
     texts = {d.docno: d.contents for d in docs}
+    # pseudo-queries' negatives are given without titles (TrainingSet.negative_texts)
+    bodies = {d.docno: d.text for d in docs if d.text != d.contents}
     examples = judged_examples(queries, qrels)
     n_judged = len(examples)
     pseudo = inverse_cloze_examples(docs, pseudo_queries, seed, held_out) if pseudo_queries else []
@@ -196,7 +225,7 @@ def load_training_set(dataset_path, split: str = "train", pseudo_queries: int = 
             first_stage = BM25Index.build(((d.docno, d.contents) for d in docs), progress=False)
         own = [ex for ex in examples if ":" not in ex.positive or ex.positive in texts]
         add_hard_negatives(own, first_stage, n_negatives, depth, qrels, seed)
-    return TrainingSet(examples, texts, held_out, n_judged, len(pseudo), dropped)
+    return TrainingSet(examples, texts, held_out, n_judged, len(pseudo), dropped, bodies)
 
 
 def describe(ts: TrainingSet) -> dict:

@@ -36,9 +36,9 @@ def _rows(ts) -> dict[str, list]:
         q.append(ex.query)
         p.append(ts.passage(ex))
         y.append(1.0)
-        for d in ex.negatives:
+        for text in ts.negative_texts(ex):  # body-only for pseudo-queries, like their positive
             q.append(ex.query)
-            p.append(ts.texts[d])
+            p.append(text)
             y.append(0.0)
     return {"query": q, "passage": p, "label": y}
 

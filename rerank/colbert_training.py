@@ -86,6 +86,16 @@ def _save(enc, out: Path) -> None:
     save_file({"linear.weight": enc.dense[0].weight.detach().contiguous()}, str(out / "1_Dense" / "model.safetensors"))
 
 
+def _passages(ts, batch, n_negatives: int) -> list[str]:
+    """The passages of a batch: the B positives (the target of query b is passage b), then
+    each example's first ``n_negatives`` hard negatives, in the positive's form
+    (:meth:`~winnow.training_data.TrainingSet.negative_texts`: body-only for pseudo-queries)."""
+    passages = [ts.passage(ex) for ex in batch]
+    for ex in batch:
+        passages += ts.negative_texts(ex, n_negatives)
+    return passages
+
+
 def train_colbert(ts, output, base=None, layers: int | None = None, dim: int = 128, query_length: int = 32,
                   document_length: int = 256, epochs: float = 1.0, batch_size: int = 8, n_negatives: int = 1,
                   lr: float = 3e-5, dense_lr: float = 1e-3, max_steps: int | None = None, seed: int = 0,
@@ -124,10 +134,7 @@ def train_colbert(ts, output, base=None, layers: int | None = None, dim: int = 1
             order += more
         batch = [examples[i] for i in order[:batch_size]]
         order = order[batch_size:]
-        passages = [ts.passage(ex) for ex in batch]
-        for ex in batch:  # hard negatives after the positives: target of query b is passage b
-            negs = list(ex.negatives[:n_negatives])
-            passages += [ts.texts[d] for d in negs]
+        passages = _passages(ts, batch, n_negatives)
         qf = enc.tokenize([ex.query for ex in batch], True)
         df = enc.tokenize(passages, False)
         q = enc.forward(qf)

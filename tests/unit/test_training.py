@@ -397,3 +397,48 @@ def test_inverse_cloze_sentence_and_span():
     assert got["a"].query in sents and got["a"].query not in got["a"].positive_text
     assert len(got["b"].query.split()) == 6 and len(got["b"].positive_text.split()) == 24
     assert set(got["b"].query.split()).isdisjoint(got["b"].positive_text.split())
+
+
+def test_pseudo_query_negatives_are_title_free_like_their_positive(tmp_path):
+    """Regression: a pseudo-query's positive is a body without its title (the title became the
+    query), so its hard negatives must be bodies too: as full documents (title + text) they
+    taught "a passage that opens with a title is a negative". Judged examples keep full
+    documents for both. Checked on the texts both trainers feed (``_rows``, ``_passages``)."""
+    from winnow.rerank.ce_training import _rows
+    from winnow.rerank.colbert_training import _passages
+
+    words = ["gene", "cell", "brain", "risk", "mouse", "blood"]
+    docs = {f"d{i}": (f"Title{i} {words[i]} {words[(i + 1) % 6]} study",  # shares words with other docs
+                      f"Body{i} {words[i]} {words[(i + 2) % 6]} cells increase in the treatment group.")
+            for i in range(6)}
+    ds = tmp_path / "ds"
+    (ds / "qrels").mkdir(parents=True)
+    with open(ds / "corpus.jsonl", "w") as f:
+        for d, (title, text) in docs.items():
+            f.write(json.dumps({"_id": d, "title": title, "text": text}) + "\n")
+    with open(ds / "queries.jsonl", "w") as f:
+        for q, t in {"q1": "gene cell study", "q2": "brain risk treatment", "t1": "zebra"}.items():
+            f.write(json.dumps({"_id": q, "text": t}) + "\n")
+    (ds / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td0\t1\nq2\td2\t1\n")
+    (ds / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nt1\td5\t1\n")
+    ts = load_training_set(ds, pseudo_queries=6, n_negatives=3, depth=6)
+    full = {d: f"{title} {text}" for d, (title, text) in docs.items()}
+    pseudo = [e for e in ts.examples if e.pseudo]
+    judged = [e for e in ts.examples if not e.pseudo]
+    assert len(pseudo) == 6 and len(judged) == 2
+    assert all(e.negatives for e in ts.examples)
+
+    want = {"query": [], "passage": [], "label": []}  # _rows' expected rows, built from the corpus
+    for e in ts.examples:
+        form = (lambda d: docs[d][1]) if e.pseudo else full.__getitem__
+        assert ts.passage(e) == form(e.positive)  # the title (the query) is not in the positive
+        assert ts.negative_texts(e) == [form(d) for d in e.negatives]
+        assert _passages(ts, [e], 2) == [form(e.positive)] + [form(d) for d in e.negatives[:2]]
+        for text, label in [(form(e.positive), 1.0)] + [(form(d), 0.0) for d in e.negatives]:
+            want["query"].append(e.query)
+            want["passage"].append(text)
+            want["label"].append(label)
+    assert _rows(ts) == want
+    for e in pseudo:  # no passage of a pseudo-query's training rows carries any title
+        for text in _passages(ts, [e], 3):
+            assert not any(title in text for title, _ in docs.values()), (e.query, text)
