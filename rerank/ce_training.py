@@ -17,7 +17,9 @@ trained model's failure). The data: a
 :class:`winnow.training_data.TrainingSet` (training queries and qrels, hard negatives from a
 Winnow first stage, optional inverse-cloze pseudo-queries) turned into (query, passage, label)
 rows: each positive once and each hard negative once, under ``BinaryCrossEntropyLoss`` with
-``pos_weight`` = negatives per positive (the library's recipe for reranker training). The output
+``pos_weight`` = negatives per positive (the library's recipe for reranker training). A
+pseudo-query's negatives are given without their titles, as its positive is
+(:meth:`~winnow.training_data.TrainingSet.negative_texts`), so that a title is no cue. The output
 is a standard sentence-transformers cross-encoder directory (``CrossEncoder(path)`` loads it).
 """
 from __future__ import annotations

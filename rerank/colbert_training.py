@@ -17,7 +17,10 @@ lengths) so that PyLate and Winnow both load the result.
 The loss: for a batch of B queries, each with its positive and ``n`` hard negatives, the MaxSim
 score of every query against all B * (1 + n) passages (in-batch negatives + hard negatives),
 softmax cross-entropy with the query's own positive as the target (ColBERT's and PyLate's
-``Contrastive`` loss).
+``Contrastive`` loss). A pseudo-query's positive has no title (the title became the query), so
+its hard negatives are given without titles too, and a batch holds only pseudo-queries or only
+judged queries (:func:`_batches`): otherwise the title would be a cue telling negatives from the
+positive.
 """
 from __future__ import annotations
 
@@ -96,6 +99,26 @@ def _passages(ts, batch, n_negatives: int) -> list[str]:
     return passages
 
 
+def _batches(examples, batch_size: int, rng: random.Random):
+    """Endless batches, epoch after epoch, each example once per epoch in a random order; a
+    batch holds only judged examples or only pseudo-queries (the last batch of each kind in an
+    epoch may be smaller). Why: the other queries' positives are in-batch negatives, and a
+    pseudo-query's positive has no title while a judged one's does; in a mixed batch a title
+    would tell a pseudo-query's in-batch negatives from its positive (and its absence a judged
+    query's)."""
+    groups = [g for g in ([e for e in examples if not e.pseudo], [e for e in examples if e.pseudo]) if g]
+    if not groups:
+        raise ValueError("no training examples")
+    while True:
+        epoch = []
+        for group in groups:
+            group = list(group)
+            rng.shuffle(group)
+            epoch += [group[a:a + batch_size] for a in range(0, len(group), batch_size)]
+        rng.shuffle(epoch)
+        yield from epoch
+
+
 def train_colbert(ts, output, base=None, layers: int | None = None, dim: int = 128, query_length: int = 32,
                   document_length: int = 256, epochs: float = 1.0, batch_size: int = 8, n_negatives: int = 1,
                   lr: float = 3e-5, dense_lr: float = 1e-3, max_steps: int | None = None, seed: int = 0,
@@ -126,14 +149,9 @@ def train_colbert(ts, output, base=None, layers: int | None = None, dim: int = 1
     warmup = max(1, total // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup)))
-    history, step, order = [], 0, []
+    history, step, batches = [], 0, _batches(examples, batch_size, rng)
     while step < total:
-        if len(order) < batch_size:
-            more = list(range(len(examples)))
-            rng.shuffle(more)
-            order += more
-        batch = [examples[i] for i in order[:batch_size]]
-        order = order[batch_size:]
+        batch = next(batches)
         passages = _passages(ts, batch, n_negatives)
         qf = enc.tokenize([ex.query for ex in batch], True)
         df = enc.tokenize(passages, False)

@@ -442,3 +442,23 @@ def test_pseudo_query_negatives_are_title_free_like_their_positive(tmp_path):
     for e in pseudo:  # no passage of a pseudo-query's training rows carries any title
         for text in _passages(ts, [e], 3):
             assert not any(title in text for title, _ in docs.values()), (e.query, text)
+
+
+def test_colbert_batches_never_mix_pseudo_and_judged_queries():
+    """The other queries' positives are ColBERT's in-batch negatives: a batch mixing judged
+    positives (with titles) and pseudo-query positives (without) would make the title a cue.
+    Every batch is of one kind, and each epoch holds every example exactly once."""
+    import random
+
+    from winnow.rerank.colbert_training import _batches
+
+    examples = [Example(f"j{i}", f"d{i}", qid=f"q{i}") for i in range(7)]
+    examples += [Example(f"p{i}", f"d{i}", positive_text=f"body {i}") for i in range(5)]
+    batches = _batches(examples, 3, random.Random(0))
+    for _ in range(3):  # an epoch: 7 judged in batches of 3, 3, 1; 5 pseudo in 3, 2
+        epoch = [next(batches) for _ in range(5)]
+        assert all(len({e.pseudo for e in b}) == 1 for b in epoch)
+        assert sorted(len(b) for b in epoch) == [1, 2, 3, 3, 3]
+        assert sorted(e.query for b in epoch for e in b) == sorted(e.query for e in examples)
+    with pytest.raises(ValueError, match="no training examples"):
+        next(_batches([], 3, random.Random(0)))
