@@ -77,16 +77,35 @@ def register_model_trainers(models) -> None:
 
 
 def _prepare_output(path: str, overwrite: bool) -> Path:
+    """Refuse, before any work, an output that exists unless ``overwrite`` and it is a model
+    this command trained (it writes winnow_training.json): any other directory (a downloaded
+    or base checkpoint) is the user's."""
     out = Path(path)
-    if out.exists():
+    if out.exists() or out.is_symlink():
         if not overwrite:
             raise FileExistsError(f"{path} exists; pass --overwrite to replace a model directory there")
-        # only a model this command trained (it writes winnow_training.json) is ours to replace:
-        # any other model directory (a downloaded or base checkpoint) is the user's
-        if not (out.is_dir() and (out / "winnow_training.json").is_file()):
+        if out.is_symlink() or not (out.is_dir() and (out / "winnow_training.json").is_file()):
             raise FileExistsError(f"{path} exists and is not a model trained by `winnow train`; not replacing it")
-        shutil.rmtree(out)
     return out
+
+
+def _write_model(out: Path, overwrite: bool, train) -> dict:
+    """Run ``train(directory)`` into the temporary sibling ``.NAME.tmp-PID`` and move the finished
+    model into place (index/safe_save.install: exchanged with the old model, which is deleted
+    only then), so a failed or interrupted run never costs the model already at ``out``."""
+    from winnow.index.safe_save import install, sibling
+
+    tmp = sibling(out.absolute(), "tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir()  # fails if it exists: only a directory made here is ever removed below
+    try:
+        info = train(tmp)
+        _prepare_output(str(out), overwrite)  # still ours (or still absent) after the training
+        install(tmp, out.absolute())
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return info
 
 
 def _training_set(args, pseudo_corpora=()):
@@ -116,9 +135,10 @@ def run_cross_encoder(args: argparse.Namespace) -> int:
 
     out = _prepare_output(args.output, args.overwrite)
     ts = _training_set(args)
-    info = train_cross_encoder(ts, out, base=args.base, layers=args.layers, max_length=args.max_length,
-                               epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps,
-                               seed=args.seed, threads=_threads(args.threads), pooling=args.pooling)
+    info = _write_model(out, args.overwrite, lambda d: train_cross_encoder(
+        ts, d, base=args.base, layers=args.layers, max_length=args.max_length, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, seed=args.seed,
+        threads=_threads(args.threads), pooling=args.pooling))
     print(f"cross-encoder: {info['steps']} steps on {info['rows']} pairs, loss {info['train_loss']:.4f}, "
           f"{info['seconds']:.0f} s -> {args.output}", file=sys.stderr)
     return 0
@@ -129,11 +149,11 @@ def run_colbert(args: argparse.Namespace) -> int:
 
     out = _prepare_output(args.output, args.overwrite)
     ts = _training_set(args, args.pseudo_corpus)
-    info = train_colbert(ts, out, base=args.base, layers=args.layers, dim=args.dim, query_length=args.query_length,
-                         document_length=args.document_length, epochs=args.epochs, batch_size=args.batch_size,
-                         n_negatives=args.negatives, lr=args.lr, dense_lr=args.dense_lr, max_steps=args.max_steps,
-                         seed=args.seed, threads=_threads(args.threads),
-                         log=lambda r: print(json.dumps(r), file=sys.stderr))
+    info = _write_model(out, args.overwrite, lambda d: train_colbert(
+        ts, d, base=args.base, layers=args.layers, dim=args.dim, query_length=args.query_length,
+        document_length=args.document_length, epochs=args.epochs, batch_size=args.batch_size,
+        n_negatives=args.negatives, lr=args.lr, dense_lr=args.dense_lr, max_steps=args.max_steps,
+        seed=args.seed, threads=_threads(args.threads), log=lambda r: print(json.dumps(r), file=sys.stderr)))
     print(f"colbert: {info['steps']} steps on {info['examples']} examples, {info['seconds']:.0f} s -> {args.output}",
           file=sys.stderr)
     return 0

@@ -367,6 +367,38 @@ def test_cli_trains_both(tmp_path, base, capsys):
     assert sorted(p.name for p in Path(base).iterdir()) == before
 
 
+
+def test_a_failed_training_never_costs_the_model_it_would_replace(tmp_path):
+    """Training writes into a temporary sibling; the old model is exchanged out only when
+    the new one is complete, and the temporary directory never outlives the run."""
+    from winnow.cli.cmd_train_models import _write_model
+
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "winnow_training.json").write_text("{}")
+    (out / "weights").write_text("old")
+
+    def broken(d):
+        (d / "weights").write_text("half")
+        raise RuntimeError("killed mid-training")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        _write_model(out, True, broken)
+    assert (out / "weights").read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+    def good(d):
+        (d / "winnow_training.json").write_text("{}")
+        (d / "weights").write_text("new")
+        return {"steps": 1}
+
+    assert _write_model(out, True, good) == {"steps": 1}
+    assert (out / "weights").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    # a directory that became someone else's during the training is not replaced
+    (out / "winnow_training.json").unlink()
+    with pytest.raises(FileExistsError, match="not a model trained"):
+        _write_model(out, True, good)
+    assert (out / "weights").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
 def test_pseudo_corpus_queries_are_held_out(tmp_path):
     # another collection gives pseudo-queries (sentences of its passages); one sentence is that
     # collection's own query, which must not become a training query
