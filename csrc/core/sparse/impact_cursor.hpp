@@ -98,7 +98,6 @@ class ImpactCursor {
     if (shallow_ == n_blocks_) return 0.0f;
     return weight_ * (n_blocks_ == 1 ? single_max_ : v_->block_max_x[first_ + shallow_]);
   }
-  uint32_t shallow_block_last_doc() const { return shallow_ < n_blocks_ ? last_doc_of(shallow_) : kEndDoc; }
 
  private:
   float score_at(int p) const { return weight_ * static_cast<float>(impacts_[p]); }

@@ -115,8 +115,6 @@ class PostingCursor {
     }
     return block_bound_;
   }
-  /// Last doc of the shallow block (valid after block_max_score).
-  uint32_t shallow_block_last_doc() const { return shallow_ < n_blocks_ ? last_doc_of(shallow_) : kEndDoc; }
 
  private:
   float norm_inverse_of(uint32_t doc) const { return norm_table_ ? norm_table_[norms_[doc]] : ninv_[doc]; }
