@@ -107,6 +107,10 @@ def save_run(path: Path, run: dict) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Marks a directory as bench_bm25's work dir: only there are idx-* entries ever replaced.
+WORKDIR_MARKER = ".bench_bm25_workdir"
+
+
 # workers (each runs in its own process)
 def _stemmer():
     try:
@@ -120,6 +124,8 @@ def worker_index(a) -> dict:
     spec = json.loads(Path(a.spec).read_text())
     out = Path(a.index_dir)
     if out.exists():
+        if not (out.parent / WORKDIR_MARKER).is_file():  # main() marks the work dirs it uses
+            raise SystemExit(f"{out} exists outside a bench_bm25 work dir; not deleting it")
         shutil.rmtree(out)
     ds = load_dataset(spec)
     if a.system == "winnow":
@@ -473,6 +479,12 @@ def main(argv=None) -> int:
     else:
         work = a.workdir
     work.mkdir(parents=True, exist_ok=True)
+    # the workers replace work/idx-*: only in a directory this script made its work dir (marker
+    # inside), never in a folder of the user's that happens to hold such names
+    if any(work.glob("idx-*")) and not (work / WORKDIR_MARKER).is_file():
+        sys.exit(f"{work} holds idx-* entries but is not a bench_bm25 work dir (no {WORKDIR_MARKER}); "
+                 "choose another --workdir")
+    (work / WORKDIR_MARKER).touch()
     log = work / "log.txt"
     print(f"work dir {work} (child output in {log})", file=sys.stderr)
     spec = prepare(a, work)
