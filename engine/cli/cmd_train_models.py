@@ -14,7 +14,8 @@ from pathlib import Path
 from winnow.cli.common import add_overwrite, nonnegative_int, positive_int
 
 
-def _common(p: argparse.ArgumentParser, negatives: int, batch: int, lr: float) -> None:
+def _common(p: argparse.ArgumentParser, negatives: int, batch: int, lr: float, depth: int = 30,
+            pseudo: int = 0, epochs: float = 1.0) -> None:
     p.add_argument("--dataset", required=True, help="dataset directory with a training split (BEIR layout: "
                    "queries.jsonl, qrels/train.tsv, corpus.jsonl)")
     p.add_argument("--split", default="train", help="the split to train on (default train); every other "
@@ -23,17 +24,17 @@ def _common(p: argparse.ArgumentParser, negatives: int, batch: int, lr: float) -
                    "give the hard negatives (default: BM25 over the dataset's corpus, built in memory)")
     p.add_argument("--negatives", type=nonnegative_int, default=negatives,
                    help=f"hard negatives per query (default {negatives})")
-    p.add_argument("--depth", type=positive_int, default=30, help="first-stage depth negatives are drawn "
-                   "from (default 30)")
-    p.add_argument("--pseudo-queries", type=nonnegative_int, default=0, metavar="N",
+    p.add_argument("--depth", type=positive_int, default=depth, help="first-stage depth negatives are drawn "
+                   f"from (default {depth})")
+    p.add_argument("--pseudo-queries", type=nonnegative_int, default=pseudo, metavar="N",
                    help="inverse-cloze pseudo-queries drawn from the corpus (title -> passage, or a sentence "
-                   "-> the rest of its passage) (default 0)")
+                   f"-> the rest of its passage) (default {pseudo})")
     p.add_argument("--max-queries", type=positive_int, default=None, help="use only the first N training queries")
     p.add_argument("--base", metavar="PATH", default=None, help="local Hugging Face / sentence-transformers "
                    "model to start from (default: the packaged all-MiniLM-L6-v2's encoder)")
     p.add_argument("--layers", type=positive_int, default=None, help="keep only the first N transformer "
                    "layers (a smaller, faster model)")
-    p.add_argument("--epochs", type=float, default=1.0, help="passes over the examples (default 1)")
+    p.add_argument("--epochs", type=float, default=epochs, help=f"passes over the examples (default {epochs:g})")
     p.add_argument("--max-steps", type=positive_int, default=None, help="stop after N optimizer steps")
     p.add_argument("--batch-size", type=positive_int, default=batch, help=f"examples per step (default {batch})")
     p.add_argument("--lr", type=float, default=lr, help=f"learning rate (default {lr:g})")
@@ -51,9 +52,12 @@ def register_model_trainers(models) -> None:
                           "training split's relevant documents and hard negatives from a Winnow first stage. "
                           "Writes a standard sentence-transformers cross-encoder directory, usable as "
                           "`>> cross_encoder(path=...)` and as CUR's scorer (cross-encoder:DIR@CORPUS).")
-    _common(c, negatives=3, batch=16, lr=5e-5)
-    c.add_argument("--max-length", type=positive_int, default=256, help="word pieces per (query, passage) "
-                   "pair (default 256)")
+    # the defaults are the recipe measured on SciFact (benchmarks/README.md, "Trained models"): with
+    # judged pairs alone the cited documents are the only positives and a model learns which
+    # documents are cited instead of relevance; pseudo-queries give 1,500 more documents a positive
+    _common(c, negatives=3, batch=16, lr=8e-5, depth=50, pseudo=1500, epochs=2.0)
+    c.add_argument("--max-length", type=positive_int, default=128, help="word pieces per (query, passage) "
+                   "pair (default 128)")
     c.add_argument("--pooling", choices=("auto", "cls", "mean"), default="auto",
                    help="what the scoring head reads: cls (BERT's pooler on [CLS], the usual sequence-"
                    "classification head), mean (the mean token vector), auto (default: the pooling the base "

@@ -494,3 +494,19 @@ def test_colbert_batches_never_mix_pseudo_and_judged_queries():
         assert sorted(e.query for b in epoch for e in b) == sorted(e.query for e in examples)
     with pytest.raises(ValueError, match="no training examples"):
         next(_batches([], 3, random.Random(0)))
+
+
+def test_cross_encoder_defaults_are_the_measured_recipe():
+    """`winnow train cross-encoder` with no options trains with pseudo-queries: on judged pairs
+    alone the cited documents are the only positives, and the last stop's model learned which
+    documents are cited (nDCG@10 0.16 reranking SciFact's BM25 top 100; 0.6975 with the recipe)."""
+    import argparse
+
+    from winnow.cli.cmd_train_models import register_model_trainers
+
+    parser = argparse.ArgumentParser()
+    register_model_trainers(parser.add_subparsers())
+    ce = parser.parse_args(["cross-encoder", "--dataset", "D", "--output", "O"])
+    assert (ce.pseudo_queries, ce.depth, ce.epochs, ce.lr, ce.max_length) == (1500, 50, 2.0, 8e-5, 128)
+    colbert = parser.parse_args(["colbert", "--dataset", "D", "--output", "O"])
+    assert (colbert.pseudo_queries, colbert.depth, colbert.epochs) == (0, 30, 1.0)
