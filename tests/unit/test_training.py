@@ -367,7 +367,6 @@ def test_cli_trains_both(tmp_path, base, capsys):
     assert sorted(p.name for p in Path(base).iterdir()) == before
 
 
-
 def test_a_failed_training_never_costs_the_model_it_would_replace(tmp_path):
     """Training writes into a temporary sibling; the old model is exchanged out only when
     the new one is complete, and the temporary directory never outlives the run."""
@@ -398,6 +397,7 @@ def test_a_failed_training_never_costs_the_model_it_would_replace(tmp_path):
     with pytest.raises(FileExistsError, match="not a model trained"):
         _write_model(out, True, good)
     assert (out / "weights").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
 
 def test_pseudo_corpus_queries_are_held_out(tmp_path):
     # another collection gives pseudo-queries (sentences of its passages); one sentence is that
